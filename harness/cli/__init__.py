@@ -1,0 +1,63 @@
+"""The ``harness`` command. Commands are thin: parse options, call one library function, render.
+
+Each command group lives in its own module; this one defines the root group, the global options
+and the single place where a :class:`~harness.errors.HarnessError` becomes a one-line error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from harness import __version__
+from harness.config import resolve_home
+from harness.errors import HarnessError
+
+
+class Context:
+    """Global options, resolved lazily so that ``--help`` never touches the disk."""
+
+    def __init__(self, home: str | None, datasets: str | None) -> None:
+        self._home = home
+        self.datasets_file: Path | None = Path(datasets) if datasets else None
+
+    @property
+    def home(self) -> Path:
+        return resolve_home(self._home)
+
+
+class HarnessGroup(click.Group):
+    """Turns input errors into ``error: ...`` on stderr and exit code 1, without a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), help="Home directory (database, cache, runs). Default: $HARNESS_HOME or the user data dir.")
+@click.option("--datasets", "datasets", type=click.Path(dir_okay=False), envvar="HARNESS_DATASETS", help="Your own dataset registry (TOML); its entries add to or override the shipped ones. Default: $HARNESS_DATASETS.")
+@click.version_option(__version__, prog_name="harness")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, datasets: str | None) -> None:
+    """harness: an offline leaderboard for recommender systems."""
+    ctx.obj = Context(home, datasets)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def _register() -> None:
+    from harness.cli import data, plugins, runs, scaffold, score
+
+    for module in (data, plugins, runs, scaffold, score):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register()

@@ -1,0 +1,3 @@
+"""Placeholder: replaced by the work that owns these commands."""
+
+COMMANDS: list = []

@@ -1,0 +1,46 @@
+"""Names and places defined once: environment variables, the home directory and its layout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_HOME = "HARNESS_HOME"
+ENV_DATASETS = "HARNESS_DATASETS"
+# Comma-separated entry-point names to load (default: all); lets tests and users pin a subset.
+ENV_PLUGINS = "HARNESS_PLUGINS"
+
+DB_FILENAME = "harness.duckdb"
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The home directory: ``--home``, else ``$HARNESS_HOME``, else the platform's user data dir."""
+    if explicit:
+        home = Path(explicit)
+    elif os.environ.get(ENV_HOME):
+        home = Path(os.environ[ENV_HOME])
+    else:
+        import platformdirs
+
+        home = Path(platformdirs.user_data_dir("harness"))
+    home = home.expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def db_path(home: Path) -> Path:
+    return home / DB_FILENAME
+
+
+def cache_dir(home: Path) -> Path:
+    """Downloaded dataset archives and their unpacked contents."""
+    path = home / "cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir(home: Path) -> Path:
+    """Recommendation lists of stored runs, one parquet file per run."""
+    path = home / "runs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
