@@ -149,7 +149,20 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k <= 0:
         empty = np.empty((scores.shape[0], 0))
         return empty.astype(np.int64), empty.astype(scores.dtype)
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    # The k-th largest score per row; everything above it is in, and ties at it are filled by
+    # lowest index (argpartition alone would pick tied items arbitrarily).
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    above = scores > kth
+    tied = scores == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | tied
+    # Only rows with more ties than room need the (slow) running count.
+    crowded = np.flatnonzero(tied.sum(axis=1) > room[:, 0])
+    if crowded.size:
+        sub_tied = tied[crowded]
+        keep = sub_tied & (np.cumsum(sub_tied, axis=1, dtype=np.int32) <= room[crowded])
+        chosen[crowded] = above[crowded] | keep
+    part = np.nonzero(chosen)[1].reshape(scores.shape[0], k)
     part_scores = np.take_along_axis(scores, part, axis=1)
     # lexsort: primary key descending score, secondary key ascending index (deterministic ties)
     order = np.lexsort((part, -part_scores), axis=1)
