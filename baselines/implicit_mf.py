@@ -15,8 +15,8 @@ class _ImplicitMF(Baseline):
         raise NotImplementedError
 
     def _fit(self, data) -> None:
-        self.model = self._make(data)
-        with threadpool_limits(1, "blas"):  # implicit parallelises itself
+        with threadpool_limits(1, "blas"):  # implicit parallelises itself (and warns otherwise)
+            self.model = self._make(data)
             self.model.fit(data.matrix, show_progress=False)
 
     def _batch_size(self) -> int:
