@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 from baselines import Baseline
@@ -60,65 +61,79 @@ class ItemKNNRecommender(Baseline):
         return (self.data.matrix[rows] @ self.similarity).toarray()
 
 
+def row_top(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Keep the ``n`` largest entries of each row of a CSR matrix (entries keep their order)."""
+    m = m.tocsr()
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= n:
+        return m
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), counts)
+    frame = pl.DataFrame({"r": rows, "v": m.data}).with_row_index("i")
+    keep = frame.group_by("r").agg(pl.col("i").top_k_by("v", n)).get_column("i").explode()
+    keep = np.sort(keep.to_numpy())
+    return sp.csr_matrix((m.data[keep], m.indices[keep], np.r_[0, np.cumsum(np.minimum(counts, n))]),
+                         shape=m.shape)
+
+
 class UserKNNRecommender(Baseline):
     """User-user cosine neighbours: score = similarity-weighted items of the k nearest train users.
 
-    Neighbours are searched per batch of query users with a sparse product against the train
-    users sharing at least one item (never a dense users x users matrix). Items none of the
-    neighbours has are ranked by popularity after the rest.
+    Neighbour search is a sparse product of each batch of query users with an inverted index
+    (item -> users), never a dense users x users matrix. ``max_postings`` bounds the cost at scale:
+    each item's posting list keeps the users with the largest normalised weight for it (those who
+    contribute most to a cosine), so a very popular item adds at most that many candidates;
+    0 keeps every posting (exact cosine kNN). Items none of the neighbours has are ranked by
+    popularity after the rest.
     """
 
-    description = "User-user cosine kNN with per-batch sparse neighbour search"
+    description = "User-user cosine kNN; neighbour search over an item->users index"
     fill_popular = True
 
-    #: sparse similarity entries computed per batch (bounds memory of the neighbour search)
-    search_cells = 1 << 24
+    #: similarity entries computed per sub-batch (bounds memory of the neighbour search)
+    search_cells = 1 << 23
 
-    def __init__(self, neighbours: int = 50, shrink: float = 0.0, exclude_seen: bool = True) -> None:
+    def __init__(self, neighbours: int = 50, max_postings: int = 1000, shrink: float = 0.0,
+                 exclude_seen: bool = True) -> None:
         if neighbours <= 0:
             raise ValueError(f"neighbours must be positive, got {neighbours}")
+        if max_postings < 0:
+            raise ValueError(f"max_postings must be >= 0, got {max_postings}")
         self.neighbours = neighbours
+        self.max_postings = max_postings
         self.shrink = shrink
         self.exclude_seen = exclude_seen
 
     def _fit(self, data) -> None:
-        m = data.matrix.astype(np.float32)
+        m = data.matrix
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
         norms[norms == 0] = 1.0
-        self._normed = sp.csr_matrix(sp.diags(1.0 / norms).astype(np.float32) @ m)
-        self._normed_t = self._normed.T.tocsr()
-        self._norms = norms
-        # upper bound of the co-user count of each user: sum of its items' popularity
-        pop = data.item_popularity.astype(np.float64)
-        binary = m.copy()
+        self._normed = sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ m)
+        index = self._normed.T.tocsr()
+        if self.max_postings:
+            index = row_top(index, self.max_postings)
+        self._index = index
+        # cost of a query user: postings touched = sum over its items of the posting lengths
+        binary = self._normed.copy()
         binary.data[:] = 1.0
-        self._co_users = np.asarray(binary @ pop).ravel()
+        self._cost = np.asarray(binary @ np.diff(index.indptr).astype(np.float64)).ravel()
 
     def _neighbours(self, rows: np.ndarray) -> sp.csr_matrix:
         """batch x train-users sparse matrix of the top ``neighbours`` cosine similarities."""
-        sims = (self._normed[rows] @ self._normed_t).tocsr()
-        # drop each user's similarity with itself
+        sims = (self._normed[rows] @ self._index).tocsr()
         r = np.repeat(np.arange(len(rows)), np.diff(sims.indptr))
-        sims.data[sims.indices == rows[r]] = 0.0
+        sims.data[sims.indices == rows[r]] = 0.0  # a user is not its own neighbour
         if self.shrink > 0:
-            sims.data = sims.data * (1.0 / (1.0 + self.shrink / np.maximum(sims.data, 1e-12)))
+            overlap = sims.data  # cosine shrunk towards 0 (Koren 2008 style, on the similarity)
+            sims.data = overlap * (overlap / (overlap + self.shrink))
         sims.eliminate_zeros()
-        r = np.repeat(np.arange(len(rows)), np.diff(sims.indptr))
-        order = np.lexsort((sims.indices, -sims.data, r))
-        pos = np.arange(len(order)) - np.repeat(sims.indptr[:-1], np.diff(sims.indptr))
-        keep = order[pos < self.neighbours]
-        return sp.csr_matrix(
-            (sims.data[keep], (r[keep], sims.indices[keep])), shape=sims.shape, dtype=np.float32
-        )
+        return row_top(sims, self.neighbours)
 
     def _recommend_rows(self, users, rows, k):
-        # split the batch further so the sparse similarity block stays bounded
-        co = np.cumsum(self._co_users[rows])
-        groups = np.floor(co / self.search_cells).astype(np.int64)
+        # split the batch further so that each sparse similarity block stays bounded
+        groups = np.floor(np.cumsum(self._cost[rows]) / self.search_cells).astype(np.int64)
         starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
         stops = np.r_[starts[1:], len(rows)]
-        parts = [super(UserKNNRecommender, self)._recommend_rows(None, rows[a:b], k)
-                 for a, b in zip(starts, stops)]
+        parts = [Baseline._recommend_rows(self, None, rows[a:b], k) for a, b in zip(starts, stops)]
         return np.vstack([p[0] for p in parts]), np.vstack([p[1] for p in parts])
 
     def _score(self, rows: np.ndarray) -> np.ndarray:
