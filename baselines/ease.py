@@ -22,9 +22,16 @@ def ease_weights(matrix, regularization: float) -> np.ndarray:
     p, info = scipy.linalg.lapack.spotri(factor, lower=True, overwrite_c=True)
     if info != 0:
         raise ValueError(f"EASE: Gram matrix is not positive definite (LAPACK info {info})")
-    # spotri fills the lower triangle only: mirror it
-    upper = np.triu_indices_from(p, k=1)
-    p[upper] = p.T[upper]
+    # LAPACK returns Fortran order; P is symmetric, so its transpose is the same matrix in C order
+    # (scipy's sparse @ dense would copy a Fortran array on every batch). spotri filled the lower
+    # triangle, which is the upper one of the transpose: mirror it.
+    p = p.T
+    n = p.shape[0]
+    for start in range(0, n, 1024):  # blockwise: no n^2 index arrays
+        stop = min(start + 1024, n)
+        block = p[start:stop, start:stop]
+        p[start:stop, start:stop] = np.triu(block) + np.triu(block, 1).T
+        p[stop:, start:stop] = p[start:stop, stop:].T
     diag = np.diag(p).copy()
     p /= -diag[None, :]
     p[np.diag_indices_from(p)] = 0.0

@@ -168,3 +168,10 @@ def test_every_baseline_fills_k_for_cold_and_sparse_users():
         recs = plugins.build(name, FAST.get(name, {})).fit(data).recommend(pl.Series([2, 5]), 3)
         per_user = dict(recs.group_by("user_id").len().iter_rows())
         assert per_user == {2: 3, 5: 3}, name
+
+
+def test_userknn_pruned_index_keeps_the_contract_and_bounds_candidates():
+    data = example_data(n_users=40, n_items=15, seed=11)
+    model = plugins.build("userknn", {"max_postings": "2"}).fit(data)
+    assert np.diff(model._index.indptr).max() == 2  # each item lists at most 2 users
+    check_recommender(lambda: plugins.build("userknn", {"max_postings": "2"}), data=data)
