@@ -1,0 +1,149 @@
+"""The two-stage pipeline on a tiny dataset built here: output contract, the ranker is trained on
+a window carved from train, features never look past the cutoff, and the entry point works."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+try:
+    import two_stage  # noqa: F401  (installed with `pip install -e submissions/two-stage`)
+except ImportError:  # run from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.api import TrainData
+from harness.checks import check_recommender
+from two_stage import TwoStageRecommender
+from two_stage.features import add_features
+
+START = datetime(2024, 1, 1)
+SMALL = dict(candidates=15, n_estimators=20, min_child_samples=5, als_factors=8, als_iterations=3,
+             knn_neighbours=10)
+
+
+def tiny_data(n_users: int = 80, n_items: int = 50, seed: int = 0) -> TrainData:
+    """Users with a taste for one of three genres, skewed popularity, 90 days of timestamps."""
+    rng = np.random.default_rng(seed)
+    genres = np.array(["a", "b", "c"])
+    item_genre = rng.integers(0, 3, n_items)
+    taste = rng.integers(0, 3, n_users)
+    per_user = rng.integers(5, 20, n_users)
+    users = np.repeat(np.arange(1, n_users + 1), per_user)
+    pop = 1.0 / np.arange(1, n_items + 1) ** 0.7
+    liked = item_genre[None, :] == taste[:, None]
+    p = pop[None, :] * np.where(liked, 4.0, 1.0)
+    p /= p.sum(axis=1, keepdims=True)
+    items = np.concatenate([rng.choice(n_items, size=c, replace=False, p=p[u])
+                            for u, c in enumerate(per_user)])
+    hours = rng.integers(0, 24 * 90, len(users))
+    inter = pl.DataFrame({
+        "user_id": users.astype(np.int64),
+        "item_id": (items + 1000).astype(np.int64),
+        "timestamp": pl.Series([START + timedelta(hours=int(h)) for h in hours], dtype=pl.Datetime("us")),
+        "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
+    })
+    table = pl.DataFrame({
+        "item_id": np.arange(1000, 1000 + n_items, dtype=np.int64),
+        "year": (1990 + item_genre * 5).astype(np.int64),
+        "categories": [[str(genres[g])] for g in item_genre],
+    })
+    return TrainData(inter, items=table, cutoff=START + timedelta(days=90), seed=seed, n_threads=1)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    data = tiny_data()
+    return data, TwoStageRecommender(**SMALL).fit(data)
+
+
+def test_output_contract_warm_and_cold(fitted):
+    data, model = fitted
+    assert model.ranker is not None  # the window had positives: a ranker was trained
+    cold = pl.Series("user_id", [10_001, 10_002], dtype=pl.Int64)
+    users = pl.concat([data.user_ids.head(30).rename("user_id"), cold])
+    recs = model.recommend(users, 10)
+    assert recs.columns == ["user_id", "item_id", "score"]
+    assert set(recs.get_column("user_id").to_list()) == set(users.to_list())
+    per_user = recs.group_by("user_id").agg(n=pl.len(), distinct=pl.col("item_id").n_unique(),
+                                            ordered=(pl.col("score").diff().fill_null(0) <= 0).all())
+    assert per_user.get_column("n").to_list() == [10] * users.len()
+    assert (per_user.get_column("distinct") == 10).all() and per_user.get_column("ordered").all()
+    seen = recs.join(data.interactions.select("user_id", "item_id"), on=["user_id", "item_id"], how="semi")
+    assert seen.height == 0  # the user's train items never come back
+    assert recs.get_column("score").is_finite().all()
+
+
+def test_contract_checker_and_determinism():
+    """harness.checks: lists, order, seen items, cold users, two fits with one seed agree."""
+    report = check_recommender(lambda: TwoStageRecommender(**SMALL), data=tiny_data(seed=3), k=8)
+    assert report["cold_users"] > 0
+
+
+def test_ranker_features_come_from_before_the_window(monkeypatch):
+    """The window is the last 10% of train by time; while training the ranker, features and
+    generators see only what came before it, and the labels come from the window."""
+    import two_stage.model as model_module
+
+    data = tiny_data()
+    model = TwoStageRecommender(**SMALL)
+    before, window, start = model._carve(data)
+    assert before.height + window.height == data.interactions.height
+    assert before.get_column("timestamp").max() < start <= window.get_column("timestamp").min()
+    assert abs(window.height / data.interactions.height - 0.1) < 0.02
+
+    calls = []
+    real = model_module.add_features
+
+    def spy(cands, inter, items, cutoff, recent_days):
+        calls.append((inter.get_column("timestamp").max(), cutoff, cands))
+        return real(cands, inter, items, cutoff, recent_days)
+
+    monkeypatch.setattr(model_module, "add_features", spy)
+    model.fit(data)
+    (last_seen, cutoff, cands), = calls  # one call while fitting: the ranker's training frame
+    assert last_seen < start and cutoff == start
+    labelled = cands.filter(pl.col("label") == 1).select("user_id", "item_id")
+    assert labelled.join(window, on=["user_id", "item_id"], how="anti").height == 0
+    assert labelled.join(before, on=["user_id", "item_id"], how="semi").height == 0  # unseen then
+    assert "ui_genre_mean" in model.features and "im_year" in model.features
+
+
+def test_genre_affinity_by_hand():
+    inter = pl.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [10, 11, 12, 13],
+                          "timestamp": pl.Series([START] * 4, dtype=pl.Datetime("us")),
+                          "weight": pl.Series([1.0] * 4, dtype=pl.Float32)})
+    items = pl.DataFrame({"item_id": [10, 11, 12, 13, 20],
+                          "categories": [["x"], ["x"], ["x", "y"], ["z"], ["x", "z"]]})
+    pairs = pl.DataFrame({"user_id": [1], "item_id": [20]})
+    out = add_features(pairs, inter, items, START + timedelta(days=2), 1)
+    # the user's shares: x 3/4, z 1/4; item 20 is x and z: mean 1/2, max 3/4
+    assert out.get_column("ui_genre_mean").item() == pytest.approx(0.5)
+    assert out.get_column("ui_genre_max").item() == pytest.approx(0.75)
+    assert out.get_column("u_days_since_last").item() == pytest.approx(2.0)
+
+
+def test_without_timestamps_or_items_it_still_ranks():
+    data = tiny_data(seed=5)
+    bare = TrainData(data.interactions.with_columns(pl.lit(None, pl.Datetime("us")).alias("timestamp")),
+                     seed=1, n_threads=1)
+    recs = TwoStageRecommender(**SMALL).fit(bare).recommend(bare.user_ids.head(5), 5)
+    assert recs.group_by("user_id").len().get_column("len").to_list() == [5] * 5
+
+
+def test_bad_parameter_is_a_value_error():
+    with pytest.raises(ValueError, match="window_fraction"):
+        TwoStageRecommender(window_fraction=1.5)
+
+
+def test_entry_point_builds_through_harness():
+    from harness import plugins
+
+    if "two-stage" not in {p.name for p in plugins.discover()}:
+        pytest.skip("harness-two-stage is not installed (pip install -e submissions/two-stage)")
+    model = plugins.build("two-stage", {"candidates": "20", "n_estimators": "10"})
+    assert isinstance(model, TwoStageRecommender) and model.candidates == 20

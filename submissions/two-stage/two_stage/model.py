@@ -1,0 +1,170 @@
+"""The two-stage recommender: generators propose, a LightGBM lambdarank model orders.
+
+``fit`` carves a validation window from the end of train by time (the last ``window_fraction``
+of interactions), fits the generators on what came before it, takes their candidates for the
+window's users, labels a candidate 1 when the user interacted with it in the window, computes
+features from before the window only, and trains the ranker on that. Then it refits the
+generators on all of train; ``recommend`` takes their candidates, computes features from all of
+train, and returns the ranker's top ``k`` per user. The truth is never involved: the window lies
+inside train, before the split's cutoff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from harness.api import Columns, TrainData, batches
+
+from two_stage.candidates import candidates, default_generators, fit_generators
+from two_stage.features import add_features
+
+U, I, T, S = Columns.USER, Columns.ITEM, Columns.TIMESTAMP, Columns.SCORE
+NOT_FEATURES = {U, I, "label", "rrf"}
+PARALLEL_ROWS = 200_000
+
+
+class TwoStageRecommender:
+    """Popular + ALS + item-kNN candidates, re-ranked by a LightGBM lambdarank model."""
+
+    description = "Two-stage: popular/ALS/item-kNN candidates ranked by LightGBM lambdarank"
+    exclude_seen = True  # every generator excludes the user's train items, so the union does too
+
+    def __init__(
+        self,
+        candidates: int = 100,
+        window_fraction: float = 0.1,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        max_train_users: int = 20_000,
+        als_factors: int = 64,
+        als_iterations: int = 15,
+        knn_neighbours: int = 50,
+        batch_users: int = 20_000,
+    ) -> None:
+        if candidates <= 0:
+            raise ValueError(f"candidates must be positive, got {candidates}")
+        if not 0.0 < window_fraction < 1.0:
+            raise ValueError(f"window_fraction must be in (0, 1), got {window_fraction}")
+        if n_estimators <= 0 or num_leaves < 2 or max_train_users <= 0 or batch_users <= 0:
+            raise ValueError("n_estimators, max_train_users and batch_users must be positive, "
+                             "num_leaves at least 2")
+        self.candidates = candidates
+        self.window_fraction = window_fraction
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.max_train_users = max_train_users
+        self.batch_users = batch_users
+        self._factories = default_generators(als_factors, als_iterations, knn_neighbours)
+        self.ranker = None
+        self.features: list[str] = []
+
+    # -- fit ------------------------------------------------------------------------------
+    def fit(self, data: TrainData) -> "TwoStageRecommender":
+        self.data = data
+        before, window, window_start = self._carve(data)
+        self.recent_days = _window_days(data, window_start)
+        if before.height and window.height:
+            past = TrainData(before, users=data.users, items=data.items, cutoff=window_start,
+                             seed=data.seed, n_threads=data.n_threads)
+            self._train_ranker(past, window)
+        self.generators = fit_generators(self._factories, data)
+        return self
+
+    def _carve(self, data: TrainData) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
+        """Split train into (before the window, the window, the window's start time).
+
+        By time: the window holds the last ``window_fraction`` of interactions. Without
+        timestamps, a seeded random ``window_fraction`` of them (start time None)."""
+        inter = data.interactions
+        ts = inter.get_column(T)
+        if ts.null_count() < ts.len():
+            start = ts.drop_nulls().quantile(1.0 - self.window_fraction, "nearest")
+            in_window = pl.col(T) >= start
+            return inter.filter(~in_window | pl.col(T).is_null()), inter.filter(in_window), start
+        rng = np.random.default_rng(data.seed)
+        mask = pl.Series(rng.random(inter.height) < self.window_fraction)
+        return inter.filter(~mask), inter.filter(mask), None
+
+    def _train_ranker(self, past: TrainData, window: pl.DataFrame) -> None:
+        """Fit generators on ``past``, label their candidates with ``window``, train LightGBM."""
+        import lightgbm as lgb
+
+        users = window.get_column(U).unique().sort()
+        if users.len() > self.max_train_users:
+            users = users.sample(self.max_train_users, seed=past.seed).sort()
+        generators = fit_generators(self._factories, past)
+        cands = candidates(generators, users, self.candidates)
+        positives = window.select(U, I).unique().with_columns(label=pl.lit(1, pl.Int32))
+        frame = cands.join(positives, on=[U, I], how="left").with_columns(pl.col("label").fill_null(0))
+        # only users with a positive among their candidates teach the ranker anything
+        frame = frame.filter(pl.col("label").max().over(U) > 0)
+        if frame.height == 0:
+            return
+        frame = add_features(frame, past.interactions, past.items, past.cutoff, self.recent_days)
+        frame = frame.sort([U, I])
+        self.features = [c for c in frame.columns if c not in NOT_FEATURES]
+        groups = frame.group_by(U, maintain_order=True).len().get_column("len").to_numpy()
+        params = {
+            "objective": "lambdarank", "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8,
+            "lambdarank_truncation_level": 20, "seed": past.seed, "num_threads": _threads(frame.height, past.n_threads),
+            "deterministic": True, "force_row_wise": True, "verbose": -1,
+        }
+        train = lgb.Dataset(_matrix(frame, self.features), frame.get_column("label").to_numpy(),
+                            group=groups, feature_name=self.features, free_raw_data=True)
+        self.ranker = lgb.train(params, train, num_boost_round=self.n_estimators)
+
+    # -- recommend ------------------------------------------------------------------------
+    def recommend(self, users: pl.Series, k: int) -> pl.DataFrame:
+        """Top ``k`` per user by the ranker's score (reciprocal-rank fusion if none was trained)."""
+        users = pl.Series(U, users).unique(maintain_order=True)
+        depth = max(self.candidates, k)
+        frames = []
+        for part in batches(users.len(), self.batch_users):
+            cands = candidates(self.generators, users.slice(part.start, part.stop - part.start), depth)
+            if self.ranker is not None:
+                cands = add_features(cands, self.data.interactions, self.data.items, self.data.cutoff,
+                                     self.recent_days)
+                score = self.ranker.predict(_matrix(cands, self.features),
+                                            num_threads=_threads(cands.height, self.data.n_threads))
+                cands = cands.with_columns(pl.Series(S, score, dtype=pl.Float64))
+            else:
+                cands = cands.with_columns(pl.col("rrf").alias(S))
+            frames.append(
+                cands.select(U, I, S)
+                .sort([U, S, I], descending=[False, True, False])
+                .group_by(U, maintain_order=True).head(k)
+            )
+        if not frames:
+            return pl.DataFrame({U: users, I: self.data.item_ids.head(0), S: pl.Series([], dtype=pl.Float64)})
+        return pl.concat(frames)
+
+
+def _matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
+    """The feature columns as a float32 matrix (missing features of a part become NaN)."""
+    cols = [pl.col(c).cast(pl.Float32) if c in frame.columns else pl.lit(None, pl.Float32).alias(c)
+            for c in features]
+    return frame.select(cols).fill_null(float("nan")).to_numpy()
+
+
+def _threads(rows: int, allowed: int) -> int:
+    """LightGBM threads: one below ``PARALLEL_ROWS`` rows. OpenMP threads spin while they wait;
+    on a busy machine two threads on a small problem measured 60x slower than one (30 s vs 0.5 s
+    for 7,600 rows x 100 rounds)."""
+    return max(1, allowed) if rows >= PARALLEL_ROWS else 1
+
+
+def _window_days(data: TrainData, start: datetime | None) -> int:
+    """Length of the validation window in whole days (at least 1): the horizon of 'recent'."""
+    end = data.cutoff if data.cutoff is not None else data.interactions.get_column(T).max()
+    if start is None or end is None:
+        return 30
+    return max(1, round((end - start).total_seconds() / 86_400))
