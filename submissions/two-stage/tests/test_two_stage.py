@@ -22,7 +22,7 @@ from two_stage import TwoStageRecommender
 from two_stage.features import add_features
 
 START = datetime(2024, 1, 1)
-SMALL = dict(candidates=15, n_estimators=20, min_child_samples=5, als_factors=8, als_iterations=3,
+SMALL = dict(candidates=15, windows=2, n_estimators=20, min_child_samples=5, als_factors=8, als_iterations=3,
              knn_neighbours=10)
 
 
@@ -93,6 +93,8 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
     model = TwoStageRecommender(**SMALL)
     before, window, start = model._carve(data)
     assert before.height + window.height == data.interactions.height
+    before1, window1, start1 = model._carve(data, 1)
+    assert window1.get_column("timestamp").max() < start and before1.height + window1.height == before.height
     assert before.get_column("timestamp").max() < start <= window.get_column("timestamp").min()
     assert abs(window.height / data.interactions.height - 0.1) < 0.02
 
@@ -105,9 +107,12 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
 
     monkeypatch.setattr(model_module, "add_features", spy)
     model.fit(data)
-    (last_seen, cutoff, cands), = calls  # one call while fitting: the ranker's training frame
-    assert last_seen < start and cutoff == start
-    labelled = cands.filter(pl.col("label") == 1).select("user_id", "item_id")
+    assert len(calls) == 2  # one labelled frame per window, none from the final refit
+    (last0, cutoff0, cands0), (last1, cutoff1, _) = calls
+    assert last0 < start and cutoff0 == start
+    assert cutoff1 < start and last1 < cutoff1  # window 1 ends where window 0 starts
+    labelled = cands0.filter(pl.col("label") == 1).select("user_id", "item_id")
+    assert labelled.height > 0
     assert labelled.join(window, on=["user_id", "item_id"], how="anti").height == 0
     assert labelled.join(before, on=["user_id", "item_id"], how="semi").height == 0  # unseen then
     assert "ui_genre_mean" in model.features and "im_year" in model.features

@@ -22,7 +22,7 @@ from two_stage.candidates import candidates, default_generators, fit_generators
 from two_stage.features import add_features
 
 U, I, T, S = Columns.USER, Columns.ITEM, Columns.TIMESTAMP, Columns.SCORE
-NOT_FEATURES = {U, I, "label", "rrf"}
+NOT_FEATURES = {U, I, "label", "rrf", "query"}
 PARALLEL_ROWS = 200_000
 
 
@@ -36,10 +36,11 @@ class TwoStageRecommender:
         self,
         candidates: int = 100,
         window_fraction: float = 0.1,
-        n_estimators: int = 300,
+        windows: int = 5,
+        n_estimators: int = 150,
         learning_rate: float = 0.05,
-        num_leaves: int = 31,
-        min_child_samples: int = 20,
+        num_leaves: int = 15,
+        min_child_samples: int = 50,
         max_train_users: int = 20_000,
         als_factors: int = 64,
         als_iterations: int = 15,
@@ -50,11 +51,14 @@ class TwoStageRecommender:
             raise ValueError(f"candidates must be positive, got {candidates}")
         if not 0.0 < window_fraction < 1.0:
             raise ValueError(f"window_fraction must be in (0, 1), got {window_fraction}")
+        if not 1 <= windows < 1.0 / window_fraction:
+            raise ValueError(f"windows must be in [1, 1/window_fraction), got {windows}")
         if n_estimators <= 0 or num_leaves < 2 or max_train_users <= 0 or batch_users <= 0:
             raise ValueError("n_estimators, max_train_users and batch_users must be positive, "
                              "num_leaves at least 2")
         self.candidates = candidates
         self.window_fraction = window_fraction
+        self.windows = windows
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -68,34 +72,39 @@ class TwoStageRecommender:
     # -- fit ------------------------------------------------------------------------------
     def fit(self, data: TrainData) -> "TwoStageRecommender":
         self.data = data
-        before, window, window_start = self._carve(data)
-        self.recent_days = _window_days(data, window_start)
-        if before.height and window.height:
-            past = TrainData(before, users=data.users, items=data.items, cutoff=window_start,
-                             seed=data.seed, n_threads=data.n_threads)
-            self._train_ranker(past, window)
+        self.recent_days = _window_days(data, self._carve(data)[2])
+        frames = []
+        for i in range(self.windows):
+            before, window, start = self._carve(data, i)
+            if before.height and window.height:
+                past = TrainData(before, users=data.users, items=data.items, cutoff=start,
+                                 seed=data.seed + i, n_threads=data.n_threads)
+                frames.append(self._labelled(past, window).with_columns(query=pl.lit(i, pl.Int32)))
+        self._train_ranker([f for f in frames if f.height], data)
         self.generators = fit_generators(self._factories, data)
         return self
 
-    def _carve(self, data: TrainData) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
-        """Split train into (before the window, the window, the window's start time).
+    def _carve(self, data: TrainData, i: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
+        """Split train into (before window ``i``, window ``i``, the window's start time).
 
-        By time: the window holds the last ``window_fraction`` of interactions. Without
-        timestamps, a seeded random ``window_fraction`` of them (start time None)."""
+        By time: window 0 holds the last ``window_fraction`` of interactions, window 1 the
+        ``window_fraction`` before it, and so on. Without timestamps: a seeded random
+        ``window_fraction`` of them (start time None)."""
         inter = data.interactions
         ts = inter.get_column(T)
         if ts.null_count() < ts.len():
-            start = ts.drop_nulls().quantile(1.0 - self.window_fraction, "nearest")
-            in_window = pl.col(T) >= start
-            return inter.filter(~in_window | pl.col(T).is_null()), inter.filter(in_window), start
-        rng = np.random.default_rng(data.seed)
+            times = ts.drop_nulls()
+            start = times.quantile(max(0.0, 1.0 - self.window_fraction * (i + 1)), "nearest")
+            end = times.quantile(1.0 - self.window_fraction * i, "nearest") if i else None
+            in_window = (pl.col(T) >= start) & (pl.col(T) < end if end is not None else pl.lit(True))
+            return inter.filter(pl.col(T) < start), inter.filter(in_window), start
+        rng = np.random.default_rng(data.seed + i)
         mask = pl.Series(rng.random(inter.height) < self.window_fraction)
         return inter.filter(~mask), inter.filter(mask), None
 
-    def _train_ranker(self, past: TrainData, window: pl.DataFrame) -> None:
-        """Fit generators on ``past``, label their candidates with ``window``, train LightGBM."""
-        import lightgbm as lgb
-
+    def _labelled(self, past: TrainData, window: pl.DataFrame) -> pl.DataFrame:
+        """Generators fitted on ``past`` propose candidates for the window's users; label 1 when
+        the user has the item in ``window``; features from ``past`` only."""
         users = window.get_column(U).unique().sort()
         if users.len() > self.max_train_users:
             users = users.sample(self.max_train_users, seed=past.seed).sort()
@@ -106,16 +115,24 @@ class TwoStageRecommender:
         # only users with a positive among their candidates teach the ranker anything
         frame = frame.filter(pl.col("label").max().over(U) > 0)
         if frame.height == 0:
+            return frame
+        return add_features(frame, past.interactions, past.items, past.cutoff, self.recent_days)
+
+    def _train_ranker(self, frames: list[pl.DataFrame], data: TrainData) -> None:
+        """LightGBM lambdarank on the labelled windows; one query per (window, user)."""
+        import lightgbm as lgb
+
+        if not frames:
             return
-        frame = add_features(frame, past.interactions, past.items, past.cutoff, self.recent_days)
-        frame = frame.sort([U, I])
+        frame = pl.concat(frames, how="diagonal_relaxed").sort(["query", U, I])
         self.features = [c for c in frame.columns if c not in NOT_FEATURES]
-        groups = frame.group_by(U, maintain_order=True).len().get_column("len").to_numpy()
+        groups = frame.group_by("query", U, maintain_order=True).len().get_column("len").to_numpy()
         params = {
             "objective": "lambdarank", "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
             "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8,
-            "lambdarank_truncation_level": 20, "seed": past.seed, "num_threads": _threads(frame.height, past.n_threads),
+            "lambdarank_truncation_level": 20, "seed": data.seed,
+            "num_threads": _threads(frame.height, data.n_threads),
             "deterministic": True, "force_row_wise": True, "verbose": -1,
         }
         train = lgb.Dataset(_matrix(frame, self.features), frame.get_column("label").to_numpy(),
