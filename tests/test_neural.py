@@ -1,0 +1,140 @@
+"""Neural baselines (dssm, sasrec): a few training steps on a tiny dataset, then the contract."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from baselines._torch import FeatureCodes, padded_history
+from baselines.dssm import DSSMRecommender
+from baselines.sasrec import SASRecRecommender, training_windows
+from harness import plugins
+from harness.api import TrainData
+from harness.checks import check_recommender
+
+K = 5
+FAST = {"dssm": {"epochs": 2, "dim": 16, "batch_size": 64, "max_len": 8},
+        "sasrec": {"epochs": 2, "dim": 16, "batch_size": 16, "max_len": 8, "negatives": 10}}
+CLASSES = {"dssm": DSSMRecommender, "sasrec": SASRecRecommender}
+
+
+def tiny(seed: int = 0) -> TrainData:
+    """30 users x 25 items with timestamps; user features (cold users 31, 32 included), item
+    features with a categories list, a year, a genre string and a unique title."""
+    rng = np.random.default_rng(seed)
+    per_user = rng.integers(2, 10, size=30)
+    users = np.repeat(np.arange(1, 31), per_user)
+    items = rng.choice(np.arange(100, 125), size=len(users), p=np.linspace(2, 1, 25) / 37.5)
+    start = datetime(2024, 1, 1)
+    frame = pl.DataFrame({
+        "user_id": users.astype(np.int64), "item_id": items.astype(np.int64),
+        "timestamp": pl.Series([start + timedelta(hours=int(h)) for h in
+                                rng.integers(0, 1000, len(users))], dtype=pl.Datetime("us")),
+        "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
+    }).unique(["user_id", "item_id"], keep="first", maintain_order=True)
+    user_feats = pl.DataFrame({"user_id": np.arange(1, 33, dtype=np.int64),
+                               "sex": ["f", "m"] * 16, "age": rng.integers(18, 70, 32)})
+    item_feats = pl.DataFrame({
+        "item_id": np.arange(100, 125, dtype=np.int64),
+        "categories": [["a", "b"][: 1 + j % 2] if j % 3 else ["c"] for j in range(25)],
+        "year": 1980 + np.arange(25), "genre": ["x", "y", "z", "x", "y"] * 5,
+        "title": [f"t{j}" for j in range(25)]})
+    return TrainData(frame, users=user_feats, items=item_feats,
+                     cutoff=start + timedelta(hours=1000), seed=seed, n_threads=1)
+
+
+def fitted(name: str, **extra):
+    return CLASSES[name](**{**FAST[name], **extra}).fit(tiny())
+
+
+@pytest.mark.parametrize("name", ["dssm", "sasrec"])
+def test_contract(name):
+    check_recommender(lambda: CLASSES[name](**FAST[name]), data=tiny(), k=K)
+
+
+@pytest.mark.parametrize("name", ["dssm", "sasrec"])
+def test_lists_shape_order_and_seen(name):
+    data = tiny()
+    model = CLASSES[name](**FAST[name]).fit(data)
+    users = pl.Series("user_id", [1, 2, 3, 31, 99], dtype=pl.Int64)  # 31: cold with features
+    recs = model.recommend(users, K)
+    assert recs.columns == ["user_id", "item_id", "score"]
+    counts = recs.group_by("user_id").agg(n=pl.len(), d=pl.col("item_id").n_unique())
+    assert sorted(counts["user_id"].to_list()) == [1, 2, 3, 31, 99]
+    assert (counts["n"] == K).all() and (counts["d"] == K).all()
+    # scores non-increasing within each list, in the returned order
+    steps = recs.with_columns(d=pl.col("score").diff().over("user_id")).get_column("d")
+    assert (steps.drop_nulls() <= 0).all()
+    seen = data.interactions.select("user_id", "item_id")
+    assert recs.join(seen, on=["user_id", "item_id"], how="semi").height == 0
+
+
+@pytest.mark.parametrize("name", ["dssm", "sasrec"])
+def test_exclude_seen_false_can_return_seen(name):
+    data = tiny()
+    model = CLASSES[name](**FAST[name], exclude_seen=False).fit(data)
+    recs = model.recommend(data.user_ids, data.n_items)  # every item: seen ones must appear
+    seen = data.interactions.select("user_id", "item_id").unique()
+    assert recs.join(seen, on=["user_id", "item_id"], how="semi").height == seen.height
+
+
+@pytest.mark.parametrize("name", ["dssm", "sasrec"])
+def test_same_seed_same_lists_other_seed_differs(name):
+    users = tiny().user_ids
+    a = fitted(name).recommend(users, K)
+    b = fitted(name).recommend(users, K)
+    assert a.equals(b)
+    other = tiny()
+    other.seed = 7
+    c = CLASSES[name](**FAST[name]).fit(other).recommend(users, K)
+    assert not np.allclose(a["score"].to_numpy(), c["score"].to_numpy())
+
+
+def test_dssm_triplet_and_plugin_params():
+    model = plugins.build("dssm", {"loss": "triplet", "epochs": "1", "dim": "8"})
+    model.fit(tiny())
+    assert model.recommend(pl.Series([1, 2], dtype=pl.Int64), K).height == 2 * K
+    with pytest.raises(Exception, match="loss"):
+        plugins.build("dssm", {"loss": "hinge"})
+
+
+def test_dssm_cold_users_served_from_features():
+    """Cold users with a feature row get the user tower's list; without one, popularity."""
+    model = fitted("dssm")
+    cold = model.recommend(pl.Series([31, 32, 99], dtype=pl.Int64), K)
+    by_user = {u: g["item_id"].to_list() for (u,), g in cold.group_by("user_id")}
+    popular = model.recommend(pl.Series([99], dtype=pl.Int64), K)["item_id"].to_list()
+    assert by_user[99] == popular
+    scores = cold.filter(pl.col("user_id") == 31)["score"].to_numpy()
+    assert np.all(np.abs(scores) <= 1.0 + 1e-6)  # cosines, not popularity counts
+
+
+def test_feature_codes_by_hand():
+    table = pl.DataFrame({"item_id": [1, 2, 3, 4], "categories": [["a", "b"], ["b"], [], None],
+                          "kind": ["x", "y", "x", None], "title": ["p", "q", "r", "s"],
+                          "year": [1990, None, 2000, 2010]})
+    codes = FeatureCodes(table, "item_id")
+    assert [f[0] for f in codes.fields] == ["categories", "kind", "year"]  # title: near-unique
+    cats, kind, year = codes.encode(pl.Series([2, 1, 4, 5]))
+    assert cats.tolist() == [[2, 0], [1, 2], [0, 0], [0, 0]]
+    assert kind[:, 0].tolist() == [2, 1, 0, 0]
+    assert year[:, 0].tolist() == [0, 2, 4, 0]  # 3 distinct years: one bucket each, null -> 0
+
+
+def test_padded_history_and_windows_by_hand():
+    rows = np.array([0, 0, 0, 2, 2])
+    items = np.array([5, 6, 7, 8, 9])
+    assert padded_history(rows, items, 3, 2).tolist() == [[6, 7], [0, 0], [8, 9]]
+    # max_len 2: windows of 3 items overlapping by one; a single-item window is dropped
+    windows = training_windows(np.array([0, 0, 0, 0, 1]), np.array([1, 2, 3, 4, 5]), 2, 2)
+    assert sorted(windows.tolist()) == [[0, 1, 2], [2, 3, 4]]
+
+
+def test_bad_parameters_raise():
+    with pytest.raises(ValueError, match="heads"):
+        SASRecRecommender(dim=10, heads=3)
+    with pytest.raises(ValueError, match="epochs"):
+        DSSMRecommender(epochs=0)
