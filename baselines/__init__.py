@@ -101,7 +101,7 @@ class Baseline:
     def recommend(self, users: pl.Series, k: int) -> pl.DataFrame:
         """Top-k per user, warm users scored in batches, cold users from popularity."""
         data = self.data
-        users = pl.Series("user_id", users)
+        users = pl.Series("user_id", users).unique(maintain_order=True)
         rows = data.user_index(users)
         warm = np.flatnonzero(rows >= 0)
         cold = np.flatnonzero(rows < 0)

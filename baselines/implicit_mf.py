@@ -75,7 +75,7 @@ class BPRRecommender(_ImplicitMF):
         factors: int = 64,
         learning_rate: float = 0.05,
         regularization: float = 0.01,
-        iterations: int = 100,
+        iterations: int = 50,
         exclude_seen: bool = True,
     ) -> None:
         self.factors = factors

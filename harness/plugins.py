@@ -68,12 +68,17 @@ class PluginInfo:
             "version": self.version,
             "description": self.description,
             "parameters": [
-                {"name": p.name, "type": p.type_name, "default": None if p.required else p.default,
-                 "required": p.required}
+                {"name": p.name, "type": p.type_name, "required": p.required,
+                 "default": _plain(None if p.required else p.default)}
                 for p in self.params
             ],
             "error": self.error,
         }
+
+
+def _plain(value: Any) -> Any:
+    """A default as JSON can hold it: scalars as they are, anything else as its repr."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else repr(value)
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
