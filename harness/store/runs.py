@@ -1,3 +1,213 @@
-"""Runs and their metrics. (Owned by the submit work: replace this placeholder schema.)"""
+"""Runs, their metrics per segment and per user: the only module that writes runs SQL.
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS runs (run_id VARCHAR PRIMARY KEY)"
+A run is created with status ``running`` before its worker starts (short connection, closed
+while the model trains), then either finished in one transaction together with all its metrics
+(``ok``) or marked ``failed`` / ``aborted`` with the reason. Readers therefore never see half a
+run: metrics exist only for runs whose status is ``ok``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from harness.errors import NotFoundError
+from harness.store import connect, transaction
+
+SCHEMA = """
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    recommender VARCHAR NOT NULL,
+    parameters VARCHAR NOT NULL,          -- JSON object of the -p strings
+    seed INTEGER,
+    k INTEGER,
+    dataset VARCHAR NOT NULL,
+    split VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    harness_version VARCHAR,
+    plugin_distribution VARCHAR,
+    plugin_version VARCHAR,
+    baseline BOOLEAN DEFAULT false,       -- shipped with harness (baselines package)
+    python VARCHAR,
+    platform VARCHAR,
+    started_at TIMESTAMP,
+    ended_at TIMESTAMP,
+    fit_seconds DOUBLE,
+    recommend_seconds DOUBLE,
+    peak_memory_bytes BIGINT,             -- worker's peak resident set size
+    status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
+    error VARCHAR,
+    stderr_tail VARCHAR,
+    external BOOLEAN DEFAULT false,       -- lists produced elsewhere, scored by `harness score`
+    recs_path VARCHAR,                    -- relative to the home directory
+    report VARCHAR                        -- JSON: validation report and metric notices
+);
+CREATE TABLE run_metrics (
+    run_id VARCHAR NOT NULL,
+    segment VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    value DOUBLE,
+    PRIMARY KEY (run_id, segment, metric)
+);
+CREATE TABLE run_user_metrics (
+    run_id VARCHAR NOT NULL,
+    user_id VARCHAR NOT NULL,
+    segment VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    value DOUBLE
+);
+"""
+
+_COLUMNS = (
+    "run_id recommender parameters seed k dataset split fingerprint harness_version "
+    "plugin_distribution plugin_version baseline python platform started_at ended_at fit_seconds "
+    "recommend_seconds peak_memory_bytes status error stderr_tail external recs_path report"
+).split()
+
+
+def create_run(home: Path, run: dict[str, Any]) -> None:
+    """Insert a run with status ``running`` (keys: any of the runs columns)."""
+    row = {"status": "running", **run}
+    row["parameters"] = json.dumps(row.get("parameters") or {}, sort_keys=True)
+    if isinstance(row.get("report"), dict):
+        row["report"] = json.dumps(row["report"], default=str)
+    cols = [c for c in _COLUMNS if c in row]
+    with connect(home) as con:
+        con.execute(
+            f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [row[c] for c in cols],
+        )
+
+
+def finish_run(
+    home: Path,
+    run_id: str,
+    *,
+    metrics: dict[str, dict[str, float]],
+    per_user: pl.DataFrame | None,
+    fields: dict[str, Any],
+) -> None:
+    """Store metrics, per-user metrics and the final fields, and set status ``ok``: one transaction."""
+    fields = dict(fields)
+    if isinstance(fields.get("report"), dict):
+        fields["report"] = json.dumps(fields["report"], default=str)
+    metric_rows = pl.DataFrame(
+        [
+            {"run_id": run_id, "segment": seg, "metric": m, "value": float(v) if v is not None else None}
+            for seg, values in metrics.items()
+            for m, v in values.items()
+        ],
+        schema={"run_id": pl.Utf8, "segment": pl.Utf8, "metric": pl.Utf8, "value": pl.Float64},
+    )
+    user_rows = _long_per_user(run_id, per_user)
+    with connect(home) as con, transaction(con):
+        con.register("metric_rows", metric_rows)
+        con.execute("INSERT INTO run_metrics SELECT run_id, segment, metric, value FROM metric_rows")
+        if user_rows is not None:
+            con.register("user_rows", user_rows)
+            con.execute(
+                "INSERT INTO run_user_metrics SELECT run_id, user_id, segment, metric, value "
+                "FROM user_rows"
+            )
+        _update(con, run_id, {**fields, "status": "ok"})
+
+
+def _long_per_user(run_id: str, per_user: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Per-user metrics as (run_id, user_id, segment, metric, value) rows."""
+    if per_user is None or per_user.height == 0:
+        return None
+    value_cols = [c for c in per_user.columns if c not in ("user_id", "segment")]
+    if not value_cols:
+        return None
+    return (
+        per_user.with_columns(pl.col("user_id").cast(pl.Utf8), *(pl.col(c).cast(pl.Float64) for c in value_cols))
+        .unpivot(index=["user_id", "segment"], on=value_cols, variable_name="metric", value_name="value")
+        .with_columns(pl.lit(run_id).alias("run_id"))
+    )
+
+
+def _update(con, run_id: str, fields: dict[str, Any]) -> None:
+    cols = [c for c in fields if c in _COLUMNS]
+    con.execute(
+        f"UPDATE runs SET {', '.join(f'{c} = ?' for c in cols)} WHERE run_id = ?",
+        [fields[c] for c in cols] + [run_id],
+    )
+
+
+def mark_run(home: Path, run_id: str, status: str, *, error: str | None = None,
+             stderr_tail: str | None = None, **fields: Any) -> None:
+    """Mark a run ``failed`` or ``aborted`` with its reason; any stray metrics are removed."""
+    if status not in ("failed", "aborted"):
+        raise ValueError(status)
+    with connect(home) as con, transaction(con):
+        con.execute("DELETE FROM run_metrics WHERE run_id = ?", [run_id])
+        con.execute("DELETE FROM run_user_metrics WHERE run_id = ?", [run_id])
+        _update(con, run_id, {"ended_at": datetime.now(), **fields, "status": status,
+                              "error": error, "stderr_tail": stderr_tail})
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    row["parameters"] = json.loads(row["parameters"]) if row.get("parameters") else {}
+    row["report"] = json.loads(row["report"]) if row.get("report") else None
+    return row
+
+
+def list_runs(home: Path, dataset: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Runs newest first (without metrics), optionally for one dataset."""
+    where, args = ("WHERE dataset = ?", [dataset]) if dataset else ("", [])
+    lim = f"LIMIT {int(limit)}" if limit else ""
+    with connect(home, read_only=True) as con:
+        frame = con.sql(
+            f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC {lim}", params=args
+        ).pl()
+    return [_decode(r) for r in frame.to_dicts()]
+
+
+def get_run(home: Path, run_id: str) -> dict[str, Any]:
+    """One run with ``metrics`` (segment all) and ``segments``; a unique id prefix is enough."""
+    with connect(home, read_only=True) as con:
+        found = con.sql(
+            "SELECT * FROM runs WHERE run_id LIKE ? || '%' ORDER BY run_id", params=[run_id]
+        ).pl()
+        if found.height == 0:
+            raise NotFoundError(f"run {run_id!r} not found (see `harness runs`)")
+        if found.height > 1 and run_id not in found["run_id"].to_list():
+            raise NotFoundError(f"run id {run_id!r} is ambiguous: {', '.join(found['run_id'].to_list()[:5])}")
+        row = found.filter(pl.col("run_id") == run_id) if run_id in found["run_id"].to_list() else found
+        run = _decode(row.to_dicts()[0])
+        metrics = con.sql(
+            "SELECT segment, metric, value FROM run_metrics WHERE run_id = ? ORDER BY segment, metric",
+            params=[run["run_id"]],
+        ).pl()
+    segments: dict[str, dict[str, float]] = {}
+    for seg, metric, value in metrics.iter_rows():
+        segments.setdefault(seg, {})[metric] = value
+    run["segments"] = segments
+    run["metrics"] = segments.get("all", {})
+    return run
+
+
+def leaderboard_rows(home: Path, dataset: str, split: str, fingerprint: str, segment: str = "all") -> pl.DataFrame:
+    """Every ``ok`` run on this dataset, split and fingerprint: one row per run, one column per
+    metric of ``segment`` (wide), plus the run's descriptive columns. Other fingerprints never mix in."""
+    with connect(home, read_only=True) as con:
+        runs = con.sql(
+            "SELECT run_id, recommender, parameters, seed, k, baseline, external, fit_seconds, "
+            "recommend_seconds, peak_memory_bytes, started_at, plugin_version FROM runs "
+            "WHERE status = 'ok' AND dataset = ? AND split = ? AND fingerprint = ?",
+            params=[dataset, split, fingerprint],
+        ).pl()
+        metrics = con.sql(
+            "SELECT m.run_id, m.metric, m.value FROM run_metrics m JOIN runs r USING (run_id) "
+            "WHERE r.status = 'ok' AND r.dataset = ? AND r.split = ? AND r.fingerprint = ? "
+            "AND m.segment = ?",
+            params=[dataset, split, fingerprint, segment],
+        ).pl()
+    if metrics.height:
+        wide = metrics.pivot(on="metric", index="run_id", values="value", aggregate_function="first")
+        runs = runs.join(wide, on="run_id", how="left")
+    return runs

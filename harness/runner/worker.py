@@ -1,0 +1,84 @@
+"""The worker process: ``python -m harness.runner.worker DIR``.
+
+Reads only what the parent wrote into DIR (train, users, items, test users, job.json), builds the
+recommender, fits it and asks for the lists, then writes ``recs.parquet`` and ``result.json``
+(timings, peak memory). It never sees the truth or the database. Progress goes to stdout as JSON
+lines (``{"stage": "fit"}``); a failure writes ``error.json`` and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+EXIT_ERROR = 1
+EXIT_MEMORY = 3
+
+
+def _say(**event) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run(workdir: Path) -> None:
+    import polars as pl
+
+    from harness import plugins
+    from harness.api import Columns, TrainData
+
+    job = json.loads((workdir / "job.json").read_text())
+    _say(stage="load")
+    train = pl.read_parquet(workdir / "train.parquet")
+    users = pl.read_parquet(workdir / "users.parquet") if (workdir / "users.parquet").exists() else None
+    items = pl.read_parquet(workdir / "items.parquet") if (workdir / "items.parquet").exists() else None
+    test_users = pl.read_parquet(workdir / "test_users.parquet").get_column(Columns.USER)
+    cutoff = datetime.fromisoformat(job["cutoff"]) if job.get("cutoff") else None
+    data = TrainData(train, users=users, items=items, cutoff=cutoff, seed=job["seed"],
+                     n_threads=job["n_threads"])
+    model = plugins.build(job["name"], job["params"])
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(job["n_threads"])
+    _say(stage="fit")
+    start = time.perf_counter()
+    model.fit(data)
+    fit_seconds = time.perf_counter() - start
+    _say(stage="recommend", fit_seconds=fit_seconds)
+    start = time.perf_counter()
+    recs = model.recommend(test_users, job["k"])
+    recommend_seconds = time.perf_counter() - start
+    if not isinstance(recs, pl.DataFrame):
+        raise TypeError(f"recommend returned {type(recs).__name__}, expected a polars DataFrame")
+    recs.write_parquet(workdir / "recs.parquet", compression="lz4")
+    result = {"fit_seconds": fit_seconds, "recommend_seconds": recommend_seconds,
+              "peak_memory_bytes": _peak_rss()}
+    (workdir / "result.json").write_text(json.dumps(result))
+    _say(stage="done", **result)
+
+
+def main() -> None:
+    workdir = Path(sys.argv[1])
+    try:
+        run(workdir)
+    except MemoryError:
+        (workdir / "error.json").write_text(json.dumps(
+            {"kind": "memory", "message": "out of memory (MemoryError)", "peak_memory_bytes": _peak_rss()}))
+        sys.exit(EXIT_MEMORY)
+    except BaseException as exc:  # noqa: BLE001 - everything the plugin raises is reported
+        traceback.print_exc()
+        message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+        (workdir / "error.json").write_text(json.dumps(
+            {"kind": "error", "message": message, "peak_memory_bytes": _peak_rss()}))
+        sys.exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    main()
