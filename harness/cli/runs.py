@@ -1,3 +1,241 @@
-"""Placeholder: replaced by the work that owns these commands."""
+"""``harness submit``, ``leaderboard``, ``runs``, ``show`` and ``demo``: thin over
+:mod:`harness.runner`, :mod:`harness.leaderboard` and :mod:`harness.store.runs`."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from harness.cli import pass_context
+from harness.cli.output import console, echo_json
+
+STAGES = ("load", "handoff", "fit", "recommend", "validate", "score", "store")
+# Fast settings for the demo on ml-latest-small (2 cores, a few seconds each).
+DEMO_BASELINES: list[tuple[str, dict[str, str]]] = [
+    ("random", {}), ("popular", {}), ("personal-popular", {}), ("itemknn", {}), ("userknn", {}),
+    ("ease", {}), ("als", {"iterations": "10"}), ("bpr", {}),
+    ("dssm", {"epochs": "3"}), ("sasrec", {"epochs": "5"}),
+]
+
+
+def run_json(run: dict) -> dict:
+    """A stored run as ``--json`` prints it (DESIGN.md: ``metrics`` = segment all, ``segments``)."""
+    return {key: value for key, value in run.items() if key != "parent_seconds"}
+
+
+class _Progress:
+    """Rich progress of submit stages on stderr: a spinner for the running stage, a line per done one."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.console = console(stderr=True)
+        self.quiet = quiet
+        self.status = None if quiet else self.console.status("starting…")
+
+    def __enter__(self):
+        if self.status:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.status:
+            self.status.__exit__(*exc)
+
+    def __call__(self, stage: str, state: str, details: dict) -> None:
+        if self.quiet:
+            return
+        if state == "start":
+            self.status.update(f"{stage}…")
+        else:
+            self.console.print(f"[green]✓[/green] {stage:<10} {details.get('seconds', 0):7.1f} s")
+
+
+@click.command("submit")
+@click.argument("name")
+@click.option("--dataset", required=True, help="Prepared dataset name.")
+@click.option("--split", default=None, help="Split protocol (default: the dataset's default).")
+@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Recommender parameter (repeatable).")
+@click.option("--k", default=100, show_default=True, type=click.IntRange(min=1), help="List length asked for.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Wall-clock limit in seconds for fit + recommend.")
+@click.option("--memory", default=None, metavar="SIZE", help="Address-space limit of the worker, e.g. 2G, 512M.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the stored run as JSON.")
+@pass_context
+def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, as_json):
+    """Fit recommender NAME on the training part, score its top-k lists, store the run."""
+    from harness.leaderboard import build, position
+    from harness.plugins import parse_params
+    from harness.runner import parse_size, submit
+
+    home = ctx.home
+    with _Progress(quiet=as_json) as progress:
+        run = submit(home, name, dataset=dataset, split=split, params=parse_params(params), k=k,
+                     timeout=timeout, memory=parse_size(memory) if memory else None, seed=seed,
+                     progress=progress)
+    board = build(home, dataset, run["split"])
+    rank = position(board, run["run_id"])
+    if as_json:
+        echo_json({**run_json(run), "rank": rank, "of": len(board.rows)})
+        return
+    out = console()
+    metric = board.metric
+    value = run["metrics"].get(metric)
+    out.print(f"run [bold]{run['run_id']}[/bold]: {name} on {dataset}/{run['split']} — "
+              f"{metric} = {value:.4f}" if value is not None else f"run {run['run_id']} stored")
+    out.print(f"leaderboard position: {rank} of {len(board.rows)} "
+              f"(`harness leaderboard --dataset {dataset}`)")
+    report = (run.get("report") or {}).get("validation") or {}
+    for key in ("users_missing", "short_lists"):
+        if report.get(key):
+            out.print(f"[yellow]note:[/yellow] {key.replace('_', ' ')}: {report[key]}")
+
+
+@click.command("leaderboard")
+@click.option("--dataset", required=True)
+@click.option("--split", default=None)
+@click.option("--metric", default="ndcg@10", show_default=True)
+@click.option("--segment", type=click.Choice(["all", "warm", "cold"]), default="all", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "html"]), default="table", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the export to FILE instead of stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@pass_context
+def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, as_json):
+    """Rank the runs on a prepared split (only runs scored on its current fingerprint)."""
+    from harness.leaderboard import build
+
+    board = build(ctx.home, dataset, split, metric=metric, segment=segment)
+    if as_json:
+        fmt = "json"
+    if fmt == "table":
+        from harness.leaderboard.render import rich_table
+
+        if out:
+            from rich.console import Console
+
+            with open(out, "w") as fh:
+                Console(file=fh, width=200).print(rich_table(board))
+        elif not board.rows:
+            click.echo(f"no runs yet on {dataset}/{board.split} (try `harness submit popular --dataset {dataset}`)")
+        else:
+            console().print(rich_table(board))
+        return
+    from harness.leaderboard.export import export
+
+    text = export(board, fmt)
+    if out:
+        Path(out).write_text(text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@click.command("runs")
+@click.option("--dataset", default=None)
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def runs_command(ctx, dataset, limit, as_json):
+    """List runs, newest first, with their status."""
+    from harness.store.runs import list_runs
+
+    runs = list_runs(ctx.home, dataset, limit)
+    if as_json:
+        echo_json(runs)
+        return
+    from rich.table import Table
+
+    t = Table(title="runs")
+    for col in ("run", "recommender", "dataset/split", "status", "started", "fit s", "error"):
+        t.add_column(col, overflow="fold")
+    colours = {"ok": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
+    for r in runs:
+        t.add_row(r["run_id"], r["recommender"] + (" (external)" if r["external"] else ""),
+                  f"{r['dataset']}/{r['split']}",
+                  f"[{colours[r['status']]}]{r['status']}[/]",
+                  f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
+                  f"{r['fit_seconds']:.1f}" if r["fit_seconds"] is not None else "",
+                  (r["error"] or "")[:80])
+    console().print(t)
+
+
+@click.command("show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def show_command(ctx, run_id, as_json):
+    """Show one run in full: parameters, environment, timings, every metric per segment, error."""
+    from harness.store.runs import get_run
+
+    run = get_run(ctx.home, run_id)
+    if as_json:
+        echo_json(run_json(run))
+        return
+    from rich.table import Table
+
+    out = console()
+    skip = {"metrics", "segments", "report", "stderr_tail"}
+    info = Table(show_header=False, title=f"run {run['run_id']}")
+    info.add_column(style="bold")
+    info.add_column(overflow="fold")
+    for key, value in run.items():
+        if key not in skip and value is not None:
+            info.add_row(key, str(value))
+    out.print(info)
+    if run["segments"]:
+        segs = list(run["segments"])
+        t = Table(title="metrics")
+        t.add_column("metric")
+        for seg in segs:
+            t.add_column(seg, justify="right")
+        names = sorted({m for s in segs for m in run["segments"][s]},
+                       key=lambda m: (m.split("@")[0], int(m.split("@")[1]) if "@" in m and m.split("@")[1].isdigit() else 0))
+        for m in names:
+            t.add_row(m, *(_cell(run["segments"][s].get(m)) for s in segs))
+        out.print(t)
+    if run.get("report"):
+        for note in run["report"].get("notices") or []:
+            out.print(f"[yellow]notice:[/yellow] {note}")
+    if run.get("stderr_tail"):
+        out.print("[bold]stderr (tail):[/bold]")
+        out.print(run["stderr_tail"], markup=False, highlight=False)
+
+
+def _cell(v) -> str:
+    return "" if v is None else f"{v:.4f}"
+
+
+@click.command("demo")
+@click.option("--dataset", default="ml-latest-small", show_default=True)
+@click.option("--only", default=None, help="Comma-separated subset of the demo baselines.")
+@pass_context
+def demo_command(ctx, dataset, only):
+    """Prepare the embedded dataset, submit every baseline with fast settings, print the leaderboard."""
+    from harness.datasets import prepare
+    from harness.errors import HarnessError
+    from harness.leaderboard import build
+    from harness.leaderboard.render import rich_table
+    from harness.plugins import discover
+    from harness.runner import submit
+
+    home = ctx.home
+    out = console()
+    out.print(f"preparing [bold]{dataset}[/bold]…")
+    prepare(dataset, home=home, registry_file=ctx.datasets_file)
+    known = {info.name for info in discover() if not info.error}
+    chosen = set(only.split(",")) if only else None
+    for name, params in DEMO_BASELINES:
+        if name not in known or (chosen and name not in chosen):
+            continue
+        with out.status(f"{name}…"):
+            try:
+                run = submit(home, name, dataset=dataset, params=params, k=100, timeout=600)
+            except HarnessError as exc:
+                out.print(f"[red]✗[/red] {name}: {exc}")
+                continue
+        fit = run["fit_seconds"] or 0
+        out.print(f"[green]✓[/green] {name:<18} ndcg@10 {run['metrics'].get('ndcg@10', float('nan')):.4f}"
+                  f"   fit {fit:.1f} s")
+    out.print(rich_table(build(home, dataset)))
+
+
+COMMANDS = [submit_command, leaderboard_command, runs_command, show_command, demo_command]
