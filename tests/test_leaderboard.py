@@ -1,0 +1,133 @@
+"""Leaderboard, runs and show through the CLI: ranking, baseline marking, fingerprints never
+mixed, every export format (HTML checked structurally), --json shapes per DESIGN.md."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from html.parser import HTMLParser
+
+import polars as pl
+import pytest
+
+from harness.store import runs as store
+from test_runner import GOOD, dataset  # noqa: F401  (fixture)
+
+
+def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, baseline=False):
+    """A stored ok run with hand-set metrics (no model trained)."""
+    store.create_run(home, {"run_id": run_id, "recommender": name, "parameters": {"a": "1"},
+                            "k": 10, "dataset": dataset_name, "split": split,
+                            "fingerprint": fingerprint, "baseline": baseline,
+                            "started_at": datetime(2026, 1, 1)})
+    store.finish_run(home, run_id, metrics={"all": {"ndcg@10": value, "recall@10": value / 2},
+                                            "warm": {"ndcg@10": value + 0.1}},
+                     per_user=pl.DataFrame({"user_id": [1, 2], "segment": ["warm", "warm"],
+                                            "ndcg@10": [value, value]}),
+                     fields={"fit_seconds": 1.0, "recommend_seconds": 0.5})
+
+
+@pytest.fixture
+def board(home, dataset):  # noqa: F811
+    from harness.store.splits import split_meta
+
+    meta = split_meta(home, dataset)
+    fp, split = meta["fingerprint"], meta["split"]
+    _fake_run(home, "r-pop", "popular", 0.10, fingerprint=fp, dataset_name=dataset, split=split, baseline=True)
+    _fake_run(home, "r-rand", "random", 0.01, fingerprint=fp, dataset_name=dataset, split=split, baseline=True)
+    _fake_run(home, "r-mine", "mine", 0.25, fingerprint=fp, dataset_name=dataset, split=split)
+    _fake_run(home, "r-old", "stale", 0.99, fingerprint="other", dataset_name=dataset, split=split)
+    store.create_run(home, {"run_id": "r-fail", "recommender": "broken", "parameters": {}, "dataset": dataset,
+                            "split": split, "fingerprint": fp, "started_at": datetime(2026, 1, 2)})
+    store.mark_run(home, "r-fail", "failed", error="recommender raised boom")
+    return dataset
+
+
+def test_leaderboard_json_ranks_and_compares_to_best_baseline(cli, board):
+    out = json.loads(cli("leaderboard", "--dataset", board, "--format", "json").stdout)
+    rows = out["rows"]
+    assert [r["recommender"] for r in rows] == ["mine", "popular", "random"]  # no stale, no failed
+    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert out["best_baseline"] == pytest.approx(0.10)
+    assert rows[0]["vs_best_baseline"] == pytest.approx(0.15)
+    assert [r["baseline"] for r in rows] == [False, True, True]
+    assert rows[0]["metrics"]["recall@10"] == pytest.approx(0.125)
+
+
+def test_leaderboard_segment_and_metric(cli, board):
+    out = json.loads(cli("leaderboard", "--dataset", board, "--segment", "warm", "--json").stdout)
+    assert out["rows"][0]["metrics"]["ndcg@10"] == pytest.approx(0.35)
+    res = cli("leaderboard", "--dataset", board, "--metric", "nope@3", expect=1)
+    assert "nope@3" in res.stderr and "ndcg@10" in res.stderr
+
+
+def test_leaderboard_markdown_csv_table(cli, board, tmp_path):
+    md = cli("leaderboard", "--dataset", board, "--format", "markdown").stdout
+    lines = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert len(lines) == 2 + 3 and "popular (baseline)" in lines[3] and "+0.1500" in lines[2]
+    rows = list(csv.DictReader(io.StringIO(cli("leaderboard", "--dataset", board, "--format", "csv").stdout)))
+    assert [r["run_id"] for r in rows] == ["r-mine", "r-pop", "r-rand"]
+    assert float(rows[0]["ndcg@10"]) == pytest.approx(0.25)
+    table = cli("leaderboard", "--dataset", board).stdout
+    assert "mine" in table and "stale" not in table
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.rows, self.external = [], [], []
+        self._row = None
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attrs = dict(attrs)
+        if tag in ("script", "link", "img") or attrs.get("src"):
+            self.external.append(tag)
+        if tag == "tr":
+            self._row = []
+        if tag in ("td", "th") and self._row is not None:
+            self._row.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data):
+        if self._row:
+            self._row[-1] += data
+
+
+def test_leaderboard_html_is_one_self_contained_page(cli, board, tmp_path):
+    out = tmp_path / "board.html"
+    cli("leaderboard", "--dataset", board, "--format", "html", "--out", str(out))
+    page = _Cells()
+    page.feed(out.read_text())
+    assert page.tags[:2] == ["html", "head"] and "style" in page.tags and not page.external
+    header, *body = page.rows
+    assert header[:4] == ["rank", "recommender", "params", "ndcg@10"]
+    assert [row[1] for row in body] == ["mine", "popular (baseline)", "random (baseline)"]
+    assert all(len(row) == len(header) for row in body)
+
+
+def test_runs_and_show(cli, board):
+    runs = json.loads(cli("runs", "--json").stdout)
+    assert {r["run_id"]: r["status"] for r in runs}["r-fail"] == "failed"
+    shown = json.loads(cli("show", "r-mine", "--json").stdout)
+    assert shown["metrics"] == {"ndcg@10": 0.25, "recall@10": 0.125}
+    assert shown["segments"]["warm"] == {"ndcg@10": pytest.approx(0.35)}
+    text = cli("show", "r-fail").stdout
+    assert "failed" in text and "recommender raised boom" in text
+    assert "r-fail" in cli("runs").stdout
+    assert "not found" in cli("show", "zzz", expect=1).stderr
+
+
+def test_submit_cli_json(cli, dataset, register_plugins):  # noqa: F811
+    register_plugins({"good": GOOD})
+    out = json.loads(cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3", "--json").stdout)
+    assert out["status"] == "ok" and out["rank"] == 1 and out["of"] == 1
+    assert out["metrics"] == out["segments"]["all"]
+    res = cli("submit", "good", "--dataset", dataset, "-p", "bad", expect=1)
+    assert "error:" in res.stderr
