@@ -70,7 +70,7 @@ SLEEPY = """
 import time, polars as pl
 class Model:
     def fit(self, data):
-        time.sleep(4)
+        time.sleep(3)
         self.item = data.interactions["item_id"][0]
     def recommend(self, users, k):
         return pl.DataFrame({"user_id": users, "item_id": [self.item] * len(users),
@@ -264,3 +264,54 @@ def test_parse_size(text, size):
     from harness.runner import parse_size
 
     assert parse_size(text) == size
+
+
+def _read_runs_in_subprocess(home: Path) -> subprocess.CompletedProcess:
+    code = ("import sys, json; from pathlib import Path; from harness.store.runs import list_runs; "
+            "print(json.dumps([r['status'] for r in list_runs(Path(sys.argv[1]))]))")
+    return subprocess.run([sys.executable, "-c", code, str(home)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_database_is_readable_from_another_process_while_a_model_trains(home, dataset, register_plugins):
+    """No connection is held during fit: another process reads the runs meanwhile, at once."""
+    import threading
+
+    from harness.runner import submit
+
+    register_plugins({"sleepy": SLEEPY})
+    stages: list[str] = []
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(run=submit(
+        home, "sleepy", dataset=dataset, k=5, progress=lambda s, state, d: stages.append(f"{s}:{state}"))))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while "fit:start" not in stages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    start = time.monotonic()
+    reader = _read_runs_in_subprocess(home)
+    assert reader.returncode == 0, reader.stderr
+    assert json.loads(reader.stdout) == ["running"]
+    assert "fit:done" not in stages  # the read happened during fit
+    assert time.monotonic() - start < 3.5
+    thread.join(timeout=60)
+    assert result["run"]["status"] == "ok"
+
+
+def test_two_submissions_in_parallel(home, dataset, register_plugins):
+    """Two submits at once (each with its own worker) both land complete."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.runner import submit
+
+    register_plugins({"good": GOOD, "sleepy": SLEEPY})
+    # create the schema first: two threads of one process migrating a fresh file at once conflict
+    # in DuckDB (separate processes are serialised by the file lock)
+    assert store.list_runs(home) == []
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(submit, home, name, dataset=dataset, k=5) for name in ("sleepy", "good")]
+        runs = [f.result(timeout=60) for f in futures]
+    assert [r["status"] for r in runs] == ["ok", "ok"]
+    counts = _counts(home)
+    assert counts["runs"] == 2
+    assert {r["run_id"] for r in runs} == {r["run_id"] for r in store.list_runs(home)}
