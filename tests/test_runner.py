@@ -192,6 +192,8 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     assert lists.group_by("user_id").len()["len"].max() == 2  # n=2 reached the model
     counts = _counts(home)
     assert counts["runs"] == 1 and counts["run_metrics"] > 0 and counts["run_user_metrics"] > 0
+    per_user = store.user_metrics(home, run["run_id"])
+    assert per_user.height == counts["run_user_metrics"] and "hit_rate@10" in per_user.columns
 
 
 @pytest.mark.parametrize(("source", "limits", "message"), [
