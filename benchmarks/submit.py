@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-STAGES = ("load", "handoff", "fit", "recommend", "validate", "score", "store")
+STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
 WORKER_STAGES = ("fit", "recommend")
 
 

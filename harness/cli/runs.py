@@ -10,7 +10,7 @@ import click
 from harness.cli import pass_context
 from harness.cli.output import console, echo_json
 
-STAGES = ("load", "handoff", "fit", "recommend", "validate", "score", "store")
+STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
 # Fast settings for the demo on ml-latest-small (2 cores, a few seconds each).
 DEMO_BASELINES: list[tuple[str, dict[str, str]]] = [
     ("random", {}), ("popular", {}), ("personal-popular", {}), ("itemknn", {}), ("userknn", {}),

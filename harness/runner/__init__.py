@@ -2,7 +2,7 @@
 score its lists, store the run.
 
 Stages: load (split from the store), handoff (train/users/items/test users as parquet in a private
-temporary directory), fit and recommend (worker process, under the time and memory limits),
+temporary directory), spawn (worker start-up and reading those files), fit and recommend (worker process, under the time and memory limits),
 validate, score, store. The database is opened only briefly (create the run, then finish it in one
 transaction), never while the worker runs, so the leaderboard stays readable during training.
 """
@@ -211,6 +211,7 @@ def _run_worker(home: Path, run_id: str, workdir: Path, *, timeout: float | None
                 memory: int | None, stages: _Stages) -> dict[str, Any]:
     """Run the worker; return its timings or store a failed run and raise RunError."""
     stderr_path = workdir / "stderr.txt"
+    stages.start("spawn")  # worker start-up, imports and reading the handed-over files
     with open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness.runner.worker", str(workdir)],
@@ -249,13 +250,15 @@ def _run_worker(home: Path, run_id: str, workdir: Path, *, timeout: float | None
 
 def _follow(proc: subprocess.Popen, stages: _Stages) -> None:
     """Turn the worker's JSON progress lines into stage events."""
-    current = None
+    current = "spawn"
     for line in proc.stdout:
         try:
             event = json.loads(line)
         except ValueError:
             continue
         stage = event.pop("stage", None)
+        if stage == "load":
+            continue
         if current:
             stages.done(current, **event)
         current = stage if stage in ("fit", "recommend") else None
