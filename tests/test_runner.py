@@ -253,6 +253,18 @@ def test_unknown_recommender_stores_nothing(home, dataset):
     assert store.list_runs(home) == []
 
 
+def test_bad_parameter_is_an_input_error_before_any_run(home, dataset, register_plugins):
+    from harness.errors import ConfigError
+    from harness.runner import submit
+
+    register_plugins({"good": GOOD})
+    with pytest.raises(ConfigError, match="no parameter 'm'"):
+        submit(home, "good", dataset=dataset, params={"m": "1"})
+    with pytest.raises(ConfigError, match="n='x'"):
+        submit(home, "good", dataset=dataset, params={"n": "x"})
+    assert store.list_runs(home) == []
+
+
 def test_worker_threads_follow_allowed_cores(monkeypatch):
     import harness.runner as runner
 

@@ -93,6 +93,8 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     info = plugins.get(name)
     if info.error:
         raise PluginError(f"recommender {name!r} cannot be loaded: {info.error}")
+    # Unknown or ill-typed parameters are input errors: report them before any run is stored.
+    plugins.build(name, params)
     stages = _Stages(progress)
     stages.start("load")
     prepared = load_split(home, dataset, split, parts=("train", "test_users", "users", "items"))
