@@ -1,0 +1,69 @@
+"""submit end to end with the real parts: the embedded dataset, real baselines, real metrics,
+the CLI in subprocesses (two at once), the demo."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _available(module: str, attr: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), attr)
+    except ImportError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not (_available("harness.datasets", "prepare") and _available("harness.metrics", "evaluate")
+         and _available("harness.recs", "validate_recommendations")),
+    reason="needs the datasets and metrics parts",
+)
+
+CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
+
+
+@pytest.fixture
+def small(home) -> str:
+    from harness.datasets import prepare
+
+    prepare("synthetic-small", home=home)
+    return "synthetic-small"
+
+
+def _harness(home, *args, **kwargs):
+    env = {**os.environ, "HARNESS_HOME": str(home)}
+    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+
+
+def test_two_cli_submissions_in_parallel_processes(home, small):
+    procs = [_harness(home, "submit", name, "--dataset", small, "--k", "20", "--json")
+             for name in ("popular", "random")]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    runs = [json.loads(out) for out, _ in outs]
+    assert {r["recommender"] for r in runs} == {"popular", "random"}
+    assert all(r["status"] == "ok" and r["metrics"]["ndcg@10"] is not None for r in runs)
+    board = _harness(home, "leaderboard", "--dataset", small, "--json")
+    out, err = board.communicate(timeout=60)
+    rows = json.loads(out)["rows"]
+    assert [r["recommender"] for r in rows] == ["popular", "random"]  # popular beats random
+    assert all(r["baseline"] for r in rows)
+
+
+@pytest.mark.slow
+def test_demo_on_the_embedded_dataset(cli):
+    out = cli("demo", "--only", "random,popular,ease").stdout
+    assert "ml-latest-small" in out
+    board = json.loads(cli("leaderboard", "--dataset", "ml-latest-small", "--json").stdout)
+    names = [r["recommender"] for r in board["rows"]]
+    assert sorted(names) == ["ease", "popular", "random"] and names[-1] == "random"
+    best = board["rows"][0]
+    assert best["vs_best_baseline"] == 0.0 and best["metrics"]["ndcg@10"] > 0
