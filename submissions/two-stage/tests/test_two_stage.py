@@ -101,9 +101,9 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
     calls = []
     real = model_module.add_features
 
-    def spy(cands, inter, items, cutoff, recent_days):
+    def spy(cands, inter, items, cutoff, recent_days, tables=None):
         calls.append((inter.get_column("timestamp").max(), cutoff, cands))
-        return real(cands, inter, items, cutoff, recent_days)
+        return real(cands, inter, items, cutoff, recent_days, tables)
 
     monkeypatch.setattr(model_module, "add_features", spy)
     model.fit(data)

@@ -89,19 +89,26 @@ def user_features(inter: pl.DataFrame, item_feats: pl.DataFrame, ref: datetime |
     )
 
 
-def genre_affinity(inter: pl.DataFrame, items: pl.DataFrame | None, pairs: pl.DataFrame) -> pl.DataFrame | None:
-    """For each (user, item) of ``pairs``: mean and max over the item's categories of the share of
-    the user's interactions that fall in that category. None when items carry no categories."""
+def category_shares(inter: pl.DataFrame, items: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """(item_id -> cat, the share of each user's interactions in each category), or None when
+    items carry no categories."""
     if items is None or CAT not in items.columns:
         return None
     cats = items.select(I, pl.col(CAT).alias("cat")).explode("cat").drop_nulls("cat").unique()
-    per_user = inter.select(U, I).join(cats, on=I, how="inner")
     totals = inter.group_by(U).agg(n=pl.len())
     share = (
-        per_user.group_by(U, "cat").agg(c=pl.len())
+        inter.select(U, I).join(cats, on=I, how="inner")
+        .group_by(U, "cat").agg(c=pl.len())
         .join(totals, on=U, how="inner")
         .select(U, "cat", share=pl.col("c") / pl.col("n"))
     )
+    return cats, share
+
+
+def genre_affinity(shares: tuple[pl.DataFrame, pl.DataFrame], pairs: pl.DataFrame) -> pl.DataFrame:
+    """For each (user, item) of ``pairs``: mean and max over the item's categories of the share of
+    the user's interactions that fall in that category."""
+    cats, share = shares
     return (
         pairs.select(U, I).unique().join(cats, on=I, how="inner")
         .join(share, on=[U, "cat"], how="left")
@@ -111,18 +118,26 @@ def genre_affinity(inter: pl.DataFrame, items: pl.DataFrame | None, pairs: pl.Da
     )
 
 
-def add_features(cands: pl.DataFrame, inter: pl.DataFrame, items: pl.DataFrame | None,
-                 cutoff: datetime | None, recent_days: int) -> pl.DataFrame:
-    """Join user, item and user x item features onto the candidate pairs (row order kept)."""
+def feature_tables(inter: pl.DataFrame, items: pl.DataFrame | None, cutoff: datetime | None,
+                   recent_days: int) -> dict:
+    """Everything that does not depend on the candidate pairs: computed once per training part."""
     ref = end_time(inter, cutoff)
     ifeats = item_features(inter, items, ref, recent_days)
-    ufeats = user_features(inter, ifeats, ref, recent_days)
+    return {"users": user_features(inter, ifeats, ref, recent_days), "items": ifeats,
+            "shares": category_shares(inter, items)}
+
+
+def add_features(cands: pl.DataFrame, inter: pl.DataFrame, items: pl.DataFrame | None,
+                 cutoff: datetime | None, recent_days: int, tables: dict | None = None) -> pl.DataFrame:
+    """Join user, item and user x item features onto the candidate pairs (row order kept).
+    ``tables``: the result of :func:`feature_tables` for the same arguments, to reuse it."""
+    tables = tables or feature_tables(inter, items, cutoff, recent_days)
     out = (
-        cands.join(ufeats, on=U, how="left", maintain_order="left")
-        .join(ifeats, on=I, how="left", maintain_order="left")
+        cands.join(tables["users"], on=U, how="left", maintain_order="left")
+        .join(tables["items"], on=I, how="left", maintain_order="left")
     )
-    affinity = genre_affinity(inter, items, cands)
-    if affinity is not None:
+    if tables["shares"] is not None:
+        affinity = genre_affinity(tables["shares"], cands)
         out = out.join(affinity, on=[U, I], how="left", maintain_order="left").with_columns(
             pl.col("ui_genre_mean", "ui_genre_max").fill_null(0.0)
         )

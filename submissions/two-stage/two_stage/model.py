@@ -19,7 +19,7 @@ import polars as pl
 from harness.api import Columns, TrainData, batches
 
 from two_stage.candidates import candidates, default_generators, fit_generators
-from two_stage.features import add_features
+from two_stage.features import add_features, feature_tables
 
 U, I, T, S = Columns.USER, Columns.ITEM, Columns.TIMESTAMP, Columns.SCORE
 NOT_FEATURES = {U, I, "label", "rrf", "query"}
@@ -41,7 +41,7 @@ class TwoStageRecommender:
         learning_rate: float = 0.05,
         num_leaves: int = 15,
         min_child_samples: int = 50,
-        max_train_users: int = 20_000,
+        max_train_users: int = 3_000,
         als_factors: int = 64,
         als_iterations: int = 15,
         knn_neighbours: int = 50,
@@ -82,6 +82,8 @@ class TwoStageRecommender:
                 frames.append(self._labelled(past, window).with_columns(query=pl.lit(i, pl.Int32)))
         self._train_ranker([f for f in frames if f.height], data)
         self.generators = fit_generators(self._factories, data)
+        self._tables = (feature_tables(data.interactions, data.items, data.cutoff, self.recent_days)
+                        if self.ranker is not None else None)
         return self
 
     def _carve(self, data: TrainData, i: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
@@ -149,7 +151,7 @@ class TwoStageRecommender:
             cands = candidates(self.generators, users.slice(part.start, part.stop - part.start), depth)
             if self.ranker is not None:
                 cands = add_features(cands, self.data.interactions, self.data.items, self.data.cutoff,
-                                     self.recent_days)
+                                     self.recent_days, self._tables)
                 score = self.ranker.predict(_matrix(cands, self.features),
                                             num_threads=_threads(cands.height, self.data.n_threads))
                 cands = cands.with_columns(pl.Series(S, score, dtype=pl.Float64))
