@@ -1,3 +1,151 @@
-"""Prepared splits. (Owned by the datasets work: replace this placeholder schema.)"""
+"""Prepared splits in DuckDB: train, truth, test users, user and item features, and metadata.
 
-SCHEMA = "CREATE TABLE IF NOT EXISTS splits (split_id VARCHAR PRIMARY KEY)"
+Each prepared (dataset, split) gets its own tables, named from a hash of the pair
+(``s_<hash>_train`` ...), so that user and item ids keep the dataset's own type (Int64 or Utf8)
+and list columns (item categories) survive as they are. The ``splits`` table holds one metadata
+row per prepared split. :func:`save_split` replaces a split in one transaction: a failure leaves
+the previous version untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from harness.errors import NotFoundError
+
+SCHEMA = """
+DROP TABLE IF EXISTS splits;
+CREATE TABLE splits (
+    dataset     VARCHAR NOT NULL,
+    split       VARCHAR NOT NULL,
+    fingerprint VARCHAR NOT NULL,
+    protocol    VARCHAR NOT NULL,      -- JSON
+    cutoff      TIMESTAMP,
+    info        VARCHAR NOT NULL,      -- JSON
+    is_default  BOOLEAN NOT NULL,
+    prefix      VARCHAR NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (dataset, split)
+);
+"""
+
+PARTS = ("train", "truth", "test_users", "users", "items")
+
+
+@dataclass
+class PreparedSplit:
+    """One prepared split: everything stored for (dataset, split)."""
+
+    dataset: str
+    split: str
+    fingerprint: str
+    protocol: dict
+    cutoff: datetime | None
+    train: pl.DataFrame | None
+    truth: pl.DataFrame | None
+    test_users: pl.DataFrame | None
+    users: pl.DataFrame | None = None
+    items: pl.DataFrame | None = None
+    info: dict = field(default_factory=dict)
+
+
+def _prefix(dataset: str, split: str) -> str:
+    return "s_" + hashlib.sha1(f"{dataset}\x00{split}".encode()).hexdigest()[:16]
+
+
+def save_split(home: Path, split: PreparedSplit) -> None:
+    """Store every part and the metadata in one transaction, replacing any earlier version."""
+    from harness.store import connect, transaction
+
+    prefix = _prefix(split.dataset, split.split)
+    info = dict(split.info)
+    info.setdefault("created_at", datetime.now().isoformat(timespec="seconds"))
+    with connect(home) as con, transaction(con):
+        for part in PARTS:
+            con.execute(f"DROP TABLE IF EXISTS {prefix}_{part}")
+            frame = getattr(split, part)
+            if frame is not None:
+                con.register("_frame", frame)
+                con.execute(f"CREATE TABLE {prefix}_{part} AS SELECT * FROM _frame")
+                con.unregister("_frame")
+        if info.get("is_default"):
+            con.execute("UPDATE splits SET is_default = false WHERE dataset = ?", [split.dataset])
+        con.execute("DELETE FROM splits WHERE dataset = ? AND split = ?", [split.dataset, split.split])
+        con.execute(
+            "INSERT INTO splits VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+            [split.dataset, split.split, split.fingerprint, json.dumps(split.protocol, default=str),
+             split.cutoff, json.dumps(info, default=str), bool(info.get("is_default")), prefix],
+        )
+
+
+def _meta_rows(con, dataset: str | None = None) -> list[dict]:
+    query = ("SELECT dataset, split, fingerprint, protocol, cutoff, info, is_default, prefix, "
+             "created_at FROM splits")
+    rows = (con.execute(query + " WHERE dataset = ? ORDER BY split", [dataset]).fetchall()
+            if dataset is not None else con.execute(query + " ORDER BY dataset, split").fetchall())
+    out = []
+    for ds, sp, fp, protocol, cutoff, info, is_default, prefix, created in rows:
+        out.append({"dataset": ds, "split": sp, "fingerprint": fp, "protocol": json.loads(protocol),
+                    "cutoff": cutoff, "info": json.loads(info), "is_default": is_default,
+                    "prefix": prefix, "created_at": created})
+    return out
+
+
+def _find(con, dataset: str, split: str | None) -> dict:
+    rows = _meta_rows(con, dataset)
+    if split is None:
+        chosen = [r for r in rows if r["is_default"]] or rows[:1]
+    else:
+        chosen = [r for r in rows if r["split"] == split]
+    if not chosen:
+        what = f"dataset {dataset!r}" + (f" split {split!r}" if split else "")
+        raise NotFoundError(f"{what} is not prepared: run `harness data prepare {dataset}"
+                            + (f" --split {split}`" if split else "`"))
+    return chosen[0]
+
+
+def split_meta(home: Path, dataset: str, split: str | None = None) -> dict:
+    """Metadata of a prepared split (``split`` None: the dataset's default split)."""
+    from harness.store import connect
+
+    with connect(home, read_only=True) as con:
+        meta = _find(con, dataset, split)
+    meta.pop("prefix")
+    return meta
+
+
+def list_splits(home: Path) -> list[dict]:
+    """Metadata of every prepared split, sorted by dataset and split."""
+    from harness.store import connect
+
+    with connect(home, read_only=True) as con:
+        rows = _meta_rows(con)
+    for row in rows:
+        row.pop("prefix")
+    return rows
+
+
+def load_split(home: Path, dataset: str, split: str | None = None,
+               parts: Iterable[str] = PARTS) -> PreparedSplit:
+    """Read a prepared split; parts not asked for are None."""
+    from harness.store import connect
+
+    wanted = set(parts)
+    with connect(home, read_only=True) as con:
+        meta = _find(con, dataset, split)
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        frames = {}
+        for part in PARTS:
+            name = f"{meta['prefix']}_{part}"
+            frames[part] = (con.sql(f"SELECT * FROM {name}").pl().rechunk()
+                            if part in wanted and name in tables else None)
+    return PreparedSplit(dataset=meta["dataset"], split=meta["split"],
+                         fingerprint=meta["fingerprint"], protocol=meta["protocol"],
+                         cutoff=meta["cutoff"], info=meta["info"], **frames)

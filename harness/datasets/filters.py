@@ -1,0 +1,144 @@
+"""A small, safe filter language compiled to polars expressions (never Python ``eval``).
+
+Grammar::
+
+    expr  := and ("or" and)*
+    and   := not ("and" not)*
+    not   := "not" not | cmp
+    cmp   := value (OP value | ["not"] "in" "(" value ("," value)* ")")?
+    value := NUMBER | 'string' | "string" | COLUMN | "(" expr ")"
+    OP    := == | != | < | <= | > | >=
+
+Examples: ``rating >= 4``, ``watched_pct > 10 and total_dur >= 300``,
+``content_type in ('film', 'series')``, ``not (rating < 3)``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from harness.errors import ConfigError
+
+_TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<str>'[^']*'|\"[^\"]*\")"
+                    r"|(?P<op>==|!=|<=|>=|<|>|\(|\)|,)|(?P<name>[A-Za-z_][A-Za-z0-9_]*))")
+_OPS = {"==": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+_KEYWORDS = {"and", "or", "not", "in"}
+
+
+def _tokenize(text: str, where: str) -> list[tuple[str, str]]:
+    tokens, pos = [], 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if not match:
+            raise ConfigError(f"{where}: cannot parse filter {text!r} at {text[pos:].strip()!r}")
+        kind = match.lastgroup
+        value = match.group(kind)
+        if kind == "name" and value.lower() in _KEYWORDS:
+            kind, value = "kw", value.lower()
+        tokens.append((kind, value))
+        pos = match.end()
+    return tokens
+
+
+def compile_filter(text: str, columns: list[str] | None = None, *, where: str = "filter") -> pl.Expr:
+    """Compile ``text`` into a boolean polars expression; ``columns`` (if given) are the only
+    names allowed. Raises :class:`ConfigError` naming ``where`` on any syntax or name error."""
+    tokens = _tokenize(text, where)
+    pos = 0
+
+    def fail(msg: str):
+        raise ConfigError(f"{where}: {msg} in filter {text!r}")
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else ("end", "")
+
+    def take(kind=None, value=None):
+        nonlocal pos
+        tok = peek()
+        if (kind and tok[0] != kind) or (value and tok[1] != value):
+            fail(f"expected {value or kind}, found {tok[1] or 'end'!r}")
+        pos += 1
+        return tok
+
+    def value():
+        kind, val = peek()
+        if kind == "num":
+            take()
+            return pl.lit(float(val) if any(c in val for c in ".eE") else int(val))
+        if kind == "str":
+            take()
+            return pl.lit(val[1:-1])
+        if kind == "name":
+            take()
+            if columns is not None and val not in columns:
+                fail(f"unknown column {val!r} (columns: {', '.join(columns)})")
+            return pl.col(val)
+        if val == "(":
+            take()
+            inner = expr()
+            take("op", ")")
+            return inner
+        fail(f"unexpected {val or 'end'!r}")
+
+    def literal_list():
+        take("op", "(")
+        out = []
+        while True:
+            kind, val = take()
+            if kind == "num":
+                out.append(float(val) if any(c in val for c in ".eE") else int(val))
+            elif kind == "str":
+                out.append(val[1:-1])
+            else:
+                fail(f"expected a literal in list, found {val!r}")
+            if peek()[1] == ",":
+                take()
+                continue
+            take("op", ")")
+            return out
+
+    def cmp():
+        left = value()
+        kind, val = peek()
+        if kind == "op" and val in _OPS:
+            take()
+            return getattr(left, _OPS[val])(value())
+        if kind == "kw" and val in ("in", "not") and (val == "in" or
+                                                      tokens[pos + 1:pos + 2] == [("kw", "in")]):
+            negate = val == "not"
+            take()
+            if negate:
+                take("kw", "in")
+            result = left.is_in(literal_list())
+            return ~result if negate else result
+        return left
+
+    def not_():
+        if peek() == ("kw", "not"):
+            take()
+            return ~not_()
+        return cmp()
+
+    def and_():
+        result = not_()
+        while peek() == ("kw", "and"):
+            take()
+            result = result & not_()
+        return result
+
+    def expr():
+        result = and_()
+        while peek() == ("kw", "or"):
+            take()
+            result = result | and_()
+        return result
+
+    if not tokens:
+        fail("empty expression")
+    result = expr()
+    if pos != len(tokens):
+        fail(f"unexpected {tokens[pos][1]!r}")
+    return result

@@ -1,0 +1,229 @@
+"""Format loaders: each turns source files into canonical frames.
+
+A loader returns ``(interactions, users, items)``: interactions with ``user_id``, ``item_id``,
+``timestamp`` (Datetime, or absent when the data has no time) and the dataset's own extra
+columns (``rating``, ``watched_pct`` ...); users and items keyed by ``user_id``/``item_id`` or
+None. Files are found by name anywhere under the source directory (archives unpack into a
+sub-folder of varying name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from harness.errors import ConfigError, DataError
+
+Frames = tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
+LOADERS: dict[str, Callable[[Path, dict], Frames]] = {}
+
+ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+                 "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+                 "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+
+
+def loader(name: str):
+    def register(fn):
+        LOADERS[name] = fn
+        return fn
+    return register
+
+
+def find(root: Path, *names: str, required: bool = True) -> Path | None:
+    """The first of ``names`` found at or under ``root``."""
+    if root.is_file():
+        return root if root.name in names or not required else root
+    for name in names:
+        if (root / name).exists():
+            return root / name
+        hits = sorted(root.rglob(name))
+        if hits:
+            return hits[0]
+    if required:
+        raise DataError(f"{root}: file {' or '.join(names)} not found")
+    return None
+
+
+def _read(path: Path, **kwargs) -> pl.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path)
+        return pl.read_csv(path, **kwargs)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from exc
+
+
+def _need(frame: pl.DataFrame, columns: list[str], path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)} "
+                        f"(found: {', '.join(frame.columns)})")
+
+
+def _unix(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col).cast(pl.Int64), time_unit="s").cast(pl.Datetime("us"))
+
+
+@loader("movielens-latest")
+def movielens_latest(root: Path, cfg: dict) -> Frames:
+    path = find(root, "ratings.parquet", "ratings.csv")
+    ratings = _read(path)
+    _need(ratings, ["userId", "movieId", "rating", "timestamp"], path)
+    inter = ratings.select(pl.col("userId").cast(pl.Int64).alias("user_id"),
+                           pl.col("movieId").cast(pl.Int64).alias("item_id"),
+                           _unix("timestamp").alias("timestamp"),
+                           pl.col("rating").cast(pl.Float32))
+    items = None
+    mpath = find(root, "movies.parquet", "movies.csv", required=False)
+    if mpath:
+        movies = _read(mpath)
+        _need(movies, ["movieId", "title", "genres"], mpath)
+        items = movies.select(pl.col("movieId").cast(pl.Int64).alias("item_id"), "title",
+                              pl.col("genres").str.split("|").list.filter(
+                                  pl.element() != "(no genres listed)").alias("genres"))
+    return inter, None, items
+
+
+@loader("movielens-100k")
+def movielens_100k(root: Path, cfg: dict) -> Frames:
+    path = find(root, "u.data")
+    inter = _read(path, separator="\t", has_header=False,
+                  new_columns=["user_id", "item_id", "rating", "timestamp"])
+    if inter.width != 4:
+        raise DataError(f"{path}: expected 4 tab-separated columns, found {inter.width}")
+    inter = inter.select(pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64),
+                         _unix("timestamp").alias("timestamp"), pl.col("rating").cast(pl.Float32))
+    items = users = None
+    ipath = find(root, "u.item", required=False)
+    if ipath:
+        raw = ipath.read_bytes().decode("latin-1")
+        rows = pl.Series("line", raw.splitlines()).filter(pl.element().str.len_chars() > 0)
+        parts = rows.str.split("|").to_frame()
+        flags = pl.concat_list([pl.when(pl.col("line").list.get(5 + i) == "1")
+                                .then(pl.lit(g)) for i, g in enumerate(ML100K_GENRES)])
+        items = parts.select(pl.col("line").list.get(0).cast(pl.Int64).alias("item_id"),
+                             pl.col("line").list.get(1).alias("title"),
+                             pl.col("line").list.get(2).alias("release_date"),
+                             flags.list.drop_nulls().alias("genres"))
+    upath = find(root, "u.user", required=False)
+    if upath:
+        users = _read(upath, separator="|", has_header=False,
+                      new_columns=["user_id", "age", "gender", "occupation", "zip_code"],
+                      schema_overrides={"zip_code": pl.Utf8})
+    return inter, users, items
+
+
+def _double_colon(path: Path, names: list[str]) -> pl.DataFrame:
+    raw = path.read_bytes().decode("latin-1")
+    parts = pl.Series("line", raw.splitlines()).filter(pl.element() != "").str.split("::")
+    return parts.to_frame().select(pl.col("line").list.get(i).alias(n) for i, n in enumerate(names))
+
+
+@loader("movielens-1m")
+def movielens_1m(root: Path, cfg: dict) -> Frames:
+    path = find(root, "ratings.dat")
+    r = _double_colon(path, ["user_id", "item_id", "rating", "timestamp"])
+    inter = r.select(pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64),
+                     _unix("timestamp").alias("timestamp"), pl.col("rating").cast(pl.Float32))
+    items = users = None
+    if mpath := find(root, "movies.dat", required=False):
+        items = _double_colon(mpath, ["item_id", "title", "genres"]).with_columns(
+            pl.col("item_id").cast(pl.Int64), pl.col("genres").str.split("|"))
+    if upath := find(root, "users.dat", required=False):
+        users = _double_colon(upath, ["user_id", "gender", "age", "occupation", "zip_code"]
+                              ).with_columns(pl.col("user_id").cast(pl.Int64))
+    return inter, users, items
+
+
+@loader("kion")
+def kion(root: Path, cfg: dict) -> Frames:
+    path = find(root, "interactions.csv")
+    raw = _read(path, try_parse_dates=False)
+    _need(raw, ["user_id", "item_id", "last_watch_dt", "total_dur", "watched_pct"], path)
+    inter = raw.with_columns(pl.col("last_watch_dt").str.to_date().cast(pl.Datetime("us"))
+                             .alias("timestamp")).drop("last_watch_dt")
+    users = items = None
+    if upath := find(root, "users.csv", required=False):
+        users = _read(upath)
+    if ipath := find(root, "items.csv", required=False):
+        items = _read(ipath, infer_schema_length=0).with_columns(pl.col("item_id").cast(pl.Int64))
+    return inter, users, items
+
+
+@loader("lastfm")
+def lastfm(root: Path, cfg: dict) -> Frames:
+    """Last.fm HetRec 2011: listening counts (weight), no timestamps."""
+    path = find(root, "user_artists.dat")
+    raw = _read(path, separator="\t")
+    _need(raw, ["userID", "artistID", "weight"], path)
+    inter = raw.select(pl.col("userID").cast(pl.Int64).alias("user_id"),
+                       pl.col("artistID").cast(pl.Int64).alias("item_id"),
+                       pl.col("weight").cast(pl.Float64).alias("plays"))
+    items = None
+    if apath := find(root, "artists.dat", required=False):
+        items = _read(apath, separator="\t", quote_char=None).select(
+            pl.col("id").cast(pl.Int64).alias("item_id"), "name")
+    return inter, None, items
+
+
+def _mapped(path: Path, cfg: dict, fmt: str) -> pl.DataFrame:
+    frame = _read(path, **({"separator": cfg.get("separator", ",")} if fmt == "csv" else {}))
+    mapping = cfg.get("columns", {})
+    unknown = set(mapping) - {"user_id", "item_id", "timestamp"}
+    if unknown:
+        raise ConfigError(f"columns: unknown key(s) {', '.join(sorted(unknown))} "
+                          f"(allowed: user_id, item_id, timestamp)")
+    rename = {src: dst for dst, src in mapping.items()}
+    _need(frame, list(rename), path)
+    return frame.rename(rename)
+
+
+def _generic(root: Path, cfg: dict, fmt: str) -> Frames:
+    files = cfg.get("files", {})
+    ipath = root / files["interactions"] if "interactions" in files else root
+    inter = _mapped(ipath, cfg, fmt)
+    _need(inter, ["user_id", "item_id"], ipath)
+    if "timestamp" in inter.columns:
+        ts = inter["timestamp"]
+        unit = cfg.get("timestamp_unit", "s")
+        if ts.dtype.is_numeric():
+            inter = inter.with_columns(pl.from_epoch(pl.col("timestamp").cast(pl.Int64),
+                                                     time_unit=unit).cast(pl.Datetime("us")))
+        elif ts.dtype == pl.Utf8:
+            try:
+                inter = inter.with_columns(pl.col("timestamp").str.to_datetime().cast(pl.Datetime("us")))
+            except pl.exceptions.PolarsError as exc:
+                raise DataError(f"{ipath}: cannot parse column timestamp as time "
+                                f"({str(exc).splitlines()[0]})") from exc
+        else:
+            inter = inter.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
+    users = items = None
+    if "users" in files:
+        users = _read(root / files["users"])
+        _need(users, ["user_id"], root / files["users"])
+    if "items" in files:
+        items = _read(root / files["items"])
+        _need(items, ["item_id"], root / files["items"])
+    return inter, users, items
+
+
+@loader("csv")
+def csv(root: Path, cfg: dict) -> Frames:
+    return _generic(root, cfg, "csv")
+
+
+@loader("parquet")
+def parquet(root: Path, cfg: dict) -> Frames:
+    return _generic(root, cfg, "parquet")
+
+
+@loader("synthetic")
+def synthetic(root: Path | None, cfg: dict) -> Frames:
+    from harness.datasets.synthetic import generate
+
+    inter, users, items = generate(**cfg.get("params", {}))
+    inter = inter.with_columns(pl.col("last_watch_dt").cast(pl.Datetime("us")).alias("timestamp")
+                               ).drop("last_watch_dt")
+    return inter, users, items
