@@ -89,13 +89,13 @@ def _real(module: str, attr: str) -> bool:
 def dataset(home, monkeypatch) -> str:
     """A prepared small dataset: the real synthetic-small when the datasets part exists, else a
     stand-in split served by patched store.splits functions (in-process callers only)."""
+    _install_metrics_standin(monkeypatch)
     if _real("harness.datasets", "prepare") and _real("harness.store.splits", "load_split"):
         from harness.datasets import prepare
 
         prepare("synthetic-small", home=home)
         return "synthetic-small"
     _install_split_standin(monkeypatch)
-    _install_metrics_standin(monkeypatch)
     return "tiny"
 
 
@@ -310,22 +310,3 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     assert time.monotonic() - start < 3.5
     thread.join(timeout=60)
     assert result["run"]["status"] == "ok"
-
-
-def test_two_submissions_in_parallel(home, dataset, register_plugins):
-    """Two submits at once (each with its own worker) both land complete."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from harness.runner import submit
-
-    register_plugins({"good": GOOD, "sleepy": SLEEPY})
-    # create the schema first: two threads of one process migrating a fresh file at once conflict
-    # in DuckDB (separate processes are serialised by the file lock)
-    assert store.list_runs(home) == []
-    with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(submit, home, name, dataset=dataset, k=5) for name in ("sleepy", "good")]
-        runs = [f.result(timeout=60) for f in futures]
-    assert [r["status"] for r in runs] == ["ok", "ok"]
-    counts = _counts(home)
-    assert counts["runs"] == 2
-    assert {r["run_id"] for r in runs} == {r["run_id"] for r in store.list_runs(home)}
