@@ -138,3 +138,33 @@ def test_bad_parameters_raise():
         SASRecRecommender(dim=10, heads=3)
     with pytest.raises(ValueError, match="epochs"):
         DSSMRecommender(epochs=0)
+
+
+@pytest.mark.slow
+def test_neural_beats_popular_on_embedded_split(tmp_path):
+    """Defaults (chosen on a validation split carved from train, see benchmarks/neural.py) beat
+    popular on NDCG@10 on the embedded dataset's default split."""
+    datasets = pytest.importorskip("harness.datasets")
+    if not hasattr(datasets, "prepare"):
+        pytest.skip("harness.datasets.prepare is not available")
+    from harness.store.splits import load_split
+
+    datasets.prepare("ml-latest-small", home=tmp_path)
+    split = load_split(tmp_path, "ml-latest-small")
+    data = TrainData(split.train, users=split.users, items=split.items, cutoff=split.cutoff,
+                     seed=0, n_threads=1)
+    users = split.test_users.get_column("user_id")
+    scores = {}
+    for name in ("popular", "dssm", "sasrec"):
+        recs = plugins.build(name, {}).fit(data).recommend(users, 10)
+        scores[name] = _ndcg10(recs, split.truth)
+    assert scores["dssm"] > scores["popular"], scores
+    assert scores["sasrec"] > scores["popular"], scores
+
+
+def _ndcg10(recs: pl.DataFrame, truth: pl.DataFrame) -> float:
+    from harness.metrics import evaluate
+    from harness.recs import validate_recommendations
+
+    normalised, _ = validate_recommendations(recs, source="test", k=10)
+    return evaluate(normalised, truth, ks=(10,)).metrics["all"]["ndcg@10"]
