@@ -99,8 +99,7 @@ def movielens_100k(root: Path, cfg: dict) -> Frames:
     ipath = find(root, "u.item", required=False)
     if ipath:
         raw = ipath.read_bytes().decode("latin-1")
-        rows = pl.Series("line", raw.splitlines()).filter(pl.element().str.len_chars() > 0)
-        parts = rows.str.split("|").to_frame()
+        parts = _lines(raw).select(pl.col("line").str.split("|"))
         flags = pl.concat_list([pl.when(pl.col("line").list.get(5 + i) == "1")
                                 .then(pl.lit(g)) for i, g in enumerate(ML100K_GENRES)])
         items = parts.select(pl.col("line").list.get(0).cast(pl.Int64).alias("item_id"),
@@ -115,10 +114,15 @@ def movielens_100k(root: Path, cfg: dict) -> Frames:
     return inter, users, items
 
 
+def _lines(text: str) -> pl.DataFrame:
+    """Non-empty lines of a text as a one-column frame ``line``."""
+    return pl.DataFrame({"line": text.splitlines()}).filter(pl.col("line") != "")
+
+
 def _double_colon(path: Path, names: list[str]) -> pl.DataFrame:
     raw = path.read_bytes().decode("latin-1")
-    parts = pl.Series("line", raw.splitlines()).filter(pl.element() != "").str.split("::")
-    return parts.to_frame().select(pl.col("line").list.get(i).alias(n) for i, n in enumerate(names))
+    parts = _lines(raw).select(pl.col("line").str.split("::"))
+    return parts.select(pl.col("line").list.get(i).alias(n) for i, n in enumerate(names))
 
 
 @loader("movielens-1m")
