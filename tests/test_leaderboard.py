@@ -129,5 +129,8 @@ def test_submit_cli_json(cli, dataset, register_plugins):  # noqa: F811
     out = json.loads(cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3", "--json").stdout)
     assert out["status"] == "ok" and out["rank"] == 1 and out["of"] == 1
     assert out["metrics"] == out["segments"]["all"]
+    text = cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3").stdout
+    assert "leaderboard position:" in text and "of 2" in text
+    assert "short lists" in text  # 3 items asked 5: reported, not fatal
     res = cli("submit", "good", "--dataset", dataset, "-p", "bad", expect=1)
     assert "error:" in res.stderr
