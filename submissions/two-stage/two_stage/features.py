@@ -8,7 +8,8 @@ kind of information at the same distance from "now".
 - user: interactions, distinct items, days since first and last interaction, interactions in the
   last ``recent_days``, mean popularity of the user's items (how mainstream the user is);
 - item: distinct users, users in the last ``recent_days`` and their share of all, days since the
-  item's first and last interaction, mean weight, numeric columns of the item table (e.g. year);
+  item's first and last interaction, mean weight, numeric columns of the item table (e.g. year)
+  and a year at the end of a text column (a MovieLens title);
 - user x item: genre affinity (the share of the user's interactions in each of the item's
   categories: mean and max), item popularity relative to the user's mainstreamness.
 """
@@ -61,8 +62,13 @@ def item_features(inter: pl.DataFrame, items: pl.DataFrame | None, ref: datetime
     return feats
 
 
+YEAR_IN_TEXT = r"\((\d{4})\)\s*$"
+
+
 def _numeric_item_columns(items: pl.DataFrame | None) -> pl.DataFrame | None:
-    """The item table's numeric and boolean columns, prefixed ``im_`` (ids and lists left out)."""
+    """The item table's numeric and boolean columns, prefixed ``im_`` (ids and lists left out),
+    plus ``im_{col}_year`` for a text column whose values mostly end in a year in parentheses
+    (MovieLens keeps the release year only in ``title``: "Heat (1995)")."""
     if items is None:
         return None
     cols = [
@@ -70,6 +76,11 @@ def _numeric_item_columns(items: pl.DataFrame | None) -> pl.DataFrame | None:
         for c, dtype in items.schema.items()
         if c != I and (dtype.is_numeric() or dtype == pl.Boolean)
     ]
+    for c, dtype in items.schema.items():
+        if c != I and dtype == pl.Utf8:
+            year = pl.col(c).str.extract(YEAR_IN_TEXT, 1).cast(pl.Float64)
+            if items.select(year.is_not_null().mean()).item() >= 0.5:
+                cols.append(year.alias(f"im_{c}_year"))
     if not cols:
         return None
     return items.select(pl.col(I), *cols).unique(subset=I, keep="first", maintain_order=True)

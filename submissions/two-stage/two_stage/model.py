@@ -41,7 +41,7 @@ class TwoStageRecommender:
         learning_rate: float = 0.05,
         num_leaves: int = 15,
         min_child_samples: int = 50,
-        max_train_users: int = 3_000,
+        max_train_users: int = 1_000,
         als_factors: int = 64,
         als_iterations: int = 15,
         knn_neighbours: int = 50,
