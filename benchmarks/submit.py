@@ -53,7 +53,11 @@ def main() -> None:
                 memory[stage] = max(memory.get(stage, 0.0), peak_rss_gib())
 
         t = time.perf_counter()
-        run = submit(home, args.recommender, dataset=args.dataset, k=args.k, progress=progress)
+        try:
+            run = submit(home, args.recommender, dataset=args.dataset, k=args.k, progress=progress)
+        except Exception as exc:  # report the stages that did run
+            print(f"submit failed: {type(exc).__name__}: {exc}")
+            break
         totals.append(time.perf_counter() - t)
         worker_peaks.append((run["peak_memory_bytes"] or 0) / (1 << 30))
 
@@ -67,10 +71,11 @@ def main() -> None:
         if stage not in WORKER_STAGES:
             overhead += median
         print(f"{stage:<12}{median:>10.2f}{memory.get(stage, 0):>18.2f}")
-    print(f"{'total':<12}{statistics.median(totals):>10.2f}")
+    if totals:
+        print(f"{'total':<12}{statistics.median(totals):>10.2f}")
     print(f"harness overhead (all but fit + recommend): {overhead:.1f} s (target <= 60 s); "
-          f"parent peak {max(memory.values()):.2f} GiB (target <= 6 GiB); "
-          f"worker peak {statistics.median(worker_peaks):.2f} GiB")
+          f"parent peak {max(memory.values(), default=0):.2f} GiB (target <= 6 GiB)"
+          + (f"; worker peak {statistics.median(worker_peaks):.2f} GiB" if worker_peaks else ""))
 
 
 if __name__ == "__main__":
