@@ -152,3 +152,17 @@ def test_entry_point_builds_through_harness():
         pytest.skip("harness-two-stage is not installed (pip install -e submissions/two-stage)")
     model = plugins.build("two-stage", {"candidates": "20", "n_estimators": "10"})
     assert isinstance(model, TwoStageRecommender) and model.candidates == 20
+
+
+def test_item_metadata_numeric_columns_and_year_in_title():
+    from two_stage.features import item_features
+
+    inter = pl.DataFrame({"user_id": [1, 2], "item_id": [10, 11],
+                          "timestamp": pl.Series([START] * 2, dtype=pl.Datetime("us")),
+                          "weight": pl.Series([1.0, 1.0], dtype=pl.Float32)})
+    items = pl.DataFrame({"item_id": [10, 11], "title": ["Heat (1995)", "Untitled"],
+                          "genres": ["Action", "Drama"], "runtime": [170, 90]})
+    out = item_features(inter, items, START + timedelta(days=1), 1).sort("item_id")
+    assert out.get_column("im_title_year").to_list() == [1995.0, None]
+    assert out.get_column("im_runtime").to_list() == [170.0, 90.0]
+    assert "im_genres_year" not in out.columns  # no year in that text column
