@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+# benchmarks/baselines.py would shadow the `baselines` package of the recommenders
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
 WORKER_STAGES = ("fit", "recommend")
