@@ -104,6 +104,8 @@ def prepare(name: str, *, home: Path, split: str | None = None, force: bool = Fa
     from harness.datasets import split as protocols
     from harness.store.splits import PreparedSplit, save_split, split_meta
 
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
     entry = get_entry(name, registry_file)
     default = entry.get("default_split", next(iter(entry["splits"])))
     sname = split or default
