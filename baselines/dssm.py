@@ -77,8 +77,8 @@ class DSSMRecommender(Baseline):
 
     description = "DSSM two-tower model: user history + features vs item id + features (torch)"
 
-    def __init__(self, epochs: int = 5, dim: int = 64, lr: float = 0.003, batch_size: int = 1024,
-                 max_len: int = 100, dropout: float = 0.1, temperature: float = 0.05,
+    def __init__(self, epochs: int = 10, dim: int = 64, lr: float = 0.003, batch_size: int = 1024,
+                 max_len: int = 100, dropout: float = 0.1, temperature: float = 0.1,
                  loss: str = "softmax", margin: float = 0.2, logq: bool = True,
                  history_dropout: float = 0.1, weight_decay: float = 0.0,
                  exclude_seen: bool = True, device: str = "auto") -> None:

@@ -74,8 +74,8 @@ class SASRecRecommender(Baseline):
 
     description = "SASRec: causal transformer over each user's time-ordered history (torch)"
 
-    def __init__(self, epochs: int = 20, dim: int = 64, lr: float = 0.005, batch_size: int = 128,
-                 max_len: int = 50, blocks: int = 2, heads: int = 2, dropout: float = 0.5,
+    def __init__(self, epochs: int = 10, dim: int = 64, lr: float = 0.002, batch_size: int = 128,
+                 max_len: int = 50, blocks: int = 2, heads: int = 2, dropout: float = 0.2,
                  negatives: int = 512, weight_decay: float = 0.0, exclude_seen: bool = True, device: str = "auto") -> None:
         for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
                             ("max_len", max_len), ("blocks", blocks), ("heads", heads)):
