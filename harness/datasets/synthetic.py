@@ -43,7 +43,7 @@ def generate(n_users: int = 5000, n_items: int = 1000, n_interactions: int = 50_
 
     # users: activity ~ lognormal, scaled to the asked total (+ margin for duplicates)
     activity = rng.lognormal(0.0, 1.2, n_users)
-    counts = np.maximum(1, np.round(activity / activity.sum() * n_interactions * 1.12)).astype(np.int64)
+    counts = np.maximum(1, np.round(activity / activity.sum() * n_interactions * 1.2)).astype(np.int64)
     user_taste = rng.integers(0, n_tastes, n_users)
     users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
     m = users.size
