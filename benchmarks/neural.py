@@ -37,7 +37,8 @@ GRID = {
     "popular": [{}],
     "dssm": [{"epochs": "5"}, {"epochs": "10"}, {"epochs": "20"},
              {"epochs": "10", "temperature": "0.1"}, {"epochs": "10", "logq": "false"},
-             {"epochs": "10", "loss": "triplet"}],
+             {"epochs": "10", "loss": "triplet"}, {"epochs": "10", "temperature": "0.2"},
+             {"epochs": "10", "temperature": "0.1", "dropout": "0.3"}],
     # rows written in full: the first ones were tried when the defaults were lr=0.002, dropout=0.2
     "sasrec": [dict(OLD, epochs="10"), dict(OLD, epochs="20"), dict(OLD, epochs="40"),
                dict(OLD, max_len="100"), dict(OLD, negatives="128"), dict(OLD, dim="128"),
