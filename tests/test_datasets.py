@@ -308,3 +308,36 @@ source = {{ url = "{archive.as_uri()}", sha256 = "{digest}" }}
     bad = registry(tmp_path, reg.read_text().replace(digest, "f" * 64).replace("[dl", "[dl2"))
     with pytest.raises(Exception, match=r"ml\.zip: sha256"):
         prepare("dl2", home=home, registry_file=bad)
+
+
+def test_ratio_split_hand_computed(tmp_path, home):
+    # user 1: 5 interactions -> floor(5 * 0.4) = 2 latest; user 2: 2 -> floor(0.8) = 0 -> at least 1
+    (tmp_path / "log.csv").write_text("u,i,t\n1,a,1\n1,b,2\n1,c,3\n1,d,4\n1,e,5\n2,a,1\n2,b,2\n")
+    reg = registry(tmp_path, """
+[r]
+format = "csv"
+source = { path = "log.csv" }
+columns = { user_id = "u", item_id = "i", timestamp = "t" }
+  [r.splits.s]
+  protocol = "ratio"
+  test_ratio = 0.4
+""")
+    prepare("r", home=home, registry_file=reg)
+    assert sorted(load_split(home, "r").truth.rows()) == [(1, "d"), (1, "e"), (2, "b")]
+
+
+def test_synthetic_is_seeded_and_kion_shaped():
+    from harness.datasets.synthetic import generate
+
+    a = generate(n_users=300, n_items=50, n_interactions=3000, seed=5)
+    b = generate(n_users=300, n_items=50, n_interactions=3000, seed=5)
+    assert all(x.equals(y) for x, y in zip(a, b))
+    inter, users, items = a
+    assert inter.columns == ["user_id", "item_id", "last_watch_dt", "total_dur", "watched_pct"]
+    assert users.columns == ["user_id", "age", "income", "sex", "kids_flg"]
+    assert {"content_type", "title", "release_year", "genres", "countries", "for_kids",
+            "age_rating", "studios", "directors", "actors"} <= set(items.columns)
+    # at most the asked count: repeated (user, item) draws collapse into one row
+    assert 1000 < inter.height <= 3000 and inter.select("user_id", "item_id").is_unique().all()
+    counts = inter["item_id"].value_counts()["count"].sort(descending=True)
+    assert counts[0] > 5 * counts.median()  # a few items dominate: power-law popularity

@@ -28,7 +28,10 @@ def generate(n_users: int = 5000, n_items: int = 1000, n_interactions: int = 50_
              n_tastes: int = 12, taste_strength: float = 0.7, popularity_exponent: float = 1.0,
              days: int = 161, start: str = "2021-03-13", seed: int = 0
              ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Return (interactions, users, items) with KION's column names and types."""
+    """Return (interactions, users, items) with KION's column names and types.
+
+    At most ``n_interactions`` rows: repeated (user, item) draws collapse into one row (20%
+    extra draws make up for that at realistic densities)."""
     rng = np.random.default_rng(seed)
     # items: taste group, power-law popularity (random order of ranks)
     item_taste = rng.integers(0, n_tastes, n_items)
