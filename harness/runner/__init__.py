@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import secrets
 import shutil
 import signal
@@ -190,14 +189,49 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _limit_memory(memory: int | None):
-    if memory is None:
-        return None
+POLL_SECONDS = 0.2
 
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-    return apply
+def _tree_rss(proc: subprocess.Popen) -> int:
+    """Resident memory of the worker and its children, in bytes (0 once it has exited)."""
+    import psutil
+
+    try:
+        root = psutil.Process(proc.pid)
+        total = root.memory_info().rss
+        for child in root.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+    except psutil.Error:
+        return 0
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None, memory: int | None) -> str | None:
+    """Wait for the worker; return "timeout" or "memory" when a limit ended it.
+
+    Memory is the resident set of the worker's process tree, polled. (An address-space limit,
+    RLIMIT_AS, is no good here: polars reserves so much virtual memory for its thread pools that
+    it aborts or deadlocks under a 1 GiB limit before the model even starts.)
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = POLL_SECONDS if memory is not None else 1.0
+        if deadline is not None:
+            step = min(step, max(0.0, deadline - time.monotonic()))
+        try:
+            proc.wait(timeout=step)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if memory is not None and _tree_rss(proc) > memory:
+            _kill(proc)
+            return "memory"
+        if deadline is not None and time.monotonic() >= deadline:
+            _kill(proc)
+            return "timeout"
 
 
 def _tail(path: Path) -> str:
@@ -218,16 +252,12 @@ def _run_worker(home: Path, run_id: str, workdir: Path, *, timeout: float | None
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness.runner.worker", str(workdir)],
             stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=_worker_env(),
-            cwd=workdir, preexec_fn=_limit_memory(memory), start_new_session=True,
+            cwd=workdir, start_new_session=True,
         )
         reader = threading.Thread(target=_follow, args=(proc, stages), daemon=True)
         reader.start()
-        timed_out = False
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill(proc)
+            limit = _wait(proc, timeout, memory)
         except BaseException:
             _kill(proc)
             raise
@@ -235,12 +265,12 @@ def _run_worker(home: Path, run_id: str, workdir: Path, *, timeout: float | None
     if proc.returncode == 0 and (workdir / "result.json").exists():
         return json.loads((workdir / "result.json").read_text())
     error = json.loads((workdir / "error.json").read_text()) if (workdir / "error.json").exists() else {}
-    if timed_out:
+    if limit == "timeout":
         reason = f"timeout: the worker ran past --timeout {timeout:g} s and was killed"
-    elif error.get("kind") == "memory" or (memory is not None and proc.returncode in (-signal.SIGKILL, -signal.SIGSEGV, -signal.SIGABRT, 134, 137)):
-        reason = f"out of memory: the worker exceeded --memory {_size(memory)}" if memory else "out of memory"
-        if error.get("message"):
-            reason += f" ({error['message']})"
+    elif limit == "memory":
+        reason = f"out of memory: the worker's resident memory exceeded --memory {_size(memory)} and it was killed"
+    elif error.get("kind") == "memory":
+        reason = f"out of memory ({error['message']})"
     elif error.get("message"):
         reason = f"recommender raised {error['message']}"
     else:

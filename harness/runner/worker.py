@@ -9,6 +9,7 @@ lines (``{"stage": "fit"}``); a failure writes ``error.json`` and exits non-zero
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -64,6 +65,13 @@ def run(workdir: Path) -> None:
     _say(stage="done", **result)
 
 
+def _exit(code: int) -> None:
+    """Leave at once: after a failure, interpreter shutdown can block on a plugin's threads."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     workdir = Path(sys.argv[1])
     try:
@@ -71,13 +79,13 @@ def main() -> None:
     except MemoryError:
         (workdir / "error.json").write_text(json.dumps(
             {"kind": "memory", "message": "out of memory (MemoryError)", "peak_memory_bytes": _peak_rss()}))
-        sys.exit(EXIT_MEMORY)
+        _exit(EXIT_MEMORY)
     except BaseException as exc:  # noqa: BLE001 - everything the plugin raises is reported
         traceback.print_exc()
         message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
         (workdir / "error.json").write_text(json.dumps(
             {"kind": "error", "message": message, "peak_memory_bytes": _peak_rss()}))
-        sys.exit(EXIT_ERROR)
+        _exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":
