@@ -193,13 +193,13 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     counts = _counts(home)
     assert counts["runs"] == 1 and counts["run_metrics"] > 0 and counts["run_user_metrics"] > 0
     per_user = store.user_metrics(home, run["run_id"])
-    assert per_user.height == counts["run_user_metrics"] and "hit_rate@10" in per_user.columns
+    assert per_user.height == counts["run_user_metrics"] and "hit_rate@5" in per_user.columns
 
 
 @pytest.mark.parametrize(("source", "limits", "message"), [
     (RAISES, {}, "boom in fit"),
     (HANGS, {"timeout": 1.5}, "timeout"),
-    (DUPLICATES, {}, "duplicate"),
+    (DUPLICATES, {}, "listed twice"),
     (GREEDY, {"memory": 1 << 30}, "out of memory"),
 ])
 def test_misbehaving_plugin_ends_as_failed_run(home, dataset, register_plugins, source, limits, message):

@@ -65,7 +65,7 @@ class _Progress:
 @pass_context
 def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, as_json):
     """Fit recommender NAME on the training part, score its top-k lists, store the run."""
-    from harness.leaderboard import build, position
+    from harness.leaderboard import DEFAULT_METRIC, build, position
     from harness.plugins import parse_params
     from harness.runner import parse_size, submit
 
@@ -74,7 +74,9 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
         run = submit(home, name, dataset=dataset, split=split, params=parse_params(params), k=k,
                      timeout=timeout, memory=parse_size(memory) if memory else None, seed=seed,
                      progress=progress)
-    board = build(home, dataset, run["split"])
+    # A run asked for fewer than 10 items has no ndcg@10: place it by ndcg at its own k.
+    metric = DEFAULT_METRIC if DEFAULT_METRIC in run["metrics"] else f"ndcg@{k}"
+    board = build(home, dataset, run["split"], metric=metric)
     rank = position(board, run["run_id"])
     if as_json:
         echo_json({**run_json(run), "rank": rank, "of": len(board.rows)})
