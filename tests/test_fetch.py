@@ -58,3 +58,29 @@ def test_without_checksum_the_first_download_is_recorded_and_enforced(tmp_path):
     make_zip(archive, {"a.csv": "changed\n"})  # and the source changed too
     with pytest.raises(FetchError, match="does not match"):
         fetch(archive.as_uri(), None, cache)
+
+
+def test_first_download_is_checked_against_the_published_git_blob_id(tmp_path):
+    import shutil
+    import subprocess
+
+    from harness.datasets.fetch import git_blob_sha1
+
+    archive = tmp_path / "data.zip"
+    make_zip(archive, {"a.csv": "x\n"})
+    blob = git_blob_sha1(archive)
+    if shutil.which("git"):  # an independent oracle where git is installed
+        assert blob == subprocess.run(["git", "hash-object", str(archive)], capture_output=True,
+                                      text=True, check=True).stdout.strip()
+    with pytest.raises(FetchError, match=r"data\.zip: git blob id .* does not match the published 0+"):
+        fetch(archive.as_uri(), None, tmp_path / "bad", git_sha1="0" * 40)
+    assert not (tmp_path / "bad" / "data.zip").exists() and not (tmp_path / "bad" / "data.zip.sha256").exists()
+    root, sha = fetch(archive.as_uri(), None, tmp_path / "good", git_sha1=blob)
+    assert (tmp_path / "good" / "data.zip.sha256").read_text().strip() == sha
+
+
+def test_git_blob_id_of_known_content(tmp_path):
+    from harness.datasets.fetch import git_blob_sha1
+
+    (tmp_path / "hello").write_bytes(b"hello\n")  # `echo hello | git hash-object --stdin`
+    assert git_blob_sha1(tmp_path / "hello") == "ce013625030ba8dba906f756967f9e9ca394464a"

@@ -53,7 +53,8 @@ def source_root(name: str, entry: dict, home: Path, progress: bool = False
         return root, _hash_files(root)
     from harness.datasets.fetch import fetch
 
-    root, digest = fetch(src["url"], src.get("sha256"), cache_dir(home) / name, progress=progress)
+    root, digest = fetch(src["url"], src.get("sha256"), cache_dir(home) / name, progress=progress,
+                         git_sha1=src.get("git_sha1"))
     return root, {src["url"]: digest}
 
 

@@ -2,7 +2,9 @@
 
 A cached file whose checksum matches is reused, never downloaded again. Where a registry entry
 gives no sha256 (KION publishes none), the checksum of the first download is recorded next to
-the file (``NAME.sha256``) and every later use is checked against it.
+the file (``NAME.sha256``) and every later use is checked against it. Where the host publishes only
+a git blob id (a file in a pinned GitHub commit, as KION's archives are), that first download is
+checked against it (``git_sha1``, what ``git hash-object FILE`` prints) before it is recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from harness.errors import FetchError
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The id git gives the file's content: sha1 of ``blob SIZE\\0`` followed by the bytes."""
+    digest = hashlib.sha1(b"blob %d\0" % path.stat().st_size)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -45,7 +56,8 @@ def _download(url: str, target: Path, progress: bool) -> None:
     tmp.replace(target)
 
 
-def fetch(url: str, sha256: str | None, cache: Path, *, progress: bool = False) -> tuple[Path, str]:
+def fetch(url: str, sha256: str | None, cache: Path, *, progress: bool = False,
+          git_sha1: str | None = None) -> tuple[Path, str]:
     """Return (path of the usable data: unpacked directory or the file itself, its sha256)."""
     cache.mkdir(parents=True, exist_ok=True)
     name = url.rstrip("/").rsplit("/", 1)[-1] or "download"
@@ -58,7 +70,11 @@ def fetch(url: str, sha256: str | None, cache: Path, *, progress: bool = False) 
     if expected and actual != expected:
         raise FetchError(f"{target}: sha256 {actual} does not match the expected {expected} "
                          f"(from {url}); delete the file to download it again")
-    if not sha256:
+    if not sha256 and not recorded.exists():
+        if git_sha1 and (blob := git_blob_sha1(target)) != git_sha1:
+            target.unlink()
+            raise FetchError(f"{target}: git blob id {blob} does not match the published {git_sha1} "
+                             f"(from {url}); the download was deleted")
         recorded.write_text(actual + "\n")
     if not zipfile.is_zipfile(target):
         if name.endswith(".zip"):

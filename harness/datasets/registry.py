@@ -27,7 +27,7 @@ FORMATS = {"movielens-latest", "movielens-100k", "movielens-1m", "kion", "lastfm
 ENTRY_KEYS = {"format", "source", "description", "license", "weight", "positive", "min_user",
               "min_item", "min_count_mode", "dedup", "categories", "categories_sep", "columns",
               "files", "separator", "timestamp_unit", "params", "splits", "default_split"}
-SOURCE_KEYS = {"url", "sha256", "path", "embedded"}
+SOURCE_KEYS = {"url", "sha256", "git_sha1", "path", "embedded"}
 PROTOCOLS = {"temporal": {"days", "quantile"}, "leave-last": {"n"},
              "ratio": {"test_ratio"}, "random": {"test_ratio", "seed"}}
 SPLIT_KEYS = {"protocol", "exclude_seen"}
