@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines import Baseline
-from baselines._torch import (FeatureCodes, FieldEmbedding, gather, ordered_interactions,
+from baselines._torch import (FeatureCodes, FieldEmbedding, gather, ordered_interactions, positions,
                               padded_history, setup, to_tensors)
 from harness.api import Columns, TrainData, top_k
 
@@ -80,7 +80,7 @@ class DSSMRecommender(Baseline):
     def __init__(self, epochs: int = 10, dim: int = 64, lr: float = 0.003, batch_size: int = 1024,
                  max_len: int = 100, dropout: float = 0.1, temperature: float = 0.1,
                  loss: str = "softmax", margin: float = 0.2, logq: bool = True,
-                 history_dropout: float = 0.1, weight_decay: float = 0.0,
+                 history_dropout: float = 0.1, history: str = "others", weight_decay: float = 0.0,
                  exclude_seen: bool = True, device: str = "auto") -> None:
         for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
                             ("max_len", max_len)):
@@ -88,12 +88,14 @@ class DSSMRecommender(Baseline):
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if loss not in ("softmax", "triplet"):
             raise ValueError(f"loss must be softmax or triplet, got {loss!r}")
+        if history not in ("others", "before"):
+            raise ValueError(f"history must be 'others' or 'before', got {history!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.epochs, self.dim, self.lr, self.batch_size = epochs, dim, lr, batch_size
         self.max_len, self.dropout, self.temperature = max_len, dropout, temperature
         self.loss, self.margin, self.logq = loss, margin, logq
-        self.history_dropout, self.weight_decay = history_dropout, weight_decay
+        self.history_dropout, self.history, self.weight_decay = history_dropout, history, weight_decay
         self.exclude_seen, self.device = exclude_seen, device
 
     def _fit(self, data: TrainData) -> None:
@@ -109,6 +111,7 @@ class DSSMRecommender(Baseline):
         self._history = history.to(device)
         pairs_u = torch.as_tensor(rows, device=device)
         pairs_i = torch.as_tensor(items - 1, device=device)
+        history_of = self._pair_history(rows, items, data.n_users, device)
         share = np.bincount(items - 1, minlength=data.n_items) / max(len(items), 1)
         log_q = torch.as_tensor(np.log(np.maximum(share, 1e-12)), dtype=torch.float32, device=device)
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -119,8 +122,7 @@ class DSSMRecommender(Baseline):
             for idx in torch.randperm(len(rows), generator=gen).split(self.batch_size):
                 idx = idx.to(device)
                 u, i = pairs_u[idx], pairs_i[idx]
-                hist = self._history[u]
-                hist = hist.masked_fill(hist == (i + 1).unsqueeze(1), 0)
+                hist = history_of(idx)
                 if drop_history:
                     keep = torch.rand(len(u), generator=gen).to(device) >= drop_history
                     hist = hist * keep.unsqueeze(1)
@@ -136,6 +138,27 @@ class DSSMRecommender(Baseline):
             every = torch.arange(data.n_items, device=device)
             self._item_vecs = net.items(every, self._item_codes)
             self._user_codes = user_codes
+
+    def _pair_history(self, rows: np.ndarray, items: np.ndarray, n_users: int, device):
+        """Pair indices -> the user-tower input of those training pairs. ``others``: the user's
+        last ``max_len`` items without the target; ``before``: the ``max_len`` items the user took
+        before the target (causal, like serving, which looks at everything before the cutoff)."""
+        flat = torch.as_tensor(items, device=device)
+        if self.history == "others":
+            pairs_u = torch.as_tensor(rows, device=device)
+
+            def others(idx: torch.Tensor) -> torch.Tensor:
+                hist = self._history[pairs_u[idx]]
+                return hist.masked_fill(hist == flat[idx].unsqueeze(1), 0)
+            return others
+        pos, _ = positions(rows, n_users)
+        first = torch.as_tensor(np.arange(len(rows)) - pos, device=device)  # the user's first pair
+        offsets = torch.arange(-self.max_len, 0, device=device)
+
+        def before(idx: torch.Tensor) -> torch.Tensor:
+            cols = idx.unsqueeze(1) + offsets
+            return torch.where(cols >= first[idx].unsqueeze(1), flat[cols.clamp(min=0)], 0)
+        return before
 
     def _loss(self, uvec: torch.Tensor, ivec: torch.Tensor, items: torch.Tensor,
               log_q: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,12 @@
 """SASRec: self-attentive sequential recommendation (Kang and McAuley, ICDM 2018).
 
 Each user's train history, ordered by time, goes through item + learned position embeddings and
-causal transformer blocks; the hidden state at every position is trained to predict the next item
-with a softmax against ``negatives`` uniformly sampled items (``negatives=0``: full softmax over the
-catalogue; item embeddings are tied with the output layer). A user's
+causal transformer blocks; the hidden state at every position is trained to predict an item that
+follows it: by default (``target=future``) one drawn uniformly from all later items of the window,
+since the leaderboard asks for everything a user takes after the cutoff, not only the next item
+(``target=next``: the paper's next item). The softmax runs over the whole catalogue
+(``negatives=0``, the default) or against ``negatives`` uniformly sampled items; item embeddings
+are tied with the output layer. A user's
 recommendations come from the hidden state after their last ``max_len`` items. Histories longer
 than ``max_len`` are cut into consecutive windows so that no interaction is wasted in training.
 Cold users get the most popular items.
@@ -76,7 +79,8 @@ class SASRecRecommender(Baseline):
 
     def __init__(self, epochs: int = 10, dim: int = 64, lr: float = 0.002, batch_size: int = 128,
                  max_len: int = 50, blocks: int = 2, heads: int = 2, dropout: float = 0.2,
-                 negatives: int = 512, weight_decay: float = 0.0, exclude_seen: bool = True, device: str = "auto") -> None:
+                 negatives: int = 0, target: str = "future", weight_decay: float = 0.0,
+                 exclude_seen: bool = True, device: str = "auto") -> None:
         for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
                             ("max_len", max_len), ("blocks", blocks), ("heads", heads)):
             if value < 1:
@@ -85,9 +89,11 @@ class SASRecRecommender(Baseline):
             raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if target not in ("next", "future"):
+            raise ValueError(f"target must be 'next' or 'future', got {target!r}")
         self.epochs, self.dim, self.lr, self.batch_size = epochs, dim, lr, batch_size
         self.max_len, self.blocks, self.heads, self.dropout = max_len, blocks, heads, dropout
-        self.negatives = negatives
+        self.negatives, self.target = negatives, target
         self.weight_decay, self.exclude_seen, self.device = weight_decay, exclude_seen, device
 
     def _fit(self, data: TrainData) -> None:
@@ -107,7 +113,7 @@ class SASRecRecommender(Baseline):
                 # trim the all-padding left columns this batch shares
                 first = int((batch > 0).float().argmax(1).min())
                 batch = batch[:, min(first, batch.shape[1] - 2):]
-                seq, target = batch[:, :-1], batch[:, 1:]
+                seq, target = batch[:, :-1], self._targets(batch, gen)
                 hidden = net(seq)
                 valid = (seq > 0) & (target > 0)
                 loss = self._loss(net, hidden[valid], target[valid] - 1, data.n_items, gen)
@@ -116,6 +122,18 @@ class SASRecRecommender(Baseline):
                 opt.step()
         net.eval()
         self._net = net
+
+    def _targets(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Per position of ``batch[:, :-1]``: the next item, or (``target=future``) an item drawn
+        uniformly from all later ones in the window. Windows are right-aligned, so every column
+        after a real item is real too."""
+        if self.target == "next":
+            return batch[:, 1:]
+        length = batch.shape[1] - 1
+        col = torch.arange(length, device=batch.device)
+        draw = torch.rand(batch.shape[0], length, generator=gen).to(batch.device)
+        later = col + 1 + (draw * (length - col)).long().clamp(max=length - 1 - col)
+        return batch.gather(1, later)
 
     def _loss(self, net: _Net, hidden: torch.Tensor, target: torch.Tensor, n_items: int,
               gen: torch.Generator) -> torch.Tensor:

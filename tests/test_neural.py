@@ -133,11 +133,43 @@ def test_padded_history_and_windows_by_hand():
     assert sorted(windows.tolist()) == [[0, 1, 2], [2, 3, 4]]
 
 
+def test_sasrec_future_targets_are_later_items_of_the_window():
+    """target=next: the next item; target=future: any later item of the window, each reachable."""
+    import torch
+
+    batch = torch.tensor([[0, 0, 1, 2, 3, 4]])  # right-aligned window, 4 real items
+    gen = torch.Generator().manual_seed(0)
+    assert SASRecRecommender(target="next")._targets(batch, gen).tolist() == [[0, 1, 2, 3, 4]]
+    future = SASRecRecommender()  # the default
+    drawn = torch.cat([future._targets(batch, gen) for _ in range(200)])
+    later = {2: {2, 3, 4}, 3: {3, 4}, 4: {4}}  # seq position of items 1, 2, 3 -> later items
+    for col, allowed in later.items():
+        assert set(drawn[:, col].tolist()) == allowed
+
+
+def test_dssm_pair_history_by_hand():
+    """The user-tower input of each training pair: all other recent items, or those before it."""
+    import torch
+
+    rows, items = np.array([0, 0, 0, 1, 1]), np.array([5, 6, 7, 8, 9])  # time-ordered per user
+    pairs = torch.arange(5)
+    before = DSSMRecommender(max_len=2, history="before")._pair_history(rows, items, 2, "cpu")
+    assert before(pairs).tolist() == [[0, 0], [0, 5], [5, 6], [0, 0], [0, 8]]
+    others = DSSMRecommender(max_len=2)
+    others._history = torch.as_tensor(padded_history(rows, items, 2, 2))  # [[6, 7], [8, 9]]
+    history_of = others._pair_history(rows, items, 2, "cpu")
+    assert history_of(pairs).tolist() == [[6, 7], [0, 7], [6, 0], [0, 9], [8, 0]]
+
+
 def test_bad_parameters_raise():
     with pytest.raises(ValueError, match="heads"):
         SASRecRecommender(dim=10, heads=3)
+    with pytest.raises(ValueError, match="target"):
+        SASRecRecommender(target="past")
     with pytest.raises(ValueError, match="epochs"):
         DSSMRecommender(epochs=0)
+    with pytest.raises(ValueError, match="history"):
+        DSSMRecommender(history="after")
 
 
 @pytest.mark.slow
@@ -156,7 +188,7 @@ def test_neural_beat_random_on_embedded_split(tmp_path):
     users = split.test_users.get_column("user_id")
     scores = {}
     for name in ("random", "dssm", "sasrec"):
-        recs = plugins.build(name, {"epochs": "3"} if name != "random" else {}).fit(data)
+        recs = plugins.build(name, {"epochs": "2"} if name != "random" else {}).fit(data)
         scores[name] = _ndcg10(recs.recommend(users, 10), split.truth)
     assert scores["dssm"] > 1.5 * scores["random"] + 0.005, scores
     assert scores["sasrec"] > 1.5 * scores["random"] + 0.005, scores
