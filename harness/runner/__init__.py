@@ -165,10 +165,16 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
 def _write_job(workdir: Path, prepared, *, name: str, params: dict, k: int, seed: int) -> None:
     prepared.train.write_parquet(workdir / "train.parquet", compression="lz4")
     prepared.test_users.select(Columns.USER).write_parquet(workdir / "test_users.parquet")
+    # Feature rows only for what the model may know at the cutoff: items of the training part (a
+    # catalogue row of a film first rated after the cutoff would leak its existence) and the users
+    # of train or of the test list (cold users are asked for, so their features are fair game).
     if prepared.users is not None:
-        prepared.users.write_parquet(workdir / "users.parquet")
+        known = pl.concat([prepared.train.select(Columns.USER).unique(),
+                           prepared.test_users.select(Columns.USER)]).unique()
+        prepared.users.join(known, on=Columns.USER, how="semi").write_parquet(workdir / "users.parquet")
     if prepared.items is not None:
-        prepared.items.write_parquet(workdir / "items.parquet")
+        known = prepared.train.select(Columns.ITEM).unique()
+        prepared.items.join(known, on=Columns.ITEM, how="semi").write_parquet(workdir / "items.parquet")
     cutoff = prepared.cutoff.isoformat() if prepared.cutoff is not None else None
     (workdir / "job.json").write_text(json.dumps({
         "name": name, "params": params, "k": k, "seed": seed, "cutoff": cutoff,

@@ -1,0 +1,40 @@
+"""What the worker may see: the training part, and feature rows only for what exists at the cutoff."""
+
+from __future__ import annotations
+
+import polars as pl
+
+# Fails the run when a feature row names an item without train interactions, or a user that is
+# neither in train nor asked for; otherwise recommends nothing (allowed: users without lists).
+SPY = '''
+import polars as pl
+
+class Model:
+    def fit(self, data):
+        seen = set(data.interactions["item_id"].to_list())
+        unknown = set(data.items["item_id"].to_list()) - seen
+        if unknown:
+            raise RuntimeError(f"{len(unknown)} items in data.items have no train interaction")
+        self.items = data.items.height
+        return self
+
+    def recommend(self, users, k):
+        return pl.DataFrame({"user_id": users.head(0), "item_id": pl.Series([], dtype=pl.Int64),
+                             "score": pl.Series([], dtype=pl.Float64)})
+'''
+
+
+def test_worker_gets_item_features_only_for_items_known_at_the_cutoff(home, register_plugins):
+    from harness.datasets import prepare
+    from harness.runner import submit
+    from harness.store.splits import load_split
+
+    prepare("ml-latest-small", home=home)
+    stored = load_split(home, "ml-latest-small", parts=("train", "items"))
+    later = stored.items.join(stored.train.select("item_id").unique(), on="item_id", how="anti")
+    assert later.height > 100  # films first rated after the cutoff exist in movies.csv
+
+    register_plugins({"spy": SPY})
+    run = submit(home, "spy", dataset="ml-latest-small", k=10)
+    assert run["status"] == "ok"
+    assert run["metrics"]["ndcg@10"] == 0.0
