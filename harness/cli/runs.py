@@ -12,8 +12,8 @@ from harness.cli.output import console, echo_json
 
 STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
 # Settings for the demo on ml-latest-small: the classic baselines fit in about 11 s together on
-# 2 cores. The neural ones take about a minute each there (torch start-up and training), so they
-# join only with --neural.
+# 2 cores. The neural ones, even at 2 epochs, add torch start-up and training (5-30 s each,
+# depending on load), so they join only with --neural.
 DEMO_BASELINES: list[tuple[str, dict[str, str]]] = [
     ("random", {}), ("popular", {}), ("personal-popular", {}), ("itemknn", {}), ("userknn", {}),
     ("ease", {}), ("als", {"iterations": "10"}), ("bpr", {}),
@@ -121,7 +121,8 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, as_json)
         elif not board.rows:
             click.echo(f"no runs yet on {dataset}/{board.split} (try `harness submit popular --dataset {dataset}`)")
         else:
-            console().print(rich_table(board))
+            term = console()
+            term.print(rich_table(board, width=term.width))
         return
     from harness.leaderboard.export import export
 
@@ -211,7 +212,7 @@ def _cell(v) -> str:
 @click.command("demo")
 @click.option("--dataset", default="ml-latest-small", show_default=True)
 @click.option("--only", default=None, help="Comma-separated subset of the demo baselines.")
-@click.option("--neural", is_flag=True, help="Also submit dssm and sasrec (about a minute each on 2 cores).")
+@click.option("--neural", is_flag=True, help="Also submit dssm and sasrec with 2 epochs (5-30 s each on 2 cores).")
 @pass_context
 def demo_command(ctx, dataset, only, neural):
     """Prepare the embedded dataset, submit every baseline with fast settings, print the leaderboard."""
@@ -240,7 +241,7 @@ def demo_command(ctx, dataset, only, neural):
         fit = run["fit_seconds"] or 0
         out.print(f"[green]✓[/green] {name:<18} ndcg@10 {run['metrics'].get('ndcg@10', float('nan')):.4f}"
                   f"   fit {fit:.1f} s")
-    out.print(rich_table(build(home, dataset)))
+    out.print(rich_table(build(home, dataset), width=out.width))
 
 
 COMMANDS = [submit_command, leaderboard_command, runs_command, show_command, demo_command]

@@ -7,18 +7,42 @@ from rich.table import Table
 from harness.leaderboard import Board
 from harness.leaderboard.export import table
 
+# Columns that always show, then the others in the order they are dropped last-to-first when the
+# terminal is too narrow for all of them (the exports always carry every column).
+ALWAYS = ("rank", "recommender")
+PADDING = 3  # a cell's share of borders and padding in Rich's default box
 
-def rich_table(board: Board, highlight: str | None = None) -> Table:
+
+def _priority(header: list[str], metric: str) -> list[str]:
+    others = [h for h in header if "@" in h and h != metric]
+    return [*ALWAYS, metric, "vs best baseline", "params", *others, "fit s", "recommend s",
+            "date", "run"]
+
+
+def rich_table(board: Board, highlight: str | None = None, width: int | None = None) -> Table:
+    """Rich table of the board; with ``width``, the columns that fit in it, by priority."""
     header, body = table(board)
+    widths = {h: max([len(h), *(len(row[i]) for row in body)]) + PADDING for i, h in enumerate(header)}
+    shown, used = set(), 1
+    for h in _priority(header, board.metric):
+        if h in widths and (width is None or h in ALWAYS or used + widths[h] <= width):
+            shown.add(h)
+            used += widths[h]
+    hidden = len(header) - len(shown)
+    caption = f"fingerprint {board.fingerprint[:12]}; baselines in dim italics"
+    if hidden:
+        caption += f"; {hidden} columns left out for width (--format markdown|csv|html has all)"
     t = Table(title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}",
-              caption=f"fingerprint {board.fingerprint[:12]}; baselines in dim italics")
-    for h in header:
+              caption=caption)
+    keep = [i for i, h in enumerate(header) if h in shown]
+    for i in keep:
+        h = header[i]
         numeric = h == "rank" or "@" in h or h.endswith(" s") or h == "vs best baseline"
-        t.add_column(h, justify="right" if numeric else "left",
-                     style="bold" if h == board.metric else None, no_wrap=h == "run")
+        t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
+                     style="bold" if h == board.metric else None)
     for r, row in zip(board.rows, body):
         style = "dim italic" if r["baseline"] else None
         if highlight and r["run_id"] == highlight:
             style = "bold green"
-        t.add_row(*row, style=style)
+        t.add_row(*(row[i] for i in keep), style=style)
     return t

@@ -1,0 +1,36 @@
+"""The terminal table fits the terminal: columns by priority, never cells cut to an ellipsis."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from test_leaderboard import board  # noqa: F401  (fixture)
+from test_runner import dataset  # noqa: F401  (fixture)
+
+
+def _draw(home, dataset_name, width):
+    from harness.leaderboard import build
+    from harness.leaderboard.render import rich_table
+
+    console = Console(width=width, record=True, color_system=None)
+    console.print(rich_table(build(home, dataset_name), width=width))
+    return console.export_text()
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_narrow_terminal_drops_columns_instead_of_cutting_cells(home, board, width):  # noqa: F811
+    text = _draw(home, board, width)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    assert "…" not in text
+    for must in ("rank", "recommender", "ndcg@10", "mine", "popular (baseline)", "0.2500"):
+        assert must in text, must
+    assert "columns left out" in text
+
+
+def test_wide_terminal_shows_every_column(home, board):  # noqa: F811
+    text = _draw(home, board, 300)
+    for header in ("params", "recall@10", "vs best baseline", "fit s", "recommend s", "date", "run", "r-mine"):
+        assert header in text, header
+    assert "left out" not in text
