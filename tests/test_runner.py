@@ -3,13 +3,10 @@ metrics, per-user metrics and its lists; the database is never left with half a 
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
 import time
-import types
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -78,89 +75,13 @@ class Model:
 """
 
 
-def _real(module: str, attr: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(module), attr)
-    except ImportError:
-        return False
-
-
 @pytest.fixture
-def dataset(home, monkeypatch) -> str:
-    """A prepared small dataset: the real synthetic-small when the datasets part exists, else a
-    stand-in split served by patched store.splits functions (in-process callers only)."""
-    _install_metrics_standin(monkeypatch)
-    if _real("harness.datasets", "prepare") and _real("harness.store.splits", "load_split"):
-        from harness.datasets import prepare
+def dataset(home) -> str:
+    """The real synthetic-small split, prepared into the test's home."""
+    from harness.datasets import prepare
 
-        prepare("synthetic-small", home=home)
-        return "synthetic-small"
-    _install_split_standin(monkeypatch)
-    return "tiny"
-
-
-def _install_split_standin(monkeypatch) -> None:
-    import harness.store.splits as splits
-
-    users = list(range(1, 41))
-    train = pl.DataFrame({
-        "user_id": [u for u in users for _ in range(3)],
-        "item_id": [(u * j) % 17 + 1 for u in users for j in (1, 2, 3)],
-        "timestamp": [datetime(2020, 1, 1)] * 120,
-        "weight": pl.Series([1.0] * 120, dtype=pl.Float32),
-    }).unique(["user_id", "item_id"], maintain_order=True)
-    truth = pl.DataFrame({"user_id": users[::2] + [99], "item_id": [1] * 20 + [2]})
-    test_users = pl.DataFrame({"user_id": users[::2] + [99], "cold": [False] * 20 + [True]})
-
-    def load_split(home, dataset, split=None, parts=("train", "truth", "test_users", "users", "items")):
-        if dataset != "tiny":
-            raise NotFoundError(f"dataset {dataset!r} is not prepared")
-        return types.SimpleNamespace(
-            dataset="tiny", split="temporal", fingerprint="f" * 16, cutoff=datetime(2020, 2, 1),
-            protocol={}, info={}, users=None, items=None,
-            train=train if "train" in parts else None, truth=truth if "truth" in parts else None,
-            test_users=test_users if "test_users" in parts else None)
-
-    def split_meta(home, dataset, split=None):
-        return {"dataset": "tiny", "split": "temporal", "fingerprint": "f" * 16}
-
-    monkeypatch.setattr(splits, "load_split", load_split, raising=False)
-    monkeypatch.setattr(splits, "split_meta", split_meta, raising=False)
-
-
-def _install_metrics_standin(monkeypatch) -> None:
-    """hit_rate@k only, and the validation rules the brief fixes."""
-    if _real("harness.recs", "validate_recommendations") and _real("harness.metrics", "evaluate"):
-        return
-    from harness.errors import ValidationError
-
-    def validate_recommendations(recs, *, source, k=None, users=None):
-        dup = recs.filter(pl.struct("user_id", "item_id").is_duplicated())
-        if dup.height:
-            raise ValidationError(f"{source}: duplicate (user_id, item_id) {dup.row(0)}")
-        if users is not None:
-            extra = recs.filter(~pl.col("user_id").is_in(users.implode()))
-            if extra.height:
-                raise ValidationError(f"{source}: user not asked for {extra.row(0)}")
-        counts = recs.group_by("user_id").len()
-        if k is not None and counts["len"].max() > k:
-            raise ValidationError(f"{source}: more than k={k} items")
-        out = recs.with_columns(rank=pl.int_range(1, pl.len() + 1).over("user_id").cast(pl.Int32))
-        return out, {"users_with_lists": counts.height,
-                     "users_missing": 0 if users is None else users.len() - counts.height,
-                     "short_lists": int((counts["len"] < (k or 0)).sum())}
-
-    def evaluate(recs, truth, *, ks=(10,), train=None, cold_users=None, item_categories=None):
-        hits = truth.join(recs, on=["user_id", "item_id"], how="left")
-        per = hits.group_by("user_id").agg((pl.col("rank") <= 10).any().cast(pl.Float64).alias("hit_rate@10"))
-        per = per.with_columns(segment=pl.when(pl.col("user_id").is_in(cold_users.implode()))
-                               .then(pl.lit("cold")).otherwise(pl.lit("warm")))
-        value = per["hit_rate@10"].fill_null(0).mean()
-        metrics = {"all": {"hit_rate@10": value, "ndcg@10": value}, "warm": {"hit_rate@10": value, "ndcg@10": value}}
-        return types.SimpleNamespace(metrics=metrics, per_user=per, notices=[])
-
-    monkeypatch.setitem(sys.modules, "harness.recs", types.SimpleNamespace(validate_recommendations=validate_recommendations, read_table=pl.read_parquet))
-    monkeypatch.setitem(sys.modules, "harness.metrics", types.SimpleNamespace(evaluate=evaluate, DEFAULT_KS=(1, 5, 10, 20, 50, 100)))
+    prepare("synthetic-small", home=home)
+    return "synthetic-small"
 
 
 def _counts(home: Path) -> dict[str, int]:
@@ -194,6 +115,15 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     assert counts["runs"] == 1 and counts["run_metrics"] > 0 and counts["run_user_metrics"] > 0
     per_user = store.user_metrics(home, run["run_id"])
     assert per_user.height == counts["run_user_metrics"] and "hit_rate@5" in per_user.columns
+    # the model lists the two most popular train items to everyone: hit rate by hand
+    from harness.store.splits import load_split
+
+    split = load_split(home, dataset, parts=("train", "truth", "test_users"))
+    top = (split.train.group_by("item_id").len()
+           .sort(["len", "item_id"], descending=[True, False])["item_id"].head(2))
+    hits = split.truth.filter(pl.col("item_id").is_in(top.implode()))["user_id"].n_unique()
+    assert run["metrics"]["hit_rate@5"] == pytest.approx(hits / split.test_users.height)
+    assert per_user["hit_rate@5"].sum() == hits
 
 
 @pytest.mark.parametrize(("source", "limits", "message"), [
@@ -307,12 +237,11 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     reader = _read_runs_in_subprocess(home)
     assert reader.returncode == 0, reader.stderr
     assert json.loads(reader.stdout) == ["running"]
-    if dataset != "tiny":  # the real split store is there: the CLI leaderboard reads it too
-        board = subprocess.run(
-            [sys.executable, "-c", "from harness.cli import main; main()", "leaderboard",
-             "--dataset", dataset, "--json"], capture_output=True, text=True, timeout=60)
-        assert board.returncode == 0, board.stderr
-        assert json.loads(board.stdout)["rows"] == []  # the running run is not on the board
+    board = subprocess.run(
+        [sys.executable, "-c", "from harness.cli import main; main()", "leaderboard",
+         "--dataset", dataset, "--json"], capture_output=True, text=True, timeout=60)
+    assert board.returncode == 0, board.stderr
+    assert json.loads(board.stdout)["rows"] == []  # the running run is not on the board
     assert "fit:done" not in stages  # the reads happened during fit
     assert time.monotonic() - start < 6
     thread.join(timeout=60)

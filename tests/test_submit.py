@@ -3,7 +3,6 @@ the CLI in subprocesses (two at once), the demo."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -11,19 +10,6 @@ import sys
 
 import pytest
 
-
-def _available(module: str, attr: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(module), attr)
-    except ImportError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not (_available("harness.datasets", "prepare") and _available("harness.metrics", "evaluate")
-         and _available("harness.recs", "validate_recommendations")),
-    reason="needs the datasets and metrics parts",
-)
 
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 
