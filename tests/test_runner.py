@@ -246,3 +246,31 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     assert time.monotonic() - start < 6
     thread.join(timeout=60)
     assert result["run"]["status"] == "ok"
+
+
+def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(home, dataset, register_plugins, cli):
+    """SIGKILL leaves no chance to clean up: the run reads as aborted, the orphaned worker leaves."""
+    import os
+    import signal
+
+    import psutil
+
+    register_plugins({"hangs": HANGS})
+    parent = subprocess.Popen([sys.executable, "-c", "from harness.cli import main; main()",
+                               "submit", "hangs", "--dataset", dataset, "--k", "5"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers: list = []
+    while not workers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        workers = [p for p in psutil.Process(parent.pid).children()
+                   if "harness.runner.worker" in " ".join(p.cmdline())]
+    assert workers, "the worker never started"
+    time.sleep(1)  # the worker is in fit (sleeping 60 s)
+    assert [r["status"] for r in store.list_runs(home)] == ["running"]
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "the worker outlived its parent"
+    listed = json.loads(cli("runs", "--json").stdout)
+    assert [r["status"] for r in listed] == ["aborted"] and str(parent.pid) in listed[0]["error"]

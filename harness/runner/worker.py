@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import traceback
 from datetime import datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 
 EXIT_ERROR = 1
 EXIT_MEMORY = 3
+EXIT_ORPHANED = 4
 
 
 def _say(**event) -> None:
@@ -72,8 +74,22 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
+def _exit_with_parent() -> None:
+    """Leave when the parent dies (SIGKILL gives it no chance to kill us): nobody would read the
+    lists, and the worker runs in its own session, so nothing else would stop it."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        _exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, daemon=True, name="harness-parent-watch").start()
+
+
 def main() -> None:
     workdir = Path(sys.argv[1])
+    _exit_with_parent()
     try:
         run(workdir)
     except MemoryError:

@@ -10,6 +10,7 @@ from harness.store import runs, splits
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "splits", splits.SCHEMA),
     (2, "runs", runs.SCHEMA),
+    (3, "runs owner", runs.OWNER_SCHEMA),
 ]
 
 

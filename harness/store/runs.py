@@ -4,11 +4,18 @@ A run is created with status ``running`` before its worker starts (short connect
 while the model trains), then either finished in one transaction together with all its metrics
 (``ok``) or marked ``failed`` / ``aborted`` with the reason. Readers therefore never see half a
 run: metrics exist only for runs whose status is ``ok``.
+
+A run records the pid and host of the process that submitted it. A ``running`` run whose process
+is gone (killed with SIGKILL, the machine rebooted) can never finish: readers present it as
+``aborted`` and the next run created on that host stores it so. Runs of other hosts are left as
+they are (their processes cannot be checked from here).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -64,22 +71,28 @@ CREATE TABLE run_user_metrics (
 );
 """
 
+OWNER_SCHEMA = """
+ALTER TABLE runs ADD COLUMN pid INTEGER;    -- the submitting process
+ALTER TABLE runs ADD COLUMN host VARCHAR;
+"""
+
 _COLUMNS = (
     "run_id recommender parameters seed k dataset split fingerprint harness_version "
     "plugin_distribution plugin_version baseline python platform started_at ended_at fit_seconds "
     "recommend_seconds peak_memory_bytes status error stderr_tail external recs_path report "
-    "user_metric_names"
+    "user_metric_names pid host"
 ).split()
 
 
 def create_run(home: Path, run: dict[str, Any]) -> None:
     """Insert a run with status ``running`` (keys: any of the runs columns)."""
-    row = {"status": "running", **run}
+    row = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), **run}
     row["parameters"] = json.dumps(row.get("parameters") or {}, sort_keys=True)
     if isinstance(row.get("report"), dict):
         row["report"] = json.dumps(row["report"], default=str)
     cols = [c for c in _COLUMNS if c in row]
     with connect(home) as con:
+        _store_orphans(con)
         con.execute(
             f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
             [row[c] for c in cols],
@@ -165,7 +178,45 @@ def mark_run(home: Path, run_id: str, status: str, *, error: str | None = None,
                               "error": error, "stderr_tail": stderr_tail})
 
 
+def _orphan_error(pid: int, host: str) -> str:
+    return f"the submitting process (pid {pid} on {host}) ended without finishing the run"
+
+
+def _is_orphan(status: str, pid: int | None, host: str | None, started_at: datetime | None) -> bool:
+    """A ``running`` run of this host whose process is gone (or whose pid now names a newer process)."""
+    if status != "running" or pid is None or host != socket.gethostname():
+        return False
+    import psutil
+
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:  # exists but cannot be inspected: assume it is the owner
+        return False
+    return started_at is not None and created > started_at.timestamp() + 1.0
+
+
+def _store_orphans(con) -> None:
+    """Mark this host's orphaned ``running`` runs ``aborted`` (called on writes)."""
+    rows = con.sql("SELECT run_id, pid, host, started_at FROM runs WHERE status = 'running' "
+                   "AND host = ?", params=[socket.gethostname()]).fetchall()
+    for run_id, pid, host, started_at in rows:  # a handful of running runs, not users
+        if _is_orphan("running", pid, host, started_at):
+            _update(con, run_id, {"status": "aborted", "error": _orphan_error(pid, host),
+                                  "ended_at": datetime.now()})
+
+
+def _present(row: dict[str, Any]) -> dict[str, Any]:
+    """Show an orphaned ``running`` run as ``aborted`` (reads do not write)."""
+    if _is_orphan(row["status"], row.get("pid"), row.get("host"), row.get("started_at")):
+        row["status"] = "aborted"
+        row["error"] = _orphan_error(row["pid"], row["host"])
+    return row
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    _present(row)
     row["parameters"] = json.loads(row["parameters"]) if row.get("parameters") else {}
     row["report"] = json.loads(row["report"]) if row.get("report") else None
     return row
