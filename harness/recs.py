@@ -56,7 +56,8 @@ def validate_recommendations(recs: pl.DataFrame, *, source: str, k: int | None =
     """Check a recommendation table and normalise it to ``user_id, item_id, rank[, score]``.
 
     ``score``: higher first, ties keep input order; else ``rank`` (ties keep input order too).
-    Raises ValidationError naming ``source`` and the first offending rows."""
+    Each user's rows come out contiguous, in rank order. Raises ValidationError naming ``source``
+    and the first offending rows."""
     _require(recs, (USER, ITEM), source)
     if SCORE not in recs.columns and RANK not in recs.columns:
         raise ValidationError(f"{source}: needs a 'score' or a 'rank' column")
@@ -70,30 +71,106 @@ def validate_recommendations(recs: pl.DataFrame, *, source: str, k: int | None =
         bad = bad | frame.get_column(by).is_nan()
     if bad.any():
         raise ValidationError(f"{source}: null or NaN {by} at {_rows(frame, bad)}")
-    dup = frame.select(pl.struct(USER, ITEM).is_duplicated()).to_series()
-    if dup.any():
-        raise ValidationError(f"{source}: item listed twice for one user at {_rows(frame, dup)}")
+    del bad
+    # Models usually return each user's list contiguous and best first: then ranks, lengths and
+    # the checks come from the block boundaries, without sorting 100M rows (32 s -> 6 s at 1M users).
+    shown = frame
+    blocks = _ordered_blocks(frame, by)
+    if blocks is None:  # "_order" keeps the input row of each sorted row, for the messages
+        frame = (frame.with_row_index("_order")
+                 .sort([USER, by, "_order"], descending=[False, by == SCORE, False]))
+        blocks = _ordered_blocks(frame, by)
+    starts, list_users = blocks
+    dup = _duplicates(frame)
+    if dup is not None:
+        raise ValidationError(f"{source}: item listed twice for one user at "
+                              f"{_rows(shown, _input_rows(frame, dup))}")
     if users is not None:
-        unknown = ~frame.get_column(USER).is_in(users.implode())
+        unknown = ~list_users.is_in(users.implode())
         if unknown.any():
-            raise ValidationError(f"{source}: users not asked for at {_rows(frame, unknown)}")
-    key = pl.col(SCORE) if by == SCORE else pl.col(RANK)
-    out = (frame.with_row_index("_order")
-           .sort([USER, key, "_order"], descending=[False, by == SCORE, False])
-           .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(USER).alias(RANK))
-           .select(USER, ITEM, RANK, *([SCORE] if by == SCORE else [])))
-    lengths = out.group_by(USER).len()
+            rows = _input_rows(frame, _in_blocks(frame, unknown))
+            raise ValidationError(f"{source}: users not asked for at {_rows(shown, rows)}")
+    lengths = pl.DataFrame({USER: list_users, "len": _block_lengths(starts, frame.height)})
     if k is not None:
         long = lengths.filter(pl.col("len") > k)
         if long.height:
             shown = ", ".join(f"{u!r} ({n} items)" for u, n in long.head(_SHOW).iter_rows())
             raise ValidationError(f"{source}: more than k={k} items for user(s) {shown}")
+    row = pl.int_range(pl.len(), dtype=pl.Int32)
+    first = pl.col(USER).ne_missing(pl.col(USER).shift(1))
+    out = frame.with_columns(
+        (row - pl.when(first).then(row).forward_fill() + 1).alias(RANK)
+    ).select(USER, ITEM, RANK, *([SCORE] if by == SCORE else []))
     report = {"rows": out.height, "users_with_lists": lengths.height}
     if users is not None:
         report["users_missing"] = int(users.n_unique()) - lengths.height
     if k is not None:
         report["short_lists"] = int((lengths.get_column("len") < k).sum())
     return out, report
+
+
+def _ordered_blocks(frame: pl.DataFrame, by: str) -> tuple[pl.Series, pl.Series] | None:
+    """(first row of each user's block, its user) when every user's rows are contiguous and in
+    rank order (score not increasing, rank not decreasing); else None."""
+    user = frame.get_column(USER)
+    first = user.ne_missing(user.shift(1))
+    key = frame.get_column(by)
+    in_order = (key <= key.shift(1)) if by == SCORE else (key >= key.shift(1))
+    if not (first | in_order).all():
+        return None
+    starts = first.arg_true()
+    list_users = user.gather(starts)
+    if list_users.n_unique() != list_users.len():  # a user in two places
+        return None
+    return starts, list_users
+
+
+def _block_lengths(starts: pl.Series, height: int) -> pl.Series:
+    ends = pl.concat([starts.slice(1), pl.Series([height], dtype=starts.dtype)])
+    return (ends - starts).cast(pl.Int64)
+
+
+def _input_rows(frame: pl.DataFrame, mask: pl.Series) -> pl.Series:
+    """``mask`` over ``frame`` as a mask over the input rows (``frame`` may be the sorted copy)."""
+    if "_order" not in frame.columns:
+        return mask
+    hit = frame.get_column("_order").filter(mask)
+    return pl.Series([False] * frame.height).scatter(hit, True)
+
+
+def _in_blocks(frame: pl.DataFrame, block_mask: pl.Series) -> pl.Series:
+    """Row mask: the rows of the blocks where ``block_mask`` is true."""
+    block = frame.select((pl.col(USER).ne_missing(pl.col(USER).shift(1))).cum_sum() - 1).to_series()
+    return block.is_in(block_mask.arg_true().implode())
+
+
+def _duplicates(frame: pl.DataFrame) -> pl.Series | None:
+    """Row mask of (user, item) pairs listed twice, or None when there are none.
+
+    With integer ids, (user - min) * item range + (item - min) is an exact UInt64 key in one pass,
+    whose distinct count is cheap (3.4 s for 100M rows here; hashing (user, item) structs takes
+    12 s, marking duplicates 27 s). Other ids count struct hashes: distinct hashes prove distinct
+    pairs, and only a shortfall pays for the exact check."""
+    pair = _packed_pair(frame)
+    if pair is None:
+        pair = pl.struct(USER, ITEM).hash(0)
+    if frame.select(pair.n_unique()).item() == frame.height:
+        return None
+    dup = frame.select(pl.struct(USER, ITEM).is_duplicated()).to_series()
+    return dup if dup.any() else None  # a hash collision, not a duplicate
+
+
+def _packed_pair(frame: pl.DataFrame) -> pl.Expr | None:
+    if frame.height == 0 or not all(frame.schema[c].is_integer() for c in (USER, ITEM)):
+        return None
+    lo_u, hi_u, lo_i, hi_i = frame.select(
+        *(getattr(pl.col(c), fn)().alias(f"{c}_{fn}") for c in (USER, ITEM) for fn in ("min", "max"))
+    ).row(0)
+    width = int(hi_i) - int(lo_i) + 1
+    if (int(hi_u) - int(lo_u) + 1) * width >= 2**63:
+        return None
+    return ((pl.col(USER) - lo_u).cast(pl.UInt64) * pl.lit(width, dtype=pl.UInt64)
+            + (pl.col(ITEM) - lo_i).cast(pl.UInt64))
 
 
 def validate_truth(truth: pl.DataFrame, *, source: str) -> pl.DataFrame:

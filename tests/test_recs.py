@@ -47,3 +47,35 @@ def test_truth_and_read_table(tmp_path):
         read_table(tmp_path / "x.parquet")
     with pytest.raises(DataError, match="unknown format"):
         read_table(p.rename(tmp_path / "t.txt"))
+
+
+@pytest.mark.parametrize("order", ["grouped", "shuffled"])
+def test_ranks_and_messages_do_not_depend_on_row_order(order):
+    """Lists come contiguous and best first (no sort) or in any order (sorted): same result, and
+    messages name the rows of the input as given."""
+    f = pl.DataFrame({"user_id": [2, 2, 2, 1, 1], "item_id": [7, 8, 9, 7, 8],
+                      "score": [3.0, 2.0, 1.5, 5.0, 1.0]})
+    if order == "shuffled":
+        f = f[[4, 0, 3, 2, 1]]
+    out, report = validate_recommendations(f, source="s", k=3)
+    got = {(u, i): r for u, i, r in out.select("user_id", "item_id", "rank").iter_rows()}
+    assert got == {(2, 7): 1, (2, 8): 2, (2, 9): 3, (1, 7): 1, (1, 8): 2}
+    assert report == {"rows": 5, "users_with_lists": 2, "short_lists": 1}
+    assert out["user_id"].to_list() in ([2, 2, 2, 1, 1], [1, 1, 2, 2, 2])  # contiguous users
+    bad = f.with_columns(pl.when(pl.col("item_id") == 9).then(8).otherwise(pl.col("item_id")).alias("item_id"))
+    rows = [i + 1 for i, (u, it) in enumerate(bad.select("user_id", "item_id").iter_rows())
+            if (u, it) == (2, 8)]
+    with pytest.raises(ValidationError, match=f"at row {rows[0]} .*row {rows[1]} "):
+        validate_recommendations(bad, source="s")
+    with pytest.raises(ValidationError) as err:
+        validate_recommendations(f, source="s", users=pl.Series([2]))
+    named = [i + 1 for i, u in enumerate(f["user_id"].to_list()) if u == 1]
+    assert str(err.value).startswith(f"s: users not asked for at row {named[0]} ")
+
+
+def test_string_ids_and_a_user_in_two_places():
+    f = pl.DataFrame({"user_id": ["a", "b", "a"], "item_id": ["x", "x", "y"], "rank": [1, 1, 2]})
+    out, _ = validate_recommendations(f, source="s")
+    assert out.rows() == [("a", "x", 1), ("a", "y", 2), ("b", "x", 1)]
+    with pytest.raises(ValidationError, match="listed twice.*row 1 .*row 3 "):
+        validate_recommendations(f.with_columns(pl.lit("x").alias("item_id")), source="s")
