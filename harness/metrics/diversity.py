@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from harness.api import Columns
+from harness.metrics.lists import ItemCodes, blocks_of, per_user, prefix_sums
 from harness.metrics.registry import Context, family, metric_id
 
 USER, ITEM = Columns.USER, Columns.ITEM
@@ -16,25 +18,35 @@ def diversity(ctx: Context) -> pl.DataFrame | None:
     L_u that have categories; users with fewer than two such items are left out (null).
 
     With v_i the unit-length multi-hot category vector of item i and m items,
-    sum over pairs i<j of cos(v_i, v_j) = (|sum_i v_i|^2 - m) / 2, so no pair is materialised."""
+    sum over pairs i<j of cos(v_i, v_j) = (|sum_i v_i|^2 - m) / 2, so no pair is materialised:
+    sum_i v_i and m are prefix sums over each list (:mod:`harness.metrics.lists`)."""
     cats = ctx.item_categories
     if cats is None or "categories" not in cats.columns or cats.height == 0:
         ctx.notices.append("diversity skipped: no item categories")
         return None
     items = (cats.select(ITEM, pl.col("categories").list.unique().alias("cat"))
              .filter(pl.col("cat").list.len() > 0)
-             .with_columns((1.0 / pl.col("cat").list.len().cast(pl.Float64).sqrt()).alias("w")))
-    if items.schema[ITEM] != ctx.recs.schema[ITEM]:
-        items = items.with_columns(pl.col(ITEM).cast(ctx.recs.schema[ITEM], strict=False))
-    listed = ctx.recs.join(items, on=ITEM, how="inner").select(USER, "rank", "cat", "w")
-    counts = listed.group_by(USER).agg((pl.col("rank") <= k).sum().alias(f"m{k}") for k in ctx.ks)
-    sums = (listed.explode("cat").group_by(USER, "cat")
-            .agg(pl.col("w").filter(pl.col("rank") <= k).sum().alias(f"s{k}") for k in ctx.ks)
-            .group_by(USER).agg((pl.col(f"s{k}") ** 2).sum() for k in ctx.ks))
-    both = counts.join(sums, on=USER, how="inner")
-    def value(k):
-        m = pl.col(f"m{k}").cast(pl.Float64)
-        mean_cos = (pl.col(f"s{k}") - m) / (m * (m - 1))
-        return pl.when(m >= 2).then(1.0 - mean_cos).otherwise(None).alias(metric_id("diversity", k))
-    per_user = both.select(USER, *(value(k) for k in ctx.ks))
-    return ctx.users.select(USER).join(per_user, on=USER, how="left", maintain_order="left")
+             .unique(ITEM, keep="first", maintain_order=True))
+    # (item code, category code, 1/sqrt(categories of the item)) for every pair
+    pairs = (items.with_row_index("code")
+             .with_columns((1.0 / pl.col("cat").list.len().cast(pl.Float64).sqrt()).alias("w"))
+             .explode("cat")
+             .with_columns((pl.col("cat").rank("dense") - 1).alias("cat_code")))
+    n_items, n_cats = items.height, int(pairs.get_column("cat_code").max()) + 1
+    # one row per item code (the last: items without categories); columns: the unit vector, then
+    # 1 for "has categories", so that the same prefix sums give m
+    values = np.zeros((n_items + 1, n_cats + 1))
+    values[pairs.get_column("code").to_numpy(), pairs.get_column("cat_code").to_numpy()] = (
+        pairs.get_column("w").to_numpy())
+    values[:n_items, n_cats] = 1.0
+    blocks = blocks_of(ctx)
+    sums = prefix_sums(blocks, ItemCodes(blocks.recs.get_column(ITEM), items.get_column(ITEM)),
+                       values)
+    columns = {}
+    for k, total in sums.items():
+        m = total[:, n_cats]
+        squared = np.einsum("ij,ij->i", total[:, :n_cats], total[:, :n_cats])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            columns[metric_id("diversity", k)] = np.where(
+                m >= 2, 1.0 - (squared - m) / (m * (m - 1)), np.nan)
+    return per_user(blocks, columns, ctx.users)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from harness.api import Columns
+from harness.metrics.lists import ItemCodes, blocks_of, per_user, prefix_sums
 from harness.metrics.registry import Context, family, metric_id
 
 USER, ITEM = Columns.USER, Columns.ITEM
@@ -20,11 +22,14 @@ def novelty(ctx: Context) -> pl.DataFrame | None:
     pairs = ctx.train.select(USER, ITEM).unique()
     n_users = pairs.get_column(USER).n_unique()
     pop = pairs.group_by(ITEM).agg(pl.len().alias("c"))
-    scored = (ctx.recs.join(pop, on=ITEM, how="left")
-              .with_columns((-(((pl.col("c").fill_null(0) + 1) / (n_users + 1)).log(2))).alias("nov")))
-    per_user = scored.group_by(USER).agg(
-        (pl.col("nov").filter(pl.col("rank") <= k).mean()).alias(metric_id("novelty", k))
-        for k in ctx.ks)
-    cols = [metric_id("novelty", k) for k in ctx.ks]
-    return (ctx.users.select(USER).join(per_user, on=USER, how="left", maintain_order="left")
-            .with_columns(pl.col(cols).fill_null(0.0)))
+    counts = np.append(pop.get_column("c").to_numpy().astype(np.float64), 0.0)  # last: unseen
+    values = (-np.log2((counts + 1) / (n_users + 1)))[:, None]
+    blocks = blocks_of(ctx)
+    sums = prefix_sums(blocks, ItemCodes(blocks.recs.get_column(ITEM), pop.get_column(ITEM)),
+                       values)
+    columns = {}
+    for k, total in sums.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            columns[metric_id("novelty", k)] = total[:, 0] / blocks.counts[k]
+    cols = list(columns)
+    return per_user(blocks, columns, ctx.users).with_columns(pl.col(cols).fill_null(0.0))

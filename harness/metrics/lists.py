@@ -1,0 +1,129 @@
+"""Per-user sums over the first k items of each list, for metrics that average or sum an item
+property over the list (novelty, diversity), at every k at once.
+
+The lists are laid out as contiguous per-user blocks in rank order (the order
+:func:`harness.recs.validate_recommendations` produces; other frames are sorted once). Each block
+is cut into segments at the k asked for; a sparse matrix with one row per segment and a 1 at each
+listed item's code, times a per-item value table, gives every segment's sum in one compiled pass,
+and a cumulative sum over a block's segments gives the sums at each k. No group-by or join over
+the 100M rows and no Python loop over users: at 1M users x 100 this replaces 54 s and 20 GiB of
+explode + group-by for diversity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse
+
+from harness.api import Columns
+
+USER, ITEM = Columns.USER, Columns.ITEM
+CHUNK_ROWS = 16_000_000  # list rows per sparse product (about 200 MB of indices and ones)
+DENSE_ID_RANGE = 50_000_000  # integer item ids spanning less than this use a lookup array
+
+
+@dataclass
+class Blocks:
+    """The lists as blocks: ``recs`` reordered if needed, one block per user."""
+
+    recs: pl.DataFrame
+    users: pl.Series          # the user of each block
+    starts: np.ndarray        # first row of each block (int64), plus the row count at the end
+    counts: dict[int, np.ndarray]  # k (ascending) -> rows with rank <= k in each block
+
+
+def blocks_of(ctx) -> Blocks:
+    """The per-user blocks of ``ctx.recs`` (computed once per evaluation)."""
+    cached = ctx.__dict__.get("_blocks")
+    if cached is None:
+        cached = ctx.__dict__["_blocks"] = _blocks(ctx.recs, sorted(ctx.ks))
+    return cached
+
+
+def _blocks(recs: pl.DataFrame, ks: list[int]) -> Blocks:
+    recs = recs.select(USER, ITEM, "rank")
+    new_user = pl.col(USER).ne_missing(pl.col(USER).shift(1))
+    # ranks 1, 2, 3, ... within each run of a user's rows: then rank <= k is the first k rows
+    consecutive = recs.select(pl.when(new_user).then(pl.col("rank") == 1)
+                              .otherwise(pl.col("rank") == pl.col("rank").shift(1) + 1)
+                              .all()).item()
+    starts = recs.select(new_user).to_series().arg_true()
+    users = recs.get_column(USER).gather(starts)
+    if users.n_unique() != users.len():  # a user's rows are not together: sort once
+        recs = recs.sort(USER, "rank")
+        starts = recs.select(new_user).to_series().arg_true()
+        users = recs.get_column(USER).gather(starts)
+        consecutive = False
+    starts = np.append(starts.to_numpy().astype(np.int64), recs.height)
+    lengths = np.diff(starts)
+    counts = {}
+    if consecutive or recs.height == 0:
+        counts = {k: np.minimum(lengths, k) for k in ks}
+    else:  # arbitrary ranks (not from validate_recommendations): count them
+        rank = recs.get_column("rank").to_numpy()
+        counts = {k: np.add.reduceat((rank <= k).astype(np.int64), starts[:-1]) for k in ks}
+    return Blocks(recs=recs, users=users, starts=starts, counts=counts)
+
+
+class ItemCodes:
+    """The position of each list row's item in ``catalogue`` (distinct ids), or
+    ``len(catalogue)`` for an item not in it; read a range of rows at a time."""
+
+    def __init__(self, row_items: pl.Series, catalogue: pl.Series) -> None:
+        self.items = row_items
+        self.missing = catalogue.len()
+        catalogue = catalogue.cast(row_items.dtype, strict=False)
+        self.lut = self.lo = None
+        if row_items.dtype.is_integer() and catalogue.len() and row_items.len():
+            lo = min(row_items.min(), catalogue.min())
+            hi = max(row_items.max(), catalogue.max())
+            if hi - lo < DENSE_ID_RANGE:
+                self.lo = int(lo)
+                self.lut = np.full(int(hi - lo) + 1, self.missing, dtype=np.int32)
+                self.lut[catalogue.to_numpy().astype(np.int64) - self.lo] = np.arange(self.missing)
+        self.catalogue = catalogue
+
+    def __call__(self, r0: int, r1: int) -> np.ndarray:
+        rows = self.items.slice(r0, r1 - r0)
+        if self.lut is not None:
+            return self.lut[rows.to_numpy().astype(np.int64) - self.lo]
+        codes = pl.Series(np.arange(self.missing, dtype=np.int32))
+        return rows.replace_strict(self.catalogue, codes, default=self.missing,
+                                   return_dtype=pl.Int32).to_numpy()
+
+
+def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[int, np.ndarray]:
+    """For every k, the sum over each block's rows with rank <= k of ``values[code of the row]``.
+
+    ``values`` is (items + 1) x C: one row per item code, the last for items not in the
+    catalogue. Returns k -> (blocks x C)."""
+    ks = list(blocks.counts)
+    n_blocks, width = len(blocks.starts) - 1, values.shape[1]
+    out = {k: np.empty((n_blocks, width)) for k in ks}
+    # chunks of whole blocks (a Python loop over a few chunks, not over users)
+    cuts = np.searchsorted(blocks.starts, np.arange(0, blocks.starts[-1], CHUNK_ROWS), "right") - 1
+    bounds = np.unique(np.append(np.clip(cuts, 0, n_blocks), n_blocks))
+    for b0, b1 in zip(bounds[:-1], bounds[1:]):
+        r0, r1 = blocks.starts[b0], blocks.starts[b1]
+        local = blocks.starts[b0:b1] - r0
+        # segment ends per block: after the first k rows for each k, then the block's end
+        ends = np.stack([local + blocks.counts[k][b0:b1] for k in ks] + [blocks.starts[b0 + 1:b1 + 1] - r0], axis=1)
+        indptr = np.append(0, ends.ravel())
+        matrix = scipy.sparse.csr_matrix((np.ones(r1 - r0), codes(r0, r1), indptr),
+                                         shape=(len(indptr) - 1, values.shape[0]))
+        segment_sums = (matrix @ values).reshape(b1 - b0, len(ks) + 1, width)
+        np.cumsum(segment_sums, axis=1, out=segment_sums)
+        for j, k in enumerate(ks):
+            out[k][b0:b1] = segment_sums[:, j]
+    return out
+
+
+def per_user(blocks: Blocks, columns: dict[str, np.ndarray], users: pl.DataFrame) -> pl.DataFrame:
+    """Block values (NaN: no value) as a frame keyed by user, aligned to ``users`` (its rows, its
+    order; users without a list get nulls)."""
+    frame = pl.DataFrame({USER: blocks.users,
+                          **{name: pl.Series(v, nan_to_null=True) for name, v in columns.items()}})
+    return users.select(USER).join(frame, on=USER, how="left", maintain_order="left")
