@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from harness.api import Columns
@@ -63,7 +64,7 @@ def validate_recommendations(recs: pl.DataFrame, *, source: str, k: int | None =
         raise ValidationError(f"{source}: needs a 'score' or a 'rank' column")
     _check_ids(recs, source)
     by = SCORE if SCORE in recs.columns else RANK
-    frame = recs.select(USER, ITEM, by)
+    frame = _columns(recs, USER, ITEM, by)
     if not frame.schema[by].is_numeric():
         raise ValidationError(f"{source}: column {by} must be numeric, not {frame.schema[by]}")
     bad = frame.get_column(by).is_null()
@@ -96,11 +97,8 @@ def validate_recommendations(recs: pl.DataFrame, *, source: str, k: int | None =
         if long.height:
             shown = ", ".join(f"{u!r} ({n} items)" for u, n in long.head(_SHOW).iter_rows())
             raise ValidationError(f"{source}: more than k={k} items for user(s) {shown}")
-    row = pl.int_range(pl.len(), dtype=pl.Int32)
-    first = pl.col(USER).ne_missing(pl.col(USER).shift(1))
-    out = frame.with_columns(
-        (row - pl.when(first).then(row).forward_fill() + 1).alias(RANK)
-    ).select(USER, ITEM, RANK, *([SCORE] if by == SCORE else []))
+    out = _columns(frame.with_columns(_ranks(starts, lengths.get_column("len"), frame.height)),
+                   USER, ITEM, RANK, *([SCORE] if by == SCORE else []))
     report = {"rows": out.height, "users_with_lists": lengths.height}
     if users is not None:
         report["users_missing"] = int(users.n_unique()) - lengths.height
@@ -125,6 +123,20 @@ def _ordered_blocks(frame: pl.DataFrame, by: str) -> tuple[pl.Series, pl.Series]
     return starts, list_users
 
 
+def _columns(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """The named columns as a frame, without copying (a select of 100M rows took 1.3 s here)."""
+    return pl.DataFrame([frame.get_column(n) for n in names])
+
+
+def _ranks(starts: pl.Series, lengths: pl.Series, height: int) -> pl.Series:
+    """1, 2, ... within each block: ones with a reset at each block start, cumulated in place."""
+    rank = np.ones(height, dtype=np.int32)
+    if height:
+        rank[starts.to_numpy()[1:]] = 1 - lengths.to_numpy()[:-1]
+        np.cumsum(rank, out=rank)
+    return pl.Series(RANK, rank)
+
+
 def _block_lengths(starts: pl.Series, height: int) -> pl.Series:
     ends = pl.concat([starts.slice(1), pl.Series([height], dtype=starts.dtype)])
     return (ends - starts).cast(pl.Int64)
@@ -147,21 +159,23 @@ def _in_blocks(frame: pl.DataFrame, block_mask: pl.Series) -> pl.Series:
 def _duplicates(frame: pl.DataFrame) -> pl.Series | None:
     """Row mask of (user, item) pairs listed twice, or None when there are none.
 
-    With integer ids, (user - min) * item range + (item - min) is an exact UInt64 key in one pass,
-    whose distinct count is cheap (3.4 s for 100M rows here; hashing (user, item) structs takes
-    12 s, marking duplicates 27 s). Other ids count struct hashes: distinct hashes prove distinct
-    pairs, and only a shortfall pays for the exact check."""
-    pair = _packed_pair(frame)
-    if pair is None:
-        pair = pl.struct(USER, ITEM).hash(0)
-    if frame.select(pair.n_unique()).item() == frame.height:
+    With integer ids, (user - min) * item range + (item - min) is an exact UInt64 key, built in
+    place in one array, whose distinct count is cheap (about 3 s for 100M rows here; hashing
+    (user, item) structs takes 12 s, marking duplicates 27 s). Other ids count struct hashes:
+    distinct hashes prove distinct pairs, and only a shortfall pays for the exact check."""
+    key = _packed_pair(frame)
+    distinct = (key.n_unique() if key is not None
+                else frame.select(pl.struct(USER, ITEM).hash(0).n_unique()).item())
+    del key
+    if distinct == frame.height:
         return None
     dup = frame.select(pl.struct(USER, ITEM).is_duplicated()).to_series()
     return dup if dup.any() else None  # a hash collision, not a duplicate
 
 
-def _packed_pair(frame: pl.DataFrame) -> pl.Expr | None:
-    if frame.height == 0 or not all(frame.schema[c].is_integer() for c in (USER, ITEM)):
+def _packed_pair(frame: pl.DataFrame) -> pl.Series | None:
+    if frame.height == 0 or not all(frame.schema[c].is_integer() and frame.schema[c] != pl.UInt64
+                                    for c in (USER, ITEM)):
         return None
     lo_u, hi_u, lo_i, hi_i = frame.select(
         *(getattr(pl.col(c), fn)().alias(f"{c}_{fn}") for c in (USER, ITEM) for fn in ("min", "max"))
@@ -169,8 +183,13 @@ def _packed_pair(frame: pl.DataFrame) -> pl.Expr | None:
     width = int(hi_i) - int(lo_i) + 1
     if (int(hi_u) - int(lo_u) + 1) * width >= 2**63:
         return None
-    return ((pl.col(USER) - lo_u).cast(pl.UInt64) * pl.lit(width, dtype=pl.UInt64)
-            + (pl.col(ITEM) - lo_i).cast(pl.UInt64))
+    # numpy in place: every fresh 100M-row temporary costs about 1.5 s on these machines
+    key = frame.get_column(USER).to_numpy().astype(np.int64)
+    key -= int(lo_u)
+    key *= width
+    key += frame.get_column(ITEM).to_numpy()
+    key -= int(lo_i)
+    return pl.Series(key)
 
 
 def validate_truth(truth: pl.DataFrame, *, source: str) -> pl.DataFrame:

@@ -141,7 +141,8 @@ def _packed_per_user(run_id: str, per_user: pl.DataFrame | None):
         return None, None
     rows = per_user.select(
         pl.lit(run_id).alias("run_id"), pl.col("user_id").cast(pl.Utf8), pl.col("segment"),
-        pl.concat_list([pl.col(c).cast(pl.Float64) for c in names]).alias("metric_values"),
+        # concat_arr then to_list: 0.4 s for 1M users x 66 metrics, concat_list 7 s
+        pl.concat_arr([pl.col(c).cast(pl.Float64) for c in names]).arr.to_list().alias("metric_values"),
     )
     return names, rows
 
