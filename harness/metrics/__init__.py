@@ -11,6 +11,7 @@ import polars as pl
 from harness.api import Columns
 from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
 from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
+from harness.metrics.pairs import pair_key
 from harness.metrics.registry import REGISTRY, Context, metric_id
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
@@ -55,16 +56,23 @@ def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
         raise ValueError(f"k must be positive integers, got {ks}")
-    truth = truth.select(USER, ITEM).unique()
-    users = _segments(truth.group_by(USER).agg(pl.len().cast(pl.Int64).alias("n")), train, cold_users)
-    recs = recs.select(USER, ITEM, "rank").filter(pl.col("rank") <= ks[-1])
-    if recs.schema[USER] != users.schema[USER]:
-        recs = recs.with_columns(pl.col(USER).cast(users.schema[USER], strict=False))
+    truth = truth.select(USER, ITEM)
+    recs = recs.select(USER, ITEM, "rank")
+    if recs.height and recs.get_column("rank").max() > ks[-1]:
+        recs = recs.filter(pl.col("rank") <= ks[-1])
+    if recs.schema[USER] != truth.schema[USER]:
+        recs = recs.with_columns(pl.col(USER).cast(truth.schema[USER], strict=False))
     if recs.schema[ITEM] != truth.schema[ITEM]:
         recs = recs.with_columns(pl.col(ITEM).cast(truth.schema[ITEM], strict=False))
-    recs = recs.join(users.select(USER, "segment"), on=USER, how="inner")
+    # truth may repeat a pair: n counts distinct items, and the pair lookups ignore repeats
+    # (deduplicating 15M pairs would cost more than everything else but the lookup)
+    n_relevant = pl.col(ITEM).n_unique().cast(pl.Int64).alias("n")
+    users = _segments(truth.group_by(USER).agg(n_relevant).sort(USER), train, cold_users)
+    in_truth = recs.get_column(USER).is_in(users.get_column(USER).implode()).fill_null(False)
+    if not in_truth.all():  # skip the copy in the usual case: every list belongs to a truth user
+        recs = recs.filter(in_truth)
     ctx = Context(recs=recs, truth=truth, users=users, ks=ks, train=train,
-                  item_categories=item_categories)
+                  item_categories=item_categories, pair_key=pair_key(recs, truth))
     per_user = users.select(USER, "segment")
     metrics: dict[str, dict[str, float]] = {}
     for family in REGISTRY.values():

@@ -2,7 +2,7 @@
 
 Notation: U truth users; R_u relevant items, n_u = |R_u|; L_u the list cut at k; hit_i = 1 when the
 i-th item of L_u is in R_u. All k come from one group-by over the hit rows only (a recommended
-item not in the truth contributes nothing), so the cost is one join of lists cut at max(k)."""
+item not in the truth contributes nothing), so the cost is one pair lookup of lists cut at max(k)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import math
 import polars as pl
 
 from harness.api import Columns
+from harness.metrics.pairs import rows_in
 from harness.metrics.registry import Context, family, metric_id
 
 USER = Columns.USER
@@ -18,19 +19,25 @@ RANK = pl.col("rank")
 HITS_SO_FAR = pl.col("hits_so_far")
 
 
+def within(k: int) -> pl.Expr:
+    """hit_i restricted to i <= k, as 0.0/1.0 (the rows aggregated are hits only). Multiplying
+    instead of filtering keeps every aggregation on the group-by's fast path."""
+    return (RANK <= k).cast(pl.Float64)
+
+
 def precision(k: int):
     """precision@k = sum(hit_i, i<=k) / k"""
-    return (RANK <= k).sum(), lambda agg, n: agg / k
+    return within(k).sum(), lambda agg, n: agg / k
 
 
 def recall(k: int):
     """recall@k = sum(hit_i, i<=k) / n_u"""
-    return (RANK <= k).sum(), lambda agg, n: agg / n
+    return within(k).sum(), lambda agg, n: agg / n
 
 
 def map_(k: int):
     """map@k = sum(hit_i * precision@i, i<=k) / min(n_u, k)"""
-    return (HITS_SO_FAR / RANK).filter(RANK <= k).sum(), lambda agg, n: agg / pl.min_horizontal(n, k)
+    return (within(k) * HITS_SO_FAR / RANK).sum(), lambda agg, n: agg / pl.min_horizontal(n, k)
 
 
 def ndcg(k: int):
@@ -41,17 +48,17 @@ def ndcg(k: int):
     def final(agg, n):
         m = pl.min_horizontal(n, k)
         return agg / m.replace_strict(list(range(k + 1)), ideal, return_dtype=pl.Float64)
-    return (1.0 / (RANK + 1).cast(pl.Float64).log(2)).filter(RANK <= k).sum(), final
+    return (within(k) / (RANK + 1).cast(pl.Float64).log(2)).sum(), final
 
 
 def mrr(k: int):
     """mrr@k = 1 / (rank of the first hit within k), 0 when there is none"""
-    return (1.0 / RANK.cast(pl.Float64)).filter(RANK <= k).max(), lambda agg, n: agg
+    return (within(k) / RANK.cast(pl.Float64)).max(), lambda agg, n: agg
 
 
 def hit_rate(k: int):
     """hit_rate@k = 1 when sum(hit_i, i<=k) > 0, else 0"""
-    return (RANK <= k).any(), lambda agg, n: agg.cast(pl.Float64)
+    return within(k).max(), lambda agg, n: agg
 
 
 METRICS = {"precision": precision, "recall": recall, "map": map_, "ndcg": ndcg, "mrr": mrr,
@@ -61,10 +68,14 @@ METRICS = {"precision": precision, "recall": recall, "map": map_, "ndcg": ndcg, 
 @family("ranking", tuple(METRICS))
 def ranking(ctx: Context) -> pl.DataFrame:
     """Per-user accuracy columns ``name@k`` for every truth user (0 without a list or a hit)."""
-    hits = (ctx.recs.join(ctx.truth, on=[USER, Columns.ITEM], how="inner")
+    hits = (rows_in(ctx.recs, ctx.truth, ctx.pair_key)
             .select(USER, "rank")
             .sort(USER, "rank")
-            .with_columns(pl.int_range(1, pl.len() + 1).over(USER).alias("hits_so_far")))
+            .with_row_index("row")
+            # hits so far = position within the user's run of rows (cheaper than a window .over)
+            .with_columns(pl.when(pl.col(USER).ne_missing(pl.col(USER).shift(1)))
+                          .then(pl.col("row")).forward_fill().alias("first"))
+            .with_columns((pl.col("row") - pl.col("first") + 1).alias("hits_so_far")))
     aggs, finals = [], []
     for name, fn in METRICS.items():
         for k in ctx.ks:

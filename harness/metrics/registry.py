@@ -14,8 +14,10 @@ def metric_id(name: str, k: int) -> str:
 
 @dataclass
 class Context:
-    """What every family sees: lists cut at max(ks) for truth users only (with their segment),
-    deduplicated truth, truth users (``n`` relevant items, ``segment``), optional train/categories."""
+    """What every family sees: lists cut at max(ks) for truth users only, the truth (a pair may
+    repeat), truth users (``n`` distinct relevant items, ``segment``), optional train/categories,
+    and ``pair_key``: the packed (user, item) key of :mod:`harness.metrics.pairs` (None for
+    non-integer ids)."""
 
     recs: pl.DataFrame
     truth: pl.DataFrame
@@ -23,6 +25,7 @@ class Context:
     ks: tuple[int, ...]
     train: pl.DataFrame | None = None
     item_categories: pl.DataFrame | None = None
+    pair_key: pl.Expr | None = None
     notices: list[str] = field(default_factory=list)
 
 
