@@ -1,0 +1,272 @@
+"""Benchmark: harness `evaluate` versus RecTools `calc_metrics` and ranx `evaluate`.
+
+    flock /tmp/harness-bench.lock python benchmarks/metrics.py [--repeat 3] [--sizes 100k,1m]
+
+Generates seeded synthetic lists (N users x 100 items, 20k items with Zipf popularity, 1-30
+relevant items per user) once into benchmarks/out/metrics/, then times each tool in a fresh
+subprocess per repeat, on the same parquet files: precision, recall, map, ndcg, mrr and hit_rate
+at k = 1, 5, 10, 20, 50, 100 (36 metrics) plus coverage. RecTools 0.19 pins numpy<2 and ranx pulls
+numba, so each runs in its own venv (benchmarks/.venv-rectools, benchmarks/.venv-ranx) that this
+script creates with pip. ranx runs at 100k only; its time includes converting the frames to its
+Qrels/Run (the numba warm-up on a tiny case is timed apart). Wall time is the library call; peak
+RSS is the child's own ru_maxrss (loading the data included). Prints medians, ratios to harness,
+and which shared metrics disagree.
+
+This file is also the worker: `--worker TOOL` runs one tool once and prints one JSON line. The
+worker part imports only the standard library at module level, so the peers' venvs can run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out" / "metrics"
+KS = (1, 5, 10, 20, 50, 100)
+NAMES = ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
+N_ITEMS, LIST_LEN, ZIPF_S = 20_000, 100, 1.0
+SIZES = {"100k": 100_000, "1m": 1_000_000}
+VENVS = {
+    "rectools": ["rectools==0.19.0", "pyarrow<18", "pandas"],  # pyarrow 18+ needs numpy 2
+    "ranx": ["ranx==0.3.21", "pyarrow", "pandas"],
+}
+
+
+# ---------------------------------------------------------------- data (harness venv only)
+
+def _distinct_zipf(rng, cdf, n_rows: int, width: int, draws: int):
+    """`width` distinct Zipf-popular items per row, in random order (first `width` distinct of
+    `draws` weighted draws; dense and vectorised, no per-user loop)."""
+    import numpy as np
+
+    a = np.sort(np.searchsorted(cdf, rng.random((n_rows, draws)), side="right").astype(np.int32), 1)
+    dup = np.zeros_like(a, dtype=bool)
+    dup[:, 1:] = a[:, 1:] == a[:, :-1]
+    if int((~dup).sum(1).min()) < width:
+        raise RuntimeError("too few distinct draws; raise `draws`")
+    key = rng.random(a.shape, dtype=np.float32)
+    key[dup] = 2.0  # duplicates sort last
+    order = np.argpartition(key, width - 1, axis=1)[:, :width]
+    order = np.take_along_axis(order, np.argsort(np.take_along_axis(key, order, 1), 1), 1)
+    return np.take_along_axis(a, order, 1)
+
+
+def generate(n_users: int, seed: int, directory: Path) -> None:
+    """recs.parquet (user_id, item_id, rank; int32) and truth.parquet (user_id, item_id)."""
+    import numpy as np
+    import polars as pl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, N_ITEMS + 1) ** ZIPF_S
+    cdf = np.cumsum(p) / p.sum()
+    cdf[-1] = 1.0
+    perm = rng.permutation(N_ITEMS).astype(np.int32)  # popularity is not ordered by id
+    recs, truth = [], []
+    chunk = 50_000
+    for start in range(0, n_users, chunk):
+        n = min(chunk, n_users - start)
+        users = np.arange(start, start + n, dtype=np.int32)
+        lists = perm[_distinct_zipf(rng, cdf, n, LIST_LEN, 300)]
+        recs.append(pl.DataFrame({
+            "user_id": np.repeat(users, LIST_LEN), "item_id": lists.ravel(),
+            "rank": np.tile(np.arange(1, LIST_LEN + 1, dtype=np.int32), n)}))
+        rel = perm[_distinct_zipf(rng, cdf, n, 30, 120)]
+        n_rel = rng.integers(1, 31, n)
+        keep = np.arange(30)[None, :] < n_rel[:, None]
+        truth.append(pl.DataFrame({"user_id": np.repeat(users, 30)[keep.ravel()],
+                                   "item_id": rel.ravel()[keep.ravel()]}))
+    pl.concat(recs).write_parquet(directory / "recs.parquet")
+    pl.concat(truth).write_parquet(directory / "truth.parquet")
+    (directory / "meta.json").write_text(json.dumps({"users": n_users, "seed": seed,
+                                                     "items": N_ITEMS, "zipf_s": ZIPF_S}))
+
+
+# ---------------------------------------------------------------- workers (any venv)
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def work_harness(data: Path) -> dict:
+    import polars as pl
+
+    from harness.metrics import evaluate
+
+    recs = pl.read_parquet(data / "recs.parquet")
+    truth = pl.read_parquet(data / "truth.parquet")
+    catalog = pl.DataFrame({"item_id": pl.int_range(0, N_ITEMS, dtype=pl.Int32, eager=True)})
+    no_cold = pl.Series([], dtype=pl.Int32)
+    t = time.perf_counter()
+    e = evaluate(recs, truth, ks=KS, train=catalog, cold_users=no_cold)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "metrics": e.metrics["all"]}
+
+
+def work_rectools(data: Path) -> dict:
+    import pandas as pd
+    from rectools.metrics import MAP, MRR, NDCG, CatalogCoverage, HitRate, Precision, Recall, calc_metrics
+
+    reco = pd.read_parquet(data / "recs.parquet")
+    truth = pd.read_parquet(data / "truth.parquet")
+    catalog = list(range(N_ITEMS))
+    classes = {"precision": Precision, "recall": Recall, "map": MAP, "ndcg": NDCG, "mrr": MRR,
+               "hit_rate": HitRate}
+    metrics = {f"{name}@{k}": cls(k=k) for name, cls in classes.items() for k in KS}
+    metrics.update({f"coverage@{k}": CatalogCoverage(k=k, normalize=True) for k in KS})
+    t = time.perf_counter()
+    values = calc_metrics(metrics, reco=reco, interactions=truth, catalog=catalog)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "metrics": {k: float(v) for k, v in values.items()}}
+
+
+def _ranx_frames(recs, truth):
+    """pandas frames -> ranx Qrels and Run (ids as strings; score = list length - rank + 1)."""
+    from ranx import Qrels, Run
+
+    as_text = lambda s: s.astype(str).astype(object)  # noqa: E731  (ranx asserts dtype object)
+    truth = truth.assign(user_id=as_text(truth["user_id"]), item_id=as_text(truth["item_id"]), rel=1)
+    recs = recs.assign(user_id=as_text(recs["user_id"]), item_id=as_text(recs["item_id"]),
+                       score=(LIST_LEN + 1 - recs["rank"]).astype(float))
+    qrels = Qrels.from_df(truth, q_id_col="user_id", doc_id_col="item_id", score_col="rel")
+    run = Run.from_df(recs, q_id_col="user_id", doc_id_col="item_id", score_col="score")
+    return qrels, run
+
+
+def work_ranx(data: Path) -> dict:
+    import pandas as pd
+    from ranx import evaluate
+
+    metrics = [f"{name}@{k}" for name in NAMES for k in KS]
+    t = time.perf_counter()  # numba compiles every metric on first use: warm up on a tiny case
+    tiny_q, tiny_r = _ranx_frames(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 3], "rank": [1, 2, 1]}),
+                                  pd.DataFrame({"user_id": [1, 2], "item_id": [2, 3]}))
+    evaluate(tiny_q, tiny_r, metrics)
+    warmup = time.perf_counter() - t
+    reco = pd.read_parquet(data / "recs.parquet")
+    truth = pd.read_parquet(data / "truth.parquet")
+    t = time.perf_counter()
+    qrels, run = _ranx_frames(reco, truth)
+    convert = time.perf_counter() - t
+    values = evaluate(qrels, run, metrics)
+    seconds = time.perf_counter() - t
+    return {"seconds": seconds, "convert_seconds": convert, "warmup_seconds": warmup,
+            "metrics": {k: float(v) for k, v in values.items()}}
+
+
+WORKERS = {"harness": work_harness, "rectools": work_rectools, "ranx": work_ranx}
+
+
+def worker(tool: str, data: Path) -> None:
+    t = time.perf_counter()
+    result = WORKERS[tool](data)
+    result.update(process_seconds=time.perf_counter() - t, peak_gib=_peak_gib())
+    print(json.dumps(result))
+
+
+# ---------------------------------------------------------------- driver (harness venv)
+
+def _venv_python(tool: str) -> str:
+    if tool == "harness":
+        return sys.executable
+    venv = HERE / f".venv-{tool}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"creating {venv} ({', '.join(VENVS[tool])})", flush=True)
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *VENVS[tool]], check=True)
+    return str(python)
+
+
+def run_once(tool: str, data: Path) -> dict:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run([_venv_python(tool), __file__, "--worker", tool, "--data", str(data)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tool} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def compare(ours: dict, theirs: dict, tool: str) -> list[str]:
+    """Shared metric ids whose values differ by more than 1e-6 (relative)."""
+    lines = []
+    for name, value in theirs.items():
+        if name in ours and abs(ours[name] - value) > 1e-6 * max(1.0, abs(ours[name])):
+            lines.append(f"{name}: harness {ours[name]:.6f} {tool} {value:.6f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", choices=WORKERS)
+    parser.add_argument("--data", type=Path)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per tool and size (medians)")
+    parser.add_argument("--sizes", default="100k,1m", help="comma-separated: 100k, 1m")
+    parser.add_argument("--rectools-1m-repeat", type=int, default=1,
+                        help="RecTools runs at 1m (about 2 min and 17 GiB each)")
+    parser.add_argument("--tools", default="harness,rectools,ranx")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.data)
+
+    tools = args.tools.split(",")
+    rows, notes = [], []
+    for size in args.sizes.split(","):
+        data = OUT / f"{size}-seed{args.seed}"
+        if not (data / "meta.json").exists():
+            t = time.perf_counter()
+            generate(SIZES[size], args.seed, data)
+            print(f"generated {size} in {time.perf_counter() - t:.1f} s", flush=True)
+        results = {}
+        for tool in tools:
+            if tool == "ranx" and size != "100k":
+                continue  # ranx would need about 47 GiB at 1M
+            repeat = args.rectools_1m_repeat if (tool, size) == ("rectools", "1m") else args.repeat
+            runs = []
+            for i in range(repeat):
+                runs.append(run_once(tool, data))
+                print(f"{size} {tool} run {i + 1}: {runs[-1]['seconds']:.2f} s, "
+                      f"peak {runs[-1]['peak_gib']:.2f} GiB", flush=True)
+            results[tool] = runs
+        base = results.get("harness")
+        for tool, runs in results.items():
+            med = statistics.median(r["seconds"] for r in runs)
+            peak = statistics.median(r["peak_gib"] for r in runs)
+            row = {"size": size, "tool": tool, "runs": len(runs), "seconds": med, "peak_gib": peak}
+            if "warmup_seconds" in runs[0]:
+                row["extra"] = (f"convert {statistics.median(r['convert_seconds'] for r in runs):.1f} s "
+                                f"(included), numba warm-up {statistics.median(r['warmup_seconds'] for r in runs):.1f} s (not included)")
+            if base:
+                bmed = statistics.median(r["seconds"] for r in base)
+                bpeak = statistics.median(r["peak_gib"] for r in base)
+                row["time_ratio"], row["rss_ratio"] = med / bmed, peak / bpeak
+                if tool != "harness":
+                    diff = compare(base[0]["metrics"], runs[0]["metrics"], tool)
+                    shared = len(set(base[0]["metrics"]) & set(runs[0]["metrics"]))
+                    notes.append(f"{size} {tool}: {shared} shared metrics, {len(diff)} differ"
+                                 + "".join(f"\n    {d}" for d in diff))
+            rows.append(row)
+    print()
+    print("| size | tool | runs | wall s (median) | peak RSS GiB | time / harness | RSS / harness | note |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        print(f"| {r['size']} | {r['tool']} | {r['runs']} | {r['seconds']:.2f} | {r['peak_gib']:.2f} | "
+              f"{r.get('time_ratio', float('nan')):.1f}x | {r.get('rss_ratio', float('nan')):.1f}x | "
+              f"{r.get('extra', '')} |")
+    print()
+    for n in notes:
+        print(n)
+
+
+if __name__ == "__main__":
+    main()
