@@ -67,6 +67,11 @@ def test_leaderboard_markdown_csv_table(cli, board, tmp_path):
     md = cli("leaderboard", "--dataset", board, "--format", "markdown").stdout
     lines = [ln for ln in md.splitlines() if ln.startswith("|")]
     assert len(lines) == 2 + 3 and "popular (baseline)" in lines[3] and "+0.1500" in lines[2]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    align = dict(zip(header, lines[1].strip("|").split("|")))
+    assert align["vs best baseline"] == align["ndcg@10"] == align["fit s"] == "---:"
+    assert align["recommender"] == align["date"] == "---"
+    assert "| 2026-01-01 00:00 |" in lines[2]  # minutes, not ISO seconds with a T
     rows = list(csv.DictReader(io.StringIO(cli("leaderboard", "--dataset", board, "--format", "csv").stdout)))
     assert [r["run_id"] for r in rows] == ["r-mine", "r-pop", "r-rand"]
     assert float(rows[0]["ndcg@10"]) == pytest.approx(0.25)
@@ -110,6 +115,11 @@ def test_leaderboard_html_is_one_self_contained_page(cli, board, tmp_path):
     assert header[:4] == ["rank", "recommender", "params", "ndcg@10"]
     assert [row[1] for row in body] == ["mine", "popular (baseline)", "random (baseline)"]
     assert all(len(row) == len(header) for row in body)
+    text = out.read_text()
+    # numeric headers align with their numbers; the main metric stands out
+    assert '<th class="num main">ndcg@10</th>' in text and '<th class="num">vs best baseline</th>' in text
+    assert '<td class="num main">0.2500</td>' in text and "<th>recommender</th>" in text
+    assert 'name="viewport"' in text and "grey italics" in text
 
 
 def test_runs_and_show(cli, board):
@@ -120,6 +130,10 @@ def test_runs_and_show(cli, board):
     assert shown["segments"]["warm"] == {"ndcg@10": pytest.approx(0.35)}
     text = cli("show", "r-fail").stdout
     assert "failed" in text and "recommender raised boom" in text
+    mine = cli("show", "r-mine").stdout
+    assert "1.00 s" in mine and "a=1" in mine and "user_metric_names" not in mine
+    head = next(line for line in mine.splitlines() if "metric" in line and "warm" in line)
+    assert head.index(" all ") < head.index(" warm ")  # segments in the order all, warm, cold
     assert "r-fail" in cli("runs").stdout
     assert "not found" in cli("show", "zzz", expect=1).stderr
 
@@ -132,5 +146,7 @@ def test_submit_cli_json(cli, dataset, register_plugins):  # noqa: F811
     text = cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3").stdout
     assert "leaderboard position:" in text and "of 2" in text
     assert "short lists" in text  # 3 items asked 5: reported, not fatal
+    shown = cli("show", out["run_id"]).stdout
+    assert f"users with lists {out['report']['validation']['users_with_lists']:,}" in shown
     res = cli("submit", "good", "--dataset", dataset, "-p", "bad", expect=1)
     assert "error:" in res.stderr

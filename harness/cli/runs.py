@@ -178,16 +178,16 @@ def show_command(ctx, run_id, as_json):
     from rich.table import Table
 
     out = console()
-    skip = {"metrics", "segments", "report", "stderr_tail"}
+    skip = {"metrics", "segments", "report", "stderr_tail", "user_metric_names"}
     info = Table(show_header=False, title=f"run {run['run_id']}")
     info.add_column(style="bold")
     info.add_column(overflow="fold")
     for key, value in run.items():
         if key not in skip and value is not None:
-            info.add_row(key, str(value))
+            info.add_row(key, _field(key, value))
     out.print(info)
     if run["segments"]:
-        segs = list(run["segments"])
+        segs = sorted(run["segments"], key=lambda s: SEGMENT_ORDER.get(s, len(SEGMENT_ORDER)))
         t = Table(title="metrics")
         t.add_column("metric")
         for seg in segs:
@@ -198,6 +198,9 @@ def show_command(ctx, run_id, as_json):
             t.add_row(m, *(_cell(run["segments"][s].get(m)) for s in segs))
         out.print(t)
     if run.get("report"):
+        checked = run["report"].get("validation") or {}
+        if checked:
+            out.print("validation: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in checked.items()))
         for note in run["report"].get("notices") or []:
             out.print(f"[yellow]notice:[/yellow] {note}")
     if run.get("stderr_tail"):
@@ -207,6 +210,22 @@ def show_command(ctx, run_id, as_json):
 
 def _cell(v) -> str:
     return "" if v is None else f"{v:.4f}"
+
+
+SEGMENT_ORDER = {"all": 0, "warm": 1, "cold": 2}
+
+
+def _field(key: str, value) -> str:
+    """A run field for people: seconds to 0.01, memory in MiB, times to the second."""
+    if key.endswith("_seconds") and isinstance(value, float):
+        return f"{value:.2f} s"
+    if key.endswith("_bytes") and isinstance(value, int):
+        return f"{value / (1 << 20):,.0f} MiB"
+    if hasattr(value, "strftime"):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    if key == "parameters":
+        return " ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(defaults)"
+    return str(value)
 
 
 @click.command("demo")

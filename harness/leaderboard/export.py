@@ -23,8 +23,18 @@ def table(board: Board) -> tuple[list[str], list[list[str]]]:
         body.append([str(r["rank"]), name, r["params"],
                      *(_fmt(r["metrics"][c]) for c in board.columns),
                      _signed(r["vs_best_baseline"]), _secs(r["fit_seconds"]),
-                     _secs(r["recommend_seconds"]), r["date"] or "", r["run_id"]])
+                     _secs(r["recommend_seconds"]), _date(r["date"]), r["run_id"]])
     return header, body
+
+
+def is_numeric(header: str) -> bool:
+    """Columns of numbers: right-aligned in every format."""
+    return header == "rank" or "@" in header or header.endswith(" s") or header == "vs best baseline"
+
+
+def _date(iso: str | None) -> str:
+    """'2026-11-25T03:07:50' -> '2026-11-25 03:07' (json and csv keep the full time)."""
+    return "" if not iso else iso.replace("T", " ")[:16]
 
 
 def _fmt(v) -> str:
@@ -44,8 +54,7 @@ def to_markdown(board: Board) -> str:
     esc = lambda s: s.replace("|", "\\|")  # noqa: E731
     lines = [f"Leaderboard: {board.dataset} / {board.split} ({board.segment} users, "
              f"by {board.metric})", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if h in ("rank",) or "@" in h or " s" in h else "---"
-                            for h in header) + "|"]
+             "|" + "|".join("---:" if is_numeric(h) else "---" for h in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
 
@@ -69,27 +78,33 @@ def to_json(board: Board) -> str:
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
 table{border-collapse:collapse}th,td{padding:.3rem .7rem;border-bottom:1px solid #ddd}
-th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.baseline{color:#666;font-style:italic}caption{text-align:left;font-weight:bold;margin:.5rem 0}"""
+th{background:#f4f4f4;text-align:left;white-space:nowrap}td{white-space:nowrap}
+.num{text-align:right;font-variant-numeric:tabular-nums}.main{font-weight:bold}
+tr.baseline{color:#666;font-style:italic}caption{text-align:left;margin:.5rem 0}
+caption b{font-size:1.1rem}caption span{color:#666}"""
 
 
 def to_html(board: Board) -> str:
     """A complete page with inline CSS: no scripts, no external resources."""
     header, body = table(board)
-    numeric = {i for i, h in enumerate(header) if h == "rank" or "@" in h or h.endswith(" s")
-               or h == "vs best baseline"}
+    classes = [" ".join(c for c in ("num" if is_numeric(h) else "", "main" if h == board.metric else "") if c)
+               for h in header]
+    cls = [f' class="{c}"' if c else "" for c in classes]
     title = f"Leaderboard: {board.dataset} / {board.split}"
+    note = (f"{board.segment} users, by {board.metric}; baselines shipped with harness in grey "
+            f"italics; fingerprint {board.fingerprint[:12]}")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
-           "<table>", f"<caption>{html.escape(title)} ({board.segment} users, by "
-           f"{html.escape(board.metric)}; fingerprint {html.escape(board.fingerprint[:12])})</caption>",
-           "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>",
-           "<tbody>"]
+           "<table>", f"<caption><b>{html.escape(title)}</b><br><span>{html.escape(note)}</span></caption>",
+           "<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
+           + "</tr></thead>", "<tbody>"]
     for r, row in zip(board.rows, body):
-        cls = ' class="baseline"' if r["baseline"] else ""
-        cells = "".join(f'<td class="num">{html.escape(c)}</td>' if i in numeric
-                        else f"<td>{html.escape(c)}</td>" for i, c in enumerate(row))
-        out.append(f"<tr{cls}>{cells}</tr>")
+        row_cls = ' class="baseline"' if r["baseline"] else ""
+        cells = "".join(f"<td{c}>{html.escape(v)}</td>" for c, v in zip(cls, row))
+        out.append(f"<tr{row_cls}>{cells}</tr>")
+    if not board.rows:
+        out.append(f'<tr><td colspan="{len(header)}">no runs yet</td></tr>')
     out += ["</tbody>", "</table>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 

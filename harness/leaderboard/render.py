@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from harness.leaderboard import Board
-from harness.leaderboard.export import table
+from harness.leaderboard.export import is_numeric, table
 
 # Columns that always show, then the others in the order they are dropped last-to-first when the
 # terminal is too narrow for all of them (the exports always carry every column).
@@ -37,8 +37,7 @@ def rich_table(board: Board, highlight: str | None = None, width: int | None = N
     keep = [i for i, h in enumerate(header) if h in shown]
     for i in keep:
         h = header[i]
-        numeric = h == "rank" or "@" in h or h.endswith(" s") or h == "vs best baseline"
-        t.add_column(h, justify="right" if numeric else "left", no_wrap=True,
+        t.add_column(h, justify="right" if is_numeric(h) else "left", no_wrap=True,
                      style="bold" if h == board.metric else None)
     for r, row in zip(board.rows, body):
         style = "dim italic" if r["baseline"] else None
