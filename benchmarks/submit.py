@@ -25,9 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-# benchmarks/baselines.py would shadow the `baselines` package of the recommenders
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
 WORKER_STAGES = ("fit", "recommend")
 EXTRA_SPLITS = {"users-last1": 'protocol = "leave-last"\nn = 1\n'}

@@ -1,6 +1,6 @@
 """Fit + recommend k=100 for every truth user, per baseline: wall time and peak RSS.
 
-    flock /tmp/harness-bench.lock python benchmarks/baselines.py [--dataset synthetic-kion]
+    flock /tmp/harness-bench.lock python benchmarks/fit_baselines.py [--dataset synthetic-kion]
         [--models popular,als,...] [--repeats 3] [--threads 2] [--standin]
 
 The split comes from ``harness.datasets.prepare(dataset)`` (full-scale ``synthetic-kion`` by
@@ -23,9 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-# this file is named like the `baselines` package: keep its folder off the import path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 MODELS = {
     "popular": {},
