@@ -59,7 +59,7 @@ class _Progress:
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Recommender parameter (repeatable).")
 @click.option("--k", default=100, show_default=True, type=click.IntRange(min=1), help="List length asked for.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Wall-clock limit in seconds for fit + recommend.")
-@click.option("--memory", default=None, metavar="SIZE", help="Address-space limit of the worker, e.g. 2G, 512M.")
+@click.option("--memory", default=None, metavar="SIZE", help="Limit on the resident memory (RSS) of the worker and its children, e.g. 2G, 512M.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the stored run as JSON.")
 @pass_context
