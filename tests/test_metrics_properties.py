@@ -1,7 +1,6 @@
 """Hypothesis properties of the metrics engine and agreement with a slow pure-Python reference of
 DESIGN.md's formulas (integer and string ids, users without lists, catalogue items never listed)."""
 
-import math
 
 import polars as pl
 import pytest
@@ -9,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.metrics import evaluate
+from test_metrics import _oracle
 
 KS = (1, 2, 3, 5, 8)
 ACCURACY = ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
@@ -41,19 +41,8 @@ def frames(lists, truth, as_str):
 
 
 def reference(lists, truth, k):
-    """DESIGN.md, one user at a time."""
-    out = dict.fromkeys(ACCURACY, 0.0)
-    for u, rel in truth.items():
-        hits = [int(i in rel) for i in lists.get(u, [])[:k]]
-        n = len(rel)
-        out["precision"] += sum(hits) / k
-        out["recall"] += sum(hits) / n
-        out["map"] += sum(h * sum(hits[:i + 1]) / (i + 1) for i, h in enumerate(hits)) / min(n, k)
-        ideal = sum(1 / math.log2(i + 2) for i in range(min(n, k)))
-        out["ndcg"] += sum(h / math.log2(i + 2) for i, h in enumerate(hits)) / ideal
-        out["mrr"] += next((1 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
-        out["hit_rate"] += float(any(hits))
-    values = {f"{m}@{k}": v / len(truth) for m, v in out.items()}
+    """DESIGN.md, one user at a time: the accuracy oracle of test_metrics, plus coverage and gini."""
+    values = _oracle(lists, truth, k)
     listed = {i for u in truth for i in lists.get(u, [])[:k]}
     values[f"coverage@{k}"] = len(listed) / len(ITEMS)
     counts = sorted(sum(i in lists.get(u, [])[:k] for u in truth) for i in ITEMS)
