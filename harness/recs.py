@@ -11,6 +11,7 @@ import polars as pl
 
 from harness.api import Columns
 from harness.errors import DataError, ValidationError
+from harness.pairs import packed_pairs
 
 USER, ITEM, RANK, SCORE = Columns.USER, Columns.ITEM, "rank", Columns.SCORE
 _SHOW = 3  # offending rows named in a message
@@ -163,7 +164,7 @@ def _duplicates(frame: pl.DataFrame) -> pl.Series | None:
     place in one array, whose distinct count is cheap (about 3 s for 100M rows here; hashing
     (user, item) structs takes 12 s, marking duplicates 27 s). Other ids count struct hashes:
     distinct hashes prove distinct pairs, and only a shortfall pays for the exact check."""
-    key = _packed_pair(frame)
+    key = packed_pairs(frame)
     distinct = (key.n_unique() if key is not None
                 else frame.select(pl.struct(USER, ITEM).hash(0).n_unique()).item())
     del key
@@ -171,25 +172,6 @@ def _duplicates(frame: pl.DataFrame) -> pl.Series | None:
         return None
     dup = frame.select(pl.struct(USER, ITEM).is_duplicated()).to_series()
     return dup if dup.any() else None  # a hash collision, not a duplicate
-
-
-def _packed_pair(frame: pl.DataFrame) -> pl.Series | None:
-    if frame.height == 0 or not all(frame.schema[c].is_integer() and frame.schema[c] != pl.UInt64
-                                    for c in (USER, ITEM)):
-        return None
-    lo_u, hi_u, lo_i, hi_i = frame.select(
-        *(getattr(pl.col(c), fn)().alias(f"{c}_{fn}") for c in (USER, ITEM) for fn in ("min", "max"))
-    ).row(0)
-    width = int(hi_i) - int(lo_i) + 1
-    if (int(hi_u) - int(lo_u) + 1) * width >= 2**63:
-        return None
-    # numpy in place: every fresh 100M-row temporary costs about 1.5 s on these machines
-    key = frame.get_column(USER).to_numpy().astype(np.int64)
-    key -= int(lo_u)
-    key *= width
-    key += frame.get_column(ITEM).to_numpy()
-    key -= int(lo_i)
-    return pl.Series(key)
 
 
 def validate_truth(truth: pl.DataFrame, *, source: str) -> pl.DataFrame:

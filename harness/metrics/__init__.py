@@ -11,7 +11,7 @@ import polars as pl
 from harness.api import Columns
 from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
 from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
-from harness.metrics.pairs import pair_key
+from harness.pairs import pair_key
 from harness.metrics.registry import REGISTRY, Context, metric_id
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)

@@ -11,7 +11,7 @@ import math
 import polars as pl
 
 from harness.api import Columns
-from harness.metrics.pairs import rows_in
+from harness.pairs import rows_in
 from harness.metrics.registry import Context, family, metric_id
 
 USER = Columns.USER

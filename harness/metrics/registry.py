@@ -16,7 +16,7 @@ def metric_id(name: str, k: int) -> str:
 class Context:
     """What every family sees: lists cut at max(ks) for truth users only, the truth (a pair may
     repeat), truth users (``n`` distinct relevant items, ``segment``), optional train/categories,
-    and ``pair_key``: the packed (user, item) key of :mod:`harness.metrics.pairs` (None for
+    and ``pair_key``: the packed (user, item) key of :mod:`harness.pairs` (None for
     non-integer ids)."""
 
     recs: pl.DataFrame
