@@ -178,4 +178,9 @@ def validate_truth(truth: pl.DataFrame, *, source: str) -> pl.DataFrame:
     """Check a truth table (``user_id, item_id``); duplicates collapse, null ids are rejected."""
     _require(truth, (USER, ITEM), source)
     _check_ids(truth, source)
-    return truth.select(USER, ITEM).unique(maintain_order=True)
+    truth = truth.select(USER, ITEM)
+    # A truth without duplicates (the usual case) skips the full unique (6 s, 3 GiB at 15M rows).
+    key = packed_pairs(truth)
+    if key is not None and key.n_unique() == truth.height:
+        return truth
+    return truth.unique(maintain_order=True)

@@ -79,3 +79,13 @@ def test_string_ids_and_a_user_in_two_places():
     assert out.rows() == [("a", "x", 1), ("a", "y", 2), ("b", "x", 1)]
     with pytest.raises(ValidationError, match="listed twice.*row 1 .*row 3 "):
         validate_recommendations(f.with_columns(pl.lit("x").alias("item_id")), source="s")
+
+
+@pytest.mark.parametrize("as_str", [False, True])
+def test_truth_keeps_order_without_duplicates_and_collapses_them(as_str):
+    ids = (lambda xs: [f"u{x}" for x in xs]) if as_str else (lambda xs: xs)
+    clean = pl.DataFrame({"user_id": ids([3, 1, 2, 1]), "item_id": [9, 8, 7, 6], "extra": [0] * 4})
+    out = validate_truth(clean, source="t")
+    assert out.columns == ["user_id", "item_id"] and out.rows() == clean.select("user_id", "item_id").rows()
+    dup = pl.concat([clean, clean.head(2)])
+    assert validate_truth(dup, source="t").rows() == clean.select("user_id", "item_id").rows()
