@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from harness.api import Columns
+from harness.metrics.lists import ItemCodes
 from harness.metrics.registry import Context, family, metric_id
 
 USER, ITEM = Columns.USER, Columns.ITEM
@@ -31,32 +32,14 @@ def gini(counts: np.ndarray) -> float:
 CHUNK = 1 << 20  # rows per bincount: small temporaries stay reused instead of touching fresh GiBs
 
 
-def _item_codes(ctx: Context, items: pl.Series) -> tuple[np.ndarray, int, np.ndarray, int]:
-    """(ids or codes of the list rows, offset to subtract from them, code of each catalogue item,
-    number of codes). Integer ids in a modest range are their own codes (id - min of the listed
-    ids); other ids are looked up in the catalogue, and rows outside it share one extra code."""
-    listed = ctx.recs.get_column(ITEM)
-    if listed.dtype.is_integer() and items.dtype.is_integer() and listed.len():
-        lo, hi = int(listed.min()), int(listed.max())
-        if (hi - lo + 1) * len(ctx.ks) <= 1 << 24:
-            # catalogue items no list reaches share the spare code hi - lo + 1, never counted
-            spare = hi - lo + 1
-            catalogue = np.array((items.cast(pl.Int64) - lo).to_numpy())
-            catalogue[(catalogue < 0) | (catalogue >= spare)] = spare
-            return listed.to_numpy(), lo, catalogue, spare + 1
-    n = items.len()
-    codes = listed.replace_strict(items, pl.int_range(0, n, dtype=pl.Int64, eager=True),
-                                  default=n, return_dtype=pl.Int64)
-    return codes.to_numpy(), 0, np.arange(n), n + 1
-
-
 def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
-    """counts[segment, catalogue item, j]: how often each catalogue item appears within the first
-    ks[j] places of the lists of warm (segment 0) and cold (1) users; items the lists never
-    reach count 0. One bincount per chunk of rows (a group-by over 100M rows costs several
-    times more, and whole-column temporaries cost about 2 s per fresh GiB here)."""
+    """counts[segment, catalogue item, j]: how often each item of ``items`` (distinct) appears
+    within the first ks[j] places of the lists of warm (segment 0) and cold (1) users; items the
+    lists never reach count 0. One bincount per chunk of rows (a group-by over 100M rows costs
+    several times more, and whole-column temporaries cost about 2 s per fresh GiB here)."""
     nk = len(ctx.ks)
-    codes, lo, catalogue, n_codes = _item_codes(ctx, items)
+    codes = ItemCodes(ctx.recs.get_column(ITEM), items)
+    n_codes = items.len() + 1  # the last code: listed items outside the catalogue, dropped below
     # ranks are cut at max(ks): j = the smallest cut-off that includes the rank
     first_k = np.searchsorted(np.asarray(ctx.ks), np.arange(ctx.ks[-1] + 1))
     ranks = ctx.recs.get_column("rank").to_numpy()
@@ -65,14 +48,13 @@ def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
             else None)
     size = 2 * n_codes * nk
     counts = np.zeros(size, dtype=np.int64)
-    for start in range(0, len(codes), CHUNK):
-        part = slice(start, start + CHUNK)
-        cell = (codes[part].astype(np.int64) - lo) * nk + first_k[ranks[part]]
+    for start in range(0, len(ranks), CHUNK):
+        stop = min(start + CHUNK, len(ranks))
+        cell = codes(start, stop).astype(np.int64) * nk + first_k[ranks[start:stop]]
         if cold is not None:
-            cell += cold[part] * (n_codes * nk)
+            cell += cold[start:stop] * (n_codes * nk)
         counts += np.bincount(cell, minlength=size)
-    counts = counts.reshape(2, n_codes, nk)[:, catalogue, :]
-    return counts.cumsum(axis=2)
+    return counts.reshape(2, n_codes, nk)[:, :-1, :].cumsum(axis=2)
 
 
 @family("catalog", ("coverage", "gini"))
