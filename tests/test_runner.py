@@ -160,16 +160,16 @@ def test_fewer_items_than_k_is_reported_not_fatal(home, dataset, register_plugin
 
 
 def test_interrupt_marks_run_aborted(home, dataset, register_plugins, monkeypatch):
-    import harness.runner as runner
+    import harness.runner.pipeline as pipeline
 
     register_plugins({"good": GOOD})
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "_evaluate", interrupted)
+    monkeypatch.setattr(pipeline, "_evaluate", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        runner.submit(home, "good", dataset=dataset, k=5)
+        pipeline.submit(home, "good", dataset=dataset, k=5)
     run = _only_run(home)
     assert run["status"] == "aborted" and "interrupted" in run["error"]
     assert _counts(home)["run_metrics"] == 0 and not list((home / "runs").glob("*"))
@@ -196,10 +196,10 @@ def test_bad_parameter_is_an_input_error_before_any_run(home, dataset, register_
 
 
 def test_worker_threads_follow_allowed_cores(monkeypatch):
-    import harness.runner as runner
+    import harness.runner.process as process
 
-    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
-    env = runner._worker_env()
+    monkeypatch.setattr(process.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    env = process.worker_env()
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
 
 
