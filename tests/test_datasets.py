@@ -3,6 +3,7 @@
 import zipfile
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -143,7 +144,15 @@ def test_ml_latest_small_embedded_prepares_offline(home):
     info = meta["info"]
     # rating >= 4 keeps 26818 + 8551 + 13211 = 48580 of 100836 ratings (GroupLens README counts)
     assert info["cleaning"]["raw_interactions"] == 100836 and info["interactions"] == 48580
+    # default split: each user's latest 20% (rounded down) of positives; no rated item repeats
+    assert meta["split"] == "user-temporal" and meta["cutoff"] is None
+    assert (info["train_rows"], info["truth_rows"], info["test_users"]) == (39100, 9480, 608)
     s = load_split(home, "ml-latest-small", parts=["train", "truth", "items"])
+    per_user = s.train.group_by("user_id").len().join(s.truth.group_by("user_id").len(), on="user_id")
+    n = (per_user["len"] + per_user["len_right"]).to_numpy()
+    assert (per_user["len_right"].to_numpy() == np.maximum(n // 5, 1)).all()  # at least one
+    meta = prepare("ml-latest-small", home=home, split="temporal")
+    s = load_split(home, "ml-latest-small", "temporal", parts=["train", "truth", "items"])
     assert s.train["timestamp"].max() < meta["cutoff"] <= s.train["timestamp"].max().replace(year=2100)
     assert s.items.filter(pl.col("item_id") == 1)["categories"].to_list()[0] == [
         "Adventure", "Animation", "Children", "Comedy", "Fantasy"]
@@ -280,6 +289,21 @@ def test_fingerprint_stable_and_prepare_reuses(home):
     assert [(m["split"], m["is_default"]) for m in list_splits(home)] == [
         ("leave-last", False), ("temporal", True)]
     assert split_meta(home, "synthetic-small")["split"] == "temporal"
+
+
+def test_split_note_is_not_fingerprinted(tmp_path, home):
+    body = """
+[synthetic-small]
+format = "synthetic"
+params = { n_users = 50, n_items = 20, n_interactions = 400, days = 30, seed = 3 }
+  [synthetic-small.splits.temporal]
+  protocol = "temporal"
+  days = 5
+"""
+    plain = prepare("synthetic-small", home=home, registry_file=registry(tmp_path, body))
+    noted = prepare("synthetic-small", home=tmp_path / "h2",
+                    registry_file=registry(tmp_path, body + '  note = "why"\n'))
+    assert noted["fingerprint"] == plain["fingerprint"] and noted["protocol"]["note"] == "why"
 
 
 def test_unprepared_split_tells_what_to_run(home):

@@ -62,4 +62,13 @@ positive = "watched_pct > 1000"
 def test_home_option(cli, tmp_path):
     other = tmp_path / "elsewhere"
     cli("--home", str(other), "data", "prepare", "ml-latest-small")
-    assert split_meta(other, "ml-latest-small")["split"] == "temporal"
+    meta = split_meta(other, "ml-latest-small")
+    # the default is per-user temporal: every test user is warm (the global cut leaves 92 of 118 cold)
+    assert meta["split"] == "user-temporal" and meta["protocol"]["protocol"] == "ratio"
+    assert meta["info"]["test_users"] == 608 and meta["info"]["cold_users"] == 0
+    info = json.loads(cli("--home", str(other), "data", "info", "ml-latest-small", "--json").stdout)
+    assert "rate in bursts" in info["protocol"]["note"]
+    assert "why this" in cli("--home", str(other), "data", "info", "ml-latest-small").stdout
+    cli("--home", str(other), "data", "prepare", "ml-latest-small", "--split", "temporal")
+    old = split_meta(other, "ml-latest-small", "temporal")["info"]
+    assert (old["test_users"], old["cold_users"]) == (118, 92)

@@ -86,8 +86,12 @@ def info_command(name: str, split: str | None, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table("field", "value", title=f"{name} / {meta['split']}")
-    for key in ("fingerprint", "cutoff", "protocol"):
-        table.add_row(key, str(meta[key]))
+    protocol = {k: v for k, v in meta["protocol"].items() if k != "note"}
+    for key, value in (("fingerprint", meta["fingerprint"]), ("cutoff", meta["cutoff"]),
+                       ("protocol", protocol)):
+        table.add_row(key, str(value))
+    if meta["protocol"].get("note"):
+        table.add_row("why this split", meta["protocol"]["note"])
     for key, value in meta["info"].items():
         if isinstance(value, float):
             value = f"{value:.6g}"

@@ -94,7 +94,7 @@ def fingerprint(entry: dict, checksums: dict, split_name: str) -> str:
     config = {k: v for k, v in entry.items() if k not in ("_registry", "description", "splits",
                                                           "license", "default_split")}
     payload = {"checksums": checksums, "config": config, "split": split_name,
-               "protocol": entry["splits"][split_name]}
+               "protocol": {k: v for k, v in entry["splits"][split_name].items() if k != "note"}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -30,7 +30,7 @@ ENTRY_KEYS = {"format", "source", "description", "license", "weight", "positive"
 SOURCE_KEYS = {"url", "sha256", "git_sha1", "path", "embedded"}
 PROTOCOLS = {"temporal": {"days", "quantile"}, "leave-last": {"n"},
              "ratio": {"test_ratio"}, "random": {"test_ratio", "seed"}}
-SPLIT_KEYS = {"protocol", "exclude_seen"}
+SPLIT_KEYS = {"protocol", "exclude_seen", "note"}  # note: why this split (not fingerprinted)
 
 
 def _read(path: Path) -> dict:
