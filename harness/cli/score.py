@@ -33,8 +33,14 @@ def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories):
     from harness.metrics import evaluate
     from harness.recs import read_table, validate_recommendations, validate_truth
 
+    from harness.ids import align_ids
+
     truth = validate_truth(read_table(truth_path), source=str(truth_path))
-    recs, _ = validate_recommendations(read_table(recs_path), source=str(recs_path))
+    raw = read_table(recs_path)
+    if "user_id" in raw.columns and "item_id" in raw.columns and raw.height:
+        # aligned before validation, so that a message names the row of the input file
+        raw, truth = align_ids(raw, truth, source=str(recs_path), against=str(truth_path))
+    recs, _ = validate_recommendations(raw, source=str(recs_path))
     train = None
     if catalog:
         train = read_table(Path(catalog))
@@ -48,7 +54,8 @@ def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories):
         if cats.schema["categories"] == pl.Utf8:  # CSV: "a|b|c"
             cats = cats.with_columns(pl.col("categories").str.split("|"))
     cold = None if train is None or "user_id" in train.columns else pl.Series([], dtype=truth.schema["user_id"])
-    return evaluate(recs, truth, ks=ks, train=train, cold_users=cold, item_categories=cats)
+    return evaluate(recs, truth, ks=ks, train=train, cold_users=cold, item_categories=cats,
+                    source=str(recs_path))
 
 
 @click.command("score")

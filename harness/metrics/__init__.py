@@ -11,6 +11,7 @@ import polars as pl
 from harness.api import Columns
 from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
 from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
+from harness.ids import align_ids, check_overlap
 from harness.pairs import pair_key
 from harness.metrics.registry import REGISTRY, Context, metric_id
 
@@ -48,7 +49,8 @@ def _segments(truth_users: pl.DataFrame, train, cold_users) -> pl.DataFrame:
 
 def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
              train: pl.DataFrame | None = None, cold_users: pl.Series | None = None,
-             item_categories: pl.DataFrame | None = None) -> Evaluation:
+             item_categories: pl.DataFrame | None = None,
+             source: str = "recommendations") -> Evaluation:
     """Score normalised lists (``user_id, item_id, rank``) against ``truth`` (``user_id, item_id``).
 
     Averages run over all truth users; a user without a list scores 0. Catalogue metrics
@@ -60,10 +62,14 @@ def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
     recs = recs.select(USER, ITEM, "rank")
     if recs.height and recs.get_column("rank").max() > ks[-1]:
         recs = recs.filter(pl.col("rank") <= ks[-1])
-    if recs.schema[USER] != truth.schema[USER]:
-        recs = recs.with_columns(pl.col(USER).cast(truth.schema[USER], strict=False))
-    if recs.schema[ITEM] != truth.schema[ITEM]:
-        recs = recs.with_columns(pl.col(ITEM).cast(truth.schema[ITEM], strict=False))
+    # ids compared exactly (harness.ids): a no-op when the caller aligned them already
+    recs, truth = align_ids(recs, truth, source=source)
+    id_notices = check_overlap(recs, truth, source=source)
+    if train is not None:
+        train, _ = align_ids(train, truth, source="the catalogue")
+    if item_categories is not None:
+        item_categories, _ = align_ids(item_categories, truth, source="the item categories",
+                                       columns=(ITEM,))
     # truth may repeat a pair: n counts distinct items, and the pair lookups ignore repeats
     # (deduplicating 15M pairs would cost more than everything else but the lookup)
     n_relevant = pl.col(ITEM).n_unique().cast(pl.Int64).alias("n")
@@ -99,7 +105,7 @@ def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
     order = {m: i for i, m in enumerate(_metric_order(ks))}
     metrics = {s: dict(sorted(v.items(), key=lambda kv: order.get(kv[0], len(order))))
                for s, v in metrics.items() if s in SEGMENTS}
-    return Evaluation(metrics=metrics, per_user=per_user, notices=ctx.notices)
+    return Evaluation(metrics=metrics, per_user=per_user, notices=[*id_notices, *ctx.notices])
 
 
 def _metric_order(ks) -> list[str]:

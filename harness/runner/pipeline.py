@@ -122,8 +122,12 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
         from harness.store.splits import load_split as _load
 
         truth = _load(home, dataset, split, parts=("truth",)).truth
-        evaluation = _evaluate(recs, truth, k=k, train=train_pairs, cold_users=cold,
-                               item_categories=categories)
+        try:  # ids of the lists that cannot match the truth's (harness.ids) fail the run
+            evaluation = _evaluate(recs, truth, k=k, train=train_pairs, cold_users=cold,
+                                   item_categories=categories, source=f"{name} (run {run_id})")
+        except ValidationError as exc:
+            store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
+            raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
         del truth, train_pairs, recs
         stages.done("score")
         stages.start("store")
@@ -208,14 +212,14 @@ def _validate(recs, *, source, k, users):
     return validate_recommendations(recs, source=source, k=k, users=users)
 
 
-def _evaluate(recs, truth, *, k, train, cold_users, item_categories):
+def _evaluate(recs, truth, *, k, train, cold_users, item_categories, source="recommendations"):
     from harness.metrics import DEFAULT_KS, evaluate
 
     ks = tuple(x for x in DEFAULT_KS if x <= k) or (k,)
     if k not in ks and k > max(ks):
         ks = (*ks, k)
     return evaluate(recs, truth, ks=ks, train=train, cold_users=cold_users,
-                    item_categories=item_categories)
+                    item_categories=item_categories, source=source)
 
 
 def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
@@ -228,13 +232,19 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
     recs_path = Path(recs_path)
     prepared = load_split(home, dataset, split, parts=("train", "truth", "test_users", "items"))
     raw = read_table(recs_path)
+    if Columns.USER in raw.columns and Columns.ITEM in raw.columns and raw.height:
+        from harness.ids import align_ids
+
+        raw, prepared.truth = align_ids(raw, prepared.truth, source=str(recs_path),
+                                        against=f"the truth of {prepared.dataset}")
     recs, report = validate_recommendations(
         raw, source=str(recs_path), users=prepared.test_users.get_column(Columns.USER))
     ks = tuple(ks) if ks else DEFAULT_KS
     cold = prepared.test_users.filter(pl.col("cold")).get_column(Columns.USER)
     evaluation = evaluate(recs, prepared.truth, ks=ks,
                           train=prepared.train.select(Columns.USER, Columns.ITEM),
-                          cold_users=cold, item_categories=_categories(prepared.items))
+                          cold_users=cold, item_categories=_categories(prepared.items),
+                          source=str(recs_path))
     run_id = new_run_id()
     recs_file = runs_dir(home) / f"{run_id}.parquet"
     now = datetime.now()
