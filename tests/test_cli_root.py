@@ -36,3 +36,47 @@ def test_home_option_is_used(cli, tmp_path):
 
     ctx = Context(str(tmp_path / "h"), None)
     assert ctx.home == (tmp_path / "h").resolve() and ctx.home.is_dir()
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("args, words", [
+    (["submit", "popular", "--dataset", "x", "--k", "0"], ["--k", "0"]),
+    (["submit", "popular", "--dataset", "x", "--k", "-5"], ["--k", "-5"]),
+    (["submit", "popular"], ["--dataset"]),
+    (["score", "--recs", "r.csv", "--k", "0"], ["--k"]),
+    (["leaderboard"], ["--dataset"]),
+    (["runs", "--limit", "x"], ["--limit"]),
+    (["no-such-command"], ["no-such-command"]),
+])
+def test_usage_errors_are_one_error_line_and_exit_two(cli, args, words):
+    """Not Click's three-line usage block: one `error:` line naming the option, and the command's
+    --help as the next step."""
+    result = cli(*args, expect=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+    assert "--help" in lines[0]
+
+
+def test_help_and_version_still_exit_zero(cli):
+    assert cli().stdout.startswith("Usage")  # no command: the help, not an error
+    assert "Usage" in cli("submit", "--help").stdout
+    assert cli("--version").exit_code == 0
+
+
+def test_control_characters_in_messages_are_escaped():
+    from click.testing import CliRunner
+
+    @click.group(cls=HarnessGroup)
+    def root():
+        pass
+
+    @root.command()
+    def bad():
+        raise DataError("file\x1b[31m.csv: bad\nrow")
+
+    result = CliRunner().invoke(root, ["bad"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert result.stderr == "error: file\\x1b[31m.csv: bad\\nrow\n"

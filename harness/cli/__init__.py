@@ -28,15 +28,41 @@ class Context:
         return resolve_home(self._home)
 
 
+def fail(message: str, code: int) -> None:
+    """The one way a command ends on bad input: ``error: ...`` on one line of stderr, exit code
+    ``code``. Control characters (from a file or a plugin) are printed escaped."""
+    from harness.cli.output import escape
+
+    click.echo(f"error: {escape(message)}", err=True)
+    sys.exit(code)
+
+
 class HarnessGroup(click.Group):
-    """Turns input errors into ``error: ...`` on stderr and exit code 1, without a traceback."""
+    """Turns input errors into ``error: ...`` on stderr and exit code 1, and usage errors (a
+    missing or out-of-range option, an unknown command) into one such line and exit code 2,
+    without a traceback or Click's usage block."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # `harness` or `harness data` alone
+            click.echo(exc.format_message())
+            sys.exit(0)
+        except click.UsageError as exc:
+            ctx = exc.ctx
+            where = ctx.command_path if ctx is not None else "harness"
+            fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+        except click.ClickException as exc:  # e.g. a file option that cannot be opened
+            fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            fail("aborted", 1)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except HarnessError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            fail(str(exc), exc.exit_code)
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})

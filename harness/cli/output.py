@@ -32,6 +32,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def escape(text: str) -> str:
+    """``text`` with control characters (newlines, escape sequences) written as Python escapes,
+    so that a file name, an id or a plugin's message cannot forge or break terminal output."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(_clean(obj), indent=2, default=_default))
 
