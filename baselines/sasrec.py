@@ -137,6 +137,12 @@ class SASRecRecommender(Baseline):
                                weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(data.seed)
         best, best_state, best_epoch, started = -1.0, None, 0, time.perf_counter()
+        popular = None
+        if valid is not None:  # the bar to clear: item popularity on the same validation
+            counts = np.bincount(fit_items - 1, minlength=data.n_items).astype(np.float32)
+            popular = valid_ndcg(lambda h: np.broadcast_to(counts, (len(h), len(counts))).copy(),
+                                 valid_history, valid[1], valid[2])
+        self.valid_popular_ = popular
         self.history_: list[dict] = []
         for epoch in range(1, (self.epochs if len(windows) else 0) + 1):
             net.train()
@@ -164,7 +170,7 @@ class SASRecRecommender(Baseline):
             elapsed = time.perf_counter() - started
             self.history_.append({"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg": score})
             report_progress("fit", epoch=epoch, epochs=self.epochs, loss=total / max(steps, 1),
-                            valid_ndcg=score, best_epoch=best_epoch or None,
+                            valid_ndcg=score, valid_popular=popular, best_epoch=best_epoch or None,
                             eta_seconds=elapsed / epoch * (self.epochs - epoch))
             if valid is not None and epoch - best_epoch >= self.patience:
                 break

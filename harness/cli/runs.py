@@ -48,6 +48,12 @@ class _Progress:
             return
         if state == "start":
             self.status.update(f"{stage}…")
+        elif state == "progress":  # the model's own report (epochs, loss, validation, ETA)
+            from harness.api import format_progress
+
+            line = format_progress(details)
+            self.status.update(f"{stage}… {line}")
+            self.console.print(f"  [dim]{stage}: {line}[/dim]", highlight=False)
         else:
             self.console.print(f"[green]✓[/green] {stage:<10} {details.get('seconds', 0):7.1f} s")
 

@@ -29,7 +29,7 @@ from harness.errors import HarnessError, PluginError, RunError, ValidationError
 from harness.runner.process import allowed_cores, run_worker
 from harness.store import runs as store
 
-Progress = Callable[[str, str, dict], None]  # (stage, "start" | "done", details)
+Progress = Callable[[str, str, dict], None]  # (stage, "start" | "done" | "progress", details)
 
 
 def new_run_id() -> str:
@@ -58,6 +58,11 @@ class _Stages:
         self.seconds[stage] = time.perf_counter() - self._open.pop(stage, time.perf_counter())
         if self.progress:
             self.progress(stage, "done", {"seconds": self.seconds[stage], **details})
+
+    def report(self, stage: str, **details) -> None:
+        """A model's own progress inside a stage (``harness.api.report_progress``)."""
+        if self.progress:
+            self.progress(stage, "progress", details)
 
 
 def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
@@ -194,6 +199,9 @@ def _follower(stages: _Stages):
 
     def on_event(event: dict) -> None:
         event = dict(event)
+        if "progress" in event:  # a model's report_progress: relayed, no stage change
+            stages.report(str(event.pop("progress")), **event)
+            return
         stage = event.pop("stage", None)
         if stage == "load":
             return

@@ -24,8 +24,16 @@ EXIT_ORPHANED = 4
 
 
 def _say(**event) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.write(json.dumps(event, default=_plain) + "\n")
     sys.stdout.flush()
+
+
+def _plain(value):
+    """numpy/torch scalars in a progress report as numbers, anything else as text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _peak_rss() -> int:
@@ -47,6 +55,10 @@ def run(workdir: Path) -> None:
     cutoff = datetime.fromisoformat(job["cutoff"]) if job.get("cutoff") else None
     data = TrainData(train, users=users, items=items, cutoff=cutoff, seed=job["seed"],
                      n_threads=job["n_threads"])
+    from harness import api
+
+    # a model's report_progress(...) becomes a JSON line the parent relays to the terminal
+    api._progress_hook = lambda stage, fields: _say(progress=stage, **fields)
     model = plugins.build(job["name"], job["params"])
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(job["n_threads"])

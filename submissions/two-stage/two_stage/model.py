@@ -73,6 +73,7 @@ class TwoStageRecommender:
         if not 0.0 < user_fraction < 1.0:
             raise ValueError(f"user_fraction must be in (0, 1), got {user_fraction}")
         self.inner, self.user_fraction = inner, user_fraction
+        self._per_user = inner == "user"
         self.generator_names = generators
         self._factories = default_generators(generators, als_factors, als_iterations, knn_neighbours)
         self.ranker = None
