@@ -241,7 +241,7 @@ def format_progress(fields: dict) -> str:
             continue
         parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
     if eta is not None:
-        parts.append(f"eta {eta:.0f} s (at most)" if eta >= 0 else "")
+        parts.append(f"eta {eta:.0f} s")
     return " · ".join(p for p in parts if p)
 
 

@@ -274,3 +274,48 @@ def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(home,
     assert not alive, "the worker outlived its parent"
     listed = json.loads(cli("runs", "--json").stdout)
     assert [r["status"] for r in listed] == ["aborted"] and str(parent.pid) in listed[0]["error"]
+
+
+REPORTS = """
+import numpy as np, polars as pl
+from harness.api import report_progress
+class Model:
+    def fit(self, data):
+        for epoch in (1, 2):
+            report_progress("fit", epoch=epoch, epochs=2, loss=np.float32(0.5 / epoch),
+                            valid_ndcg=0.125, eta_seconds=3.0 * (2 - epoch))
+        self.item = data.interactions["item_id"][0]
+    def recommend(self, users, k):
+        return pl.DataFrame({"user_id": users, "item_id": [self.item] * len(users),
+                             "score": [1.0] * len(users)})
+"""
+
+
+def test_model_progress_reaches_the_submitters_terminal(home, dataset, register_plugins, cli):
+    """harness.api.report_progress inside the worker: relayed as 'progress' events, shown by
+    submit on stderr (epochs, loss, validation score, ETA)."""
+    from harness.runner import submit
+
+    register_plugins({"reports": REPORTS})
+    events = []
+    submit(home, "reports", dataset=dataset, k=5, progress=lambda s, state, d: events.append((s, state, d)))
+    reports = [d for s, state, d in events if state == "progress"]
+    assert [s for s, state, _ in events if state == "progress"] == ["fit", "fit"]
+    assert reports[0] == {"epoch": 1, "epochs": 2, "loss": 0.5, "valid_ndcg": 0.125, "eta_seconds": 3.0}
+    result = cli("submit", "reports", "--dataset", dataset, "--k", "5")
+    assert "epoch 1/2 · loss 0.5 · valid_ndcg 0.125 · eta 3 s" in result.stderr
+    assert "epoch 2/2 · loss 0.25" in result.stderr
+
+
+def test_format_progress_and_build_recommender():
+    from harness.api import build_recommender, format_progress
+    from harness.errors import ConfigError, NotFoundError
+
+    assert format_progress({"epoch": 3, "epochs": 10, "loss": 5.25, "best": None, "eta_seconds": 41.6}) == \
+        "epoch 3/10 · loss 5.25 · eta 42 s"
+    model = build_recommender("als", factors=8, iterations="2")
+    assert model.factors == 8 and model.iterations == 2
+    with pytest.raises(NotFoundError):
+        build_recommender("no-such-model")
+    with pytest.raises(ConfigError, match="factorz"):
+        build_recommender("als", factorz=8)
