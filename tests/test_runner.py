@@ -90,10 +90,10 @@ def _counts(home: Path) -> dict[str, int]:
                 for t in ("runs", "run_metrics", "run_user_metrics")}
 
 
-def _only_run(home: Path) -> dict:
+def _only_run(home: Path) -> store.Run:
     runs = store.list_runs(home)
     assert len(runs) == 1
-    return store.get_run(home, runs[0]["run_id"])
+    return store.get_run(home, runs[0].run_id)
 
 
 def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, register_plugins):
@@ -103,17 +103,17 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     stages = []
     run = submit(home, "good", dataset=dataset, params={"n": "2"}, k=5,
                  progress=lambda s, state, d: stages.append((s, state)))
-    assert run["status"] == "ok" and run["parameters"] == {"n": "2"} and run["k"] == 5
-    assert run["plugin_distribution"] == "fakeplugins" and run["baseline"] is False
-    assert run["fit_seconds"] >= 0 and run["peak_memory_bytes"] > 10 << 20
-    assert set(run["segments"]) >= {"all"} and run["metrics"] == run["segments"]["all"]
+    assert run.status == "ok" and run.parameters == {"n": "2"} and run.k == 5
+    assert run.plugin_distribution == "fakeplugins" and run.baseline is False
+    assert run.fit_seconds >= 0 and run.peak_memory_bytes > 10 << 20
+    assert set(run.segments) >= {"all"} and run.metrics == run.segments["all"]
     assert [s for s, state in stages if state == "done"] == [
         "load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store"]
-    lists = pl.read_parquet(home / run["recs_path"])
+    lists = pl.read_parquet(home / run.recs_path)
     assert lists.group_by("user_id").len()["len"].max() == 2  # n=2 reached the model
     counts = _counts(home)
     assert counts["runs"] == 1 and counts["run_metrics"] > 0 and counts["run_user_metrics"] > 0
-    per_user = store.user_metrics(home, run["run_id"])
+    per_user = store.user_metrics(home, run.run_id)
     assert per_user.height == counts["run_user_metrics"] and "hit_rate@5" in per_user.columns
     # the model lists the two most popular train items to everyone: hit rate by hand
     from harness.store.splits import load_split
@@ -122,7 +122,7 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     top = (split.train.group_by("item_id").len()
            .sort(["len", "item_id"], descending=[True, False])["item_id"].head(2))
     hits = split.truth.filter(pl.col("item_id").is_in(top.implode()))["user_id"].n_unique()
-    assert run["metrics"]["hit_rate@5"] == pytest.approx(hits / split.test_users.height)
+    assert run.metrics["hit_rate@5"] == pytest.approx(hits / split.test_users.height)
     assert per_user["hit_rate@5"].sum() == hits
 
 
@@ -141,13 +141,13 @@ def test_misbehaving_plugin_ends_as_failed_run(home, dataset, register_plugins, 
         submit(home, "bad", dataset=dataset, k=5, **limits)
     assert time.monotonic() - start < 30
     run = _only_run(home)
-    assert run["status"] == "failed" and message in run["error"].lower()
-    assert run["metrics"] == {} and run["ended_at"] is not None
+    assert run.status == "failed" and message in run.error.lower()
+    assert run.metrics == {} and run.ended_at is not None
     counts = _counts(home)
     assert counts["run_metrics"] == 0 and counts["run_user_metrics"] == 0
     assert not list((home / "runs").glob("*.parquet")) if (home / "runs").exists() else True
     if source is RAISES:
-        assert "RuntimeError: boom in fit" in run["stderr_tail"]
+        assert "RuntimeError: boom in fit" in run.stderr_tail
 
 
 def test_fewer_items_than_k_is_reported_not_fatal(home, dataset, register_plugins):
@@ -155,8 +155,8 @@ def test_fewer_items_than_k_is_reported_not_fatal(home, dataset, register_plugin
 
     register_plugins({"short": GOOD})
     run = submit(home, "short", dataset=dataset, params={"n": "2"}, k=10)
-    assert run["status"] == "ok"
-    assert run["report"]["validation"]["short_lists"] > 0
+    assert run.status == "ok"
+    assert run.report["validation"]["short_lists"] > 0
 
 
 def test_interrupt_marks_run_aborted(home, dataset, register_plugins, monkeypatch):
@@ -171,7 +171,7 @@ def test_interrupt_marks_run_aborted(home, dataset, register_plugins, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         pipeline.submit(home, "good", dataset=dataset, k=5)
     run = _only_run(home)
-    assert run["status"] == "aborted" and "interrupted" in run["error"]
+    assert run.status == "aborted" and "interrupted" in run.error
     assert _counts(home)["run_metrics"] == 0 and not list((home / "runs").glob("*"))
 
 
@@ -212,7 +212,7 @@ def test_parse_size(text, size):
 
 def _read_runs_in_subprocess(home: Path) -> subprocess.CompletedProcess:
     code = ("import sys, json; from pathlib import Path; from harness.store.runs import list_runs; "
-            "print(json.dumps([r['status'] for r in list_runs(Path(sys.argv[1]))]))")
+            "print(json.dumps([r.status for r in list_runs(Path(sys.argv[1]))]))")
     return subprocess.run([sys.executable, "-c", code, str(home)], capture_output=True, text=True,
                           timeout=60)
 
@@ -245,7 +245,7 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     assert "fit:done" not in stages  # the reads happened during fit
     assert time.monotonic() - start < 6
     thread.join(timeout=60)
-    assert result["run"]["status"] == "ok"
+    assert result["run"].status == "ok"
 
 
 def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(home, dataset, register_plugins, cli):
@@ -267,7 +267,7 @@ def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(home,
                    if "harness.runner.worker" in " ".join(p.cmdline())]
     assert workers, "the worker never started"
     time.sleep(1)  # the worker is in fit (sleeping 60 s)
-    assert [r["status"] for r in store.list_runs(home)] == ["running"]
+    assert [r.status for r in store.list_runs(home)] == ["running"]
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait(timeout=10)
     _, alive = psutil.wait_procs(workers, timeout=10)

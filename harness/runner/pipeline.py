@@ -67,7 +67,7 @@ class _Stages:
 
 def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
            params: dict[str, str] | None = None, k: int = 100, timeout: float | None = None,
-           memory: int | None = None, seed: int = 0, progress: Progress | None = None) -> dict:
+           memory: int | None = None, seed: int = 0, progress: Progress | None = None) -> store.Run:
     """Run recommender ``name`` on the prepared split and store the run; return the stored run.
 
     Raises RunError (after storing a failed run) when the worker crashes, times out, runs out of
@@ -89,13 +89,13 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     prepared = load_split(home, dataset, split, parts=("train", "test_users", "users", "items"))
     stages.done("load")
     run_id = new_run_id()
-    store.create_run(home, {
-        "run_id": run_id, "recommender": name, "parameters": params, "seed": seed, "k": k,
-        "dataset": prepared.dataset, "split": prepared.split, "fingerprint": prepared.fingerprint,
-        "harness_version": __version__, "plugin_distribution": info.distribution,
-        "plugin_version": info.version, "baseline": info.value.startswith("baselines."),
-        "started_at": datetime.now(), "external": False, **_environment(),
-    })
+    store.create_run(home, store.Run(
+        run_id=run_id, recommender=name, parameters=params, seed=seed, k=k,
+        dataset=prepared.dataset, split=prepared.split, fingerprint=prepared.fingerprint,
+        harness_version=__version__, plugin_distribution=info.distribution,
+        plugin_version=info.version, baseline=info.value.startswith("baselines."),
+        started_at=datetime.now(), external=False, **_environment(),
+    ))
     recs_file = runs_dir(home) / f"{run_id}.parquet"
     tmp_recs = recs_file.with_suffix(".parquet.tmp")  # renamed into place by the store stage
     try:
@@ -151,9 +151,7 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
         elif not isinstance(exc, RunError):  # a RunError's run is already marked failed
             store.mark_run(home, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    run = store.get_run(home, run_id)
-    run["parent_seconds"] = stages.seconds
-    return run
+    return store.get_run(home, run_id)
 
 
 def _write_job(workdir: Path, prepared, *, name: str, params: dict, k: int, seed: int) -> None:
@@ -231,7 +229,7 @@ def _evaluate(recs, truth, *, k, train, cold_users, item_categories, source="rec
 
 
 def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
-                   ks=None) -> dict:
+                   ks=None) -> store.Run:
     """Score lists produced elsewhere against the prepared split's truth; store an external run."""
     from harness.metrics import DEFAULT_KS, evaluate
     from harness.recs import read_table, validate_recommendations
@@ -256,12 +254,11 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
     run_id = new_run_id()
     recs_file = runs_dir(home) / f"{run_id}.parquet"
     now = datetime.now()
-    store.create_run(home, {
-        "run_id": run_id, "recommender": name, "parameters": {}, "k": max(ks),
-        "dataset": prepared.dataset, "split": prepared.split, "fingerprint": prepared.fingerprint,
-        "harness_version": __version__, "started_at": now, "external": True, "baseline": False,
-        **_environment(),
-    })
+    store.create_run(home, store.Run(
+        run_id=run_id, recommender=name, k=max(ks), dataset=prepared.dataset,
+        split=prepared.split, fingerprint=prepared.fingerprint, harness_version=__version__,
+        started_at=now, external=True, **_environment(),
+    ))
     try:
         recs.write_parquet(recs_file, compression="zstd")
         store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user,
