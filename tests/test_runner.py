@@ -63,11 +63,14 @@ class Model:
     def recommend(self, users, k):
         pass
 """
-SLEEPY = """
-import time, polars as pl
+WAITS = """
+import pathlib, time, polars as pl
+GO = pathlib.Path(__file__).with_name("go")  # the test creates it once it has read the store
 class Model:
     def fit(self, data):
-        time.sleep(6)
+        deadline = time.monotonic() + 120
+        while not GO.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.item = data.interactions["item_id"][0]
     def recommend(self, users, k):
         return pl.DataFrame({"user_id": users, "item_id": [self.item] * len(users),
@@ -219,21 +222,21 @@ def _read_runs_in_subprocess(home: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_database_is_readable_from_another_process_while_a_model_trains(home, dataset, register_plugins):
-    """No connection is held during fit: another process reads the runs meanwhile, at once."""
+    """No connection is held during fit: another process reads the runs meanwhile (a held lock
+    would make the readers fail after their lock wait, since fit waits for them to finish)."""
     import threading
 
     from harness.runner import submit
 
-    register_plugins({"sleepy": SLEEPY})
+    go = register_plugins({"waits": WAITS}) / "fakeplugins_mods" / "go"
     stages: list[str] = []
     result: dict = {}
     thread = threading.Thread(target=lambda: result.update(run=submit(
-        home, "sleepy", dataset=dataset, k=5, progress=lambda s, state, d: stages.append(f"{s}:{state}"))))
+        home, "waits", dataset=dataset, k=5, progress=lambda s, state, d: stages.append(f"{s}:{state}"))))
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while "fit:start" not in stages and time.monotonic() < deadline:
         time.sleep(0.05)
-    start = time.monotonic()
     reader = _read_runs_in_subprocess(home)
     assert reader.returncode == 0, reader.stderr
     assert json.loads(reader.stdout) == ["running"]
@@ -243,7 +246,7 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     assert board.returncode == 0, board.stderr
     assert json.loads(board.stdout)["rows"] == []  # the running run is not on the board
     assert "fit:done" not in stages  # the reads happened during fit
-    assert time.monotonic() - start < 6
+    go.touch()
     thread.join(timeout=60)
     assert result["run"].status == "ok"
 
