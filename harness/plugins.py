@@ -154,11 +154,7 @@ def discover() -> list[PluginInfo]:
 
 def get(name: str) -> PluginInfo:
     """The recommender registered as ``name``; NotFoundError listing the known names."""
-    eps = {ep.name: ep for ep in _entry_points()}
-    if name not in eps:
-        known = ", ".join(sorted(eps)) or "none"
-        raise NotFoundError(f"no recommender named {name!r}; known: {known} (see `harness list`)")
-    return _info(eps[name])
+    return _info(entry_point(name))
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, str]:
@@ -222,22 +218,32 @@ def convert(text: str, param: Parameter) -> Any:
     raise ValueError(f"expected {param.type_name}")
 
 
-def build(name: str, params: dict[str, str] | None = None) -> Recommender:
-    """Load recommender ``name`` and construct it from string parameters.
+def entry_points() -> list[metadata.EntryPoint]:
+    """The registered entry points (respecting ``$HARNESS_PLUGINS``), none of them loaded."""
+    return _entry_points()
 
-    Raises NotFoundError (unknown name), PluginError (import or construction failed) and
-    ConfigError (unknown parameter, listing the accepted ones; or a value of the wrong type).
+
+def entry_point(name: str) -> metadata.EntryPoint:
+    """The entry point registered as ``name``, not loaded; NotFoundError listing the known names."""
+    eps = {ep.name: ep for ep in _entry_points()}
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none"
+        raise NotFoundError(f"no recommender named {name!r}; known: {known} (see `harness list`)")
+    return eps[name]
+
+
+def convert_params(name: str, declared: list[Parameter], params: dict[str, Any] | None) -> dict[str, Any]:
+    """String parameters -> keyword arguments of the declared types.
+
+    ConfigError for an unknown parameter (listing the accepted ones) or a value of the wrong type.
     """
-    info = get(name)
-    if info.error:
-        raise PluginError(f"recommender {name!r} ({info.value}) failed to import: {info.error}")
-    declared = {p.name: p for p in info.params}
+    by_name = {p.name: p for p in declared}
     kwargs: dict[str, Any] = {}
     for key, text in (params or {}).items():
-        if key not in declared:
-            accepted = ", ".join(declared) or "none"
+        if key not in by_name:
+            accepted = ", ".join(by_name) or "none"
             raise ConfigError(f"recommender {name!r} has no parameter {key!r}; accepted: {accepted}")
-        param = declared[key]
+        param = by_name[key]
         if not isinstance(text, str):
             kwargs[key] = text
             continue
@@ -248,8 +254,14 @@ def build(name: str, params: dict[str, str] | None = None) -> Recommender:
                 f"recommender {name!r}: parameter {key}={text!r} is not a valid {param.type_name}"
                 f" ({exc})"
             ) from None
+    return kwargs
+
+
+def instantiate(name: str, factory: Any, params: dict[str, str] | None = None) -> Recommender:
+    """Construct a loaded recommender factory from string parameters (PluginError, ConfigError)."""
+    kwargs = convert_params(name, _signature_params(factory), params)
     try:
-        model = info.factory(**kwargs)
+        model = factory(**kwargs)
     except (ValueError, TypeError) as exc:
         raise PluginError(f"recommender {name!r} rejected its parameters: {exc}") from exc
     except Exception as exc:
@@ -257,3 +269,15 @@ def build(name: str, params: dict[str, str] | None = None) -> Recommender:
     if not (callable(getattr(model, "fit", None)) and callable(getattr(model, "recommend", None))):
         raise PluginError(f"recommender {name!r} built an object without fit() and recommend()")
     return model
+
+
+def build(name: str, params: dict[str, str] | None = None) -> Recommender:
+    """Load recommender ``name`` and construct it from string parameters.
+
+    Raises NotFoundError (unknown name), PluginError (import or construction failed) and
+    ConfigError (unknown parameter, listing the accepted ones; or a value of the wrong type).
+    """
+    info = get(name)
+    if info.error:
+        raise PluginError(f"recommender {name!r} ({info.value}) failed to import: {info.error}")
+    return instantiate(name, info.factory, params)

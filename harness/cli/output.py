@@ -38,6 +38,21 @@ def escape(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
+def text(value: Any):
+    """A Rich cell or line of text from outside (a plugin, a file, the command line): control
+    characters escaped, and never read as Rich markup (``[link=...]`` stays literal)."""
+    from rich.text import Text
+
+    return Text(escape(value))
+
+
+def block(value: str):
+    """Like :func:`text` for several lines (a plugin's stderr): newlines and tabs kept."""
+    from rich.text import Text
+
+    return Text("\n".join(escape(line.replace("\t", "    ")) for line in str(value).splitlines()))
+
+
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(_clean(obj), indent=2, default=_default))
 

@@ -18,11 +18,13 @@ def table(board: Board) -> tuple[list[str], list[list[str]]]:
               "fit s", "recommend s", "date", "run"]
     body = []
     for r in board.rows:
-        name = r.recommender + (" (baseline)" if r.baseline else "") + (
-            " (external)" if r.external else "")
-        body.append([str(r.rank), name, r.params, *(_fmt(r.metrics[c]) for c in board.columns),
-                     _signed(r.vs_best_baseline), _secs(r.fit_seconds),
-                     _secs(r.recommend_seconds), _date(r.date), r.run_id])
+        name = r["recommender"] + (" (baseline)" if r["baseline"] else "") + (
+            " (external)" if r["external"] else "") + (
+            " (unsandboxed)" if r.get("sandbox") == "none" else "")
+        body.append([str(r["rank"]), name, r["params"],
+                     *(_fmt(r["metrics"][c]) for c in board.columns),
+                     _signed(r["vs_best_baseline"]), _secs(r["fit_seconds"]),
+                     _secs(r["recommend_seconds"]), _date(r["date"]), r["run_id"]])
     return header, body
 
 
@@ -62,12 +64,13 @@ def to_csv(board: Board) -> str:
     """One row per run; raw numbers (not rounded), for spreadsheets and scripts."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["rank", "run_id", "recommender", "parameters", "baseline", "external",
+    w.writerow(["rank", "run_id", "recommender", "parameters", "baseline", "external", "sandbox",
                 *board.columns, "vs_best_baseline", "fit_seconds", "recommend_seconds", "date"])
     for r in board.rows:
-        w.writerow([r.rank, r.run_id, r.recommender, json.dumps(r.parameters), r.baseline,
-                    r.external, *(r.metrics[c] for c in board.columns), r.vs_best_baseline,
-                    r.fit_seconds, r.recommend_seconds, r.date])
+        w.writerow([r["rank"], r["run_id"], r["recommender"], json.dumps(r["parameters"]),
+                    r["baseline"], r["external"], r.get("sandbox") or "",
+                    *(r["metrics"][c] for c in board.columns),
+                    r["vs_best_baseline"], r["fit_seconds"], r["recommend_seconds"], r["date"]])
     return buf.getvalue()
 
 
@@ -99,7 +102,7 @@ def to_html(board: Board) -> str:
            "<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
            + "</tr></thead>", "<tbody>"]
     for r, row in zip(board.rows, body):
-        row_cls = ' class="baseline"' if r.baseline else ""
+        row_cls = ' class="baseline"' if r["baseline"] else ""
         cells = "".join(f"<td{c}>{html.escape(v)}</td>" for c, v in zip(cls, row))
         out.append(f"<tr{row_cls}>{cells}</tr>")
     if not board.rows:

@@ -10,10 +10,14 @@ while the worker runs, so the leaderboard stays readable during training.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import platform
 import secrets
-import tempfile
+import signal
+import stat
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,11 +29,12 @@ import polars as pl
 from harness import __version__
 from harness.api import Columns
 from harness.config import runs_dir
-from harness.errors import HarnessError, PluginError, RunError, ValidationError
+from harness.errors import ConfigError, HarnessError, PluginError, RunError, ValidationError
+from harness.runner import jobs
 from harness.runner.process import allowed_cores, run_worker
 from harness.store import runs as store
 
-Progress = Callable[[str, str, dict], None]  # (stage, "start" | "done" | "progress", details)
+Progress = Callable[[str, str, dict], None]  # (stage, "start" | "done", details)
 
 
 def new_run_id() -> str:
@@ -59,102 +64,194 @@ class _Stages:
         if self.progress:
             self.progress(stage, "done", {"seconds": self.seconds[stage], **details})
 
-    def report(self, stage: str, **details) -> None:
-        """A model's own progress inside a stage (``harness.api.report_progress``)."""
-        if self.progress:
-            self.progress(stage, "progress", details)
-
 
 def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
            params: dict[str, str] | None = None, k: int = 100, timeout: float | None = None,
-           memory: int | None = None, seed: int = 0, progress: Progress | None = None) -> store.Run:
+           memory: int | None = None, seed: int = 0, sandbox: str = "auto",
+           progress: Progress | None = None) -> dict:
     """Run recommender ``name`` on the prepared split and store the run; return the stored run.
 
+    ``sandbox``: "auto" runs the worker in bubblewrap (SandboxError, naming ``--sandbox none``,
+    where it cannot start), "none" as a plain process (debugging; the run is marked so).
+    No plugin code runs here: parameters are checked against the signature read from the plugin's
+    source, else by the worker before ``fit``; either way a bad parameter stores no run.
+
     Raises RunError (after storing a failed run) when the worker crashes, times out, runs out of
-    memory or returns lists that break the contract. KeyboardInterrupt marks the run aborted.
+    memory or returns lists that break the contract. KeyboardInterrupt (Ctrl-C, or SIGTERM in
+    the main thread) marks the run aborted.
     """
-    from harness import plugins
+    from harness import plugin_source, plugins
+    from harness.runner import sandbox as sb
     from harness.store.splits import load_split
 
     if k < 1:
         raise HarnessError(f"--k must be at least 1, got {k}")
+    isolation = "bwrap" if sb.check_mode(sandbox) == "auto" else "none"
+    if isolation == "bwrap":
+        sb.find_bwrap()
     params = dict(params or {})
-    info = plugins.get(name)
-    if info.error:
-        raise PluginError(f"recommender {name!r} cannot be loaded: {info.error}")
-    # Unknown or ill-typed parameters are input errors: report them before any run is stored.
-    plugins.build(name, params)
+    ep = plugins.entry_point(name)
+    module = ep.value.partition(":")[0].strip()
+    declared = plugin_source.parameters(ep)
+    if declared is not None:  # else the worker checks them, before any run is stored
+        plugins.convert_params(name, declared, params)
+    jobs.sweep(home)
     stages = _Stages(progress)
     stages.start("load")
-    prepared = load_split(home, dataset, split, parts=("train", "test_users", "users", "items"))
+    # One read: train and truth of the same version of the split, whatever is prepared later.
+    prepared = load_split(home, dataset, split)
     stages.done("load")
     run_id = new_run_id()
-    store.create_run(home, store.Run(
-        run_id=run_id, recommender=name, parameters=params, seed=seed, k=k,
-        dataset=prepared.dataset, split=prepared.split, fingerprint=prepared.fingerprint,
-        harness_version=__version__, plugin_distribution=info.distribution,
-        plugin_version=info.version, baseline=info.value.startswith("baselines."),
-        started_at=datetime.now(), external=False, **_environment(),
-    ))
+    dist = getattr(ep, "dist", None)
+    row = {
+        "run_id": run_id, "recommender": name, "parameters": params, "seed": seed, "k": k,
+        "dataset": prepared.dataset, "split": prepared.split, "fingerprint": prepared.fingerprint,
+        "harness_version": __version__,
+        "plugin_distribution": dist.metadata["Name"] if dist is not None else None,
+        "plugin_version": dist.version if dist is not None else None,
+        "baseline": ep.value.startswith("baselines."), "started_at": datetime.now(),
+        "external": False, "sandbox": isolation, **_environment(),
+    }
+    created = False
     recs_file = runs_dir(home) / f"{run_id}.parquet"
-    tmp_recs = recs_file.with_suffix(".parquet.tmp")  # renamed into place by the store stage
+
+    def create() -> None:
+        nonlocal created
+        if not created:
+            store.create_run(home, row)
+            created = True
+
     try:
-        with tempfile.TemporaryDirectory(prefix="harness-run-") as tmp:
-            workdir = Path(tmp)
+        with jobs.job(home, run_id) as job, _sigterm_as_interrupt():
             stages.start("handoff")
-            _write_job(workdir, prepared, name=name, params=params, k=k, seed=seed)
+            _write_job(job.box, prepared, model={"entry_point": name, "value": ep.value},
+                       params=params, k=k, seed=seed)
+            prepared.truth.write_parquet(job.truth)
             test_users = prepared.test_users.get_column(Columns.USER)
             cold = prepared.test_users.filter(pl.col("cold")).get_column(Columns.USER)
             train_pairs = prepared.train.select(Columns.USER, Columns.ITEM)
             categories = _categories(prepared.items)
             del prepared
             stages.done("handoff")
-            result = _run_worker(home, run_id, workdir, timeout=timeout, memory=memory, stages=stages)
+            stages.start("spawn")  # worker start-up, imports and reading the handed-over files
+            follow = _follower(stages)
+
+            def on_event(event: dict) -> None:
+                if event.get("stage") == "fit":  # the model is built: from here on, a run
+                    create()
+                follow(event)
+
+            outcome = run_worker(
+                job.box, sandbox=isolation, timeout=timeout, memory=memory, on_event=on_event,
+                hidden=[home], masked=[_embedded_data()],
+                readable=[p for p in [plugin_source.package_dir(module)] if p is not None])
+            if not outcome.ok:
+                if not created and outcome.kind == "config":
+                    raise ConfigError(outcome.reason)
+                if not created and outcome.kind == "plugin":
+                    raise PluginError(outcome.reason)
+                create()
+                store.mark_run(home, run_id, "failed", error=outcome.reason,
+                               stderr_tail=outcome.stderr_tail,
+                               peak_memory_bytes=outcome.peak_memory_bytes)
+                raise RunError(f"run {run_id} failed: {outcome.reason}")
+            result = outcome.result
             stages.start("validate")
-            raw = pl.read_parquet(workdir / "recs.parquet")
-        try:
-            recs, report = _validate(raw, source=f"{name} (run {run_id})", k=k, users=test_users)
-        except ValidationError as exc:
-            store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
-            raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
-        del raw
-        # The normalised lists are written now so that scoring runs without their scores in
-        # memory (0.8 GiB at 1M users x 100).
-        recs.write_parquet(tmp_recs, compression="zstd")
-        recs = recs.drop(Columns.SCORE, strict=False)
-        stages.done("validate", **{k_: v for k_, v in report.items() if isinstance(v, (int, float))})
-        stages.start("score")
-        from harness.store.splits import load_split as _load
-
-        truth = _load(home, dataset, split, parts=("truth",)).truth
-        try:  # ids of the lists that cannot match the truth's (harness.ids) fail the run
-            evaluation = _evaluate(recs, truth, k=k, train=train_pairs, cold_users=cold,
-                                   item_categories=categories, source=f"{name} (run {run_id})")
-        except ValidationError as exc:
-            store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
-            raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
-        del truth, train_pairs, recs
-        stages.done("score")
-        stages.start("store")
-        tmp_recs.replace(recs_file)
-        store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user, fields={
-            **result, "ended_at": datetime.now(), "recs_path": str(recs_file.relative_to(home)),
-            "report": {"validation": report, "notices": evaluation.notices,
-                       "parent_seconds": stages.seconds},
-        })
-        stages.done("store")
+            try:
+                raw = read_lists(job.box / "recs.parquet")
+                recs, report = _validate(raw, source=f"{name} (run {run_id})", k=k, users=test_users)
+            except ValidationError as exc:
+                store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
+                raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
+            del raw
+            # The normalised lists are written now so that scoring runs without their scores in
+            # memory (0.8 GiB at 1M users x 100).
+            recs.write_parquet(job.recs, compression="zstd")
+            recs = recs.drop(Columns.SCORE, strict=False)
+            stages.done("validate", **{k_: v for k_, v in report.items() if isinstance(v, (int, float))})
+            stages.start("score")
+            truth = pl.read_parquet(job.truth)  # the truth of the version this run started on
+            try:  # ids of the lists that cannot match the truth's (harness.ids) fail the run
+                evaluation = _evaluate(recs, truth, k=k, train=train_pairs, cold_users=cold,
+                                       item_categories=categories, source=f"{name} (run {run_id})")
+            except ValidationError as exc:
+                store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
+                raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
+            del truth, train_pairs, recs
+            stages.done("score")
+            stages.start("store")
+            job.recs.replace(recs_file)
+            store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user, fields={
+                **result, "ended_at": datetime.now(), "recs_path": str(recs_file.relative_to(home)),
+                "report": {"validation": report, "notices": evaluation.notices,
+                           "parent_seconds": stages.seconds},
+            })
+            stages.done("store")
     except BaseException as exc:
-        tmp_recs.unlink(missing_ok=True)
         recs_file.unlink(missing_ok=True)
-        if isinstance(exc, KeyboardInterrupt):
-            store.mark_run(home, run_id, "aborted", error="interrupted (Ctrl-C)")
-        elif not isinstance(exc, RunError):  # a RunError's run is already marked failed
-            store.mark_run(home, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        if created:
+            if isinstance(exc, KeyboardInterrupt):
+                store.mark_run(home, run_id, "aborted", error=_interrupt_reason(exc))
+            elif not isinstance(exc, RunError):  # a RunError's run is already marked failed
+                store.mark_run(home, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    return store.get_run(home, run_id)
+    run = store.get_run(home, run_id)
+    run["parent_seconds"] = stages.seconds
+    return run
 
 
-def _write_job(workdir: Path, prepared, *, name: str, params: dict, k: int, seed: int) -> None:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the worker is killed and the run stored as aborted."""
+
+
+def _interrupt_reason(exc: BaseException) -> str:
+    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """In the main thread, turn SIGTERM into :class:`Terminated` for the duration."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _embedded_data() -> Path:
+    """The dataset files shipped inside the package: covered in the sandbox (a model has no use
+    for them, and the truth of the embedded dataset is computed from them)."""
+    from harness import datasets
+
+    return Path(datasets.__file__).parent / "embedded"
+
+
+def read_lists(path: Path) -> pl.DataFrame:
+    """The worker's lists; the sandboxed code made this file, so it must be a plain file here and
+    a readable parquet, else the run fails with a ValidationError (never a traceback)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise ValidationError("recs.parquet is not a regular file")
+        return pl.read_parquet(path)
+    except FileNotFoundError:
+        raise ValidationError("the worker wrote no recs.parquet") from None
+    except ValidationError:
+        raise
+    except Exception as exc:  # polars' errors for a corrupt file
+        raise ValidationError(f"recs.parquet cannot be read: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, seed: int) -> None:
+    """Everything the worker gets, in its directory. ``model``: ``{"entry_point", "value"}`` or
+    ``{"pickle": FILE}`` with FILE already in ``workdir`` (see :mod:`harness.runner.worker`)."""
     prepared.train.write_parquet(workdir / "train.parquet", compression="lz4")
     prepared.test_users.select(Columns.USER).write_parquet(workdir / "test_users.parquet")
     # Feature rows only for what the model may know at the cutoff: items of the training part (a
@@ -169,7 +266,7 @@ def _write_job(workdir: Path, prepared, *, name: str, params: dict, k: int, seed
         prepared.items.join(known, on=Columns.ITEM, how="semi").write_parquet(workdir / "items.parquet")
     cutoff = prepared.cutoff.isoformat() if prepared.cutoff is not None else None
     (workdir / "job.json").write_text(json.dumps({
-        "name": name, "params": params, "k": k, "seed": seed, "cutoff": cutoff,
+        "model": model, "params": params, "k": k, "seed": seed, "cutoff": cutoff,
         "n_threads": allowed_cores()}))
 
 
@@ -179,28 +276,14 @@ def _categories(items: pl.DataFrame | None) -> pl.DataFrame | None:
     return items.select(Columns.ITEM, Columns.CATEGORIES)
 
 
-def _run_worker(home: Path, run_id: str, workdir: Path, *, timeout: float | None,
-                memory: int | None, stages: _Stages) -> dict[str, Any]:
-    """Run the worker; return its timings or store a failed run and raise RunError."""
-    stages.start("spawn")  # worker start-up, imports and reading the handed-over files
-    outcome = run_worker(workdir, timeout=timeout, memory=memory, on_event=_follower(stages))
-    if outcome.ok:
-        return outcome.result
-    store.mark_run(home, run_id, "failed", error=outcome.reason, stderr_tail=outcome.stderr_tail,
-                   peak_memory_bytes=outcome.peak_memory_bytes)
-    raise RunError(f"run {run_id} failed: {outcome.reason}")
-
-
 def _follower(stages: _Stages):
-    """Turn the worker's progress events into stage events (spawn, fit, recommend)."""
+    """Turn the worker's progress events into stage events (spawn, fit, recommend); the fields
+    come from sandboxed code, so only numbers pass."""
     current = ["spawn"]
 
     def on_event(event: dict) -> None:
-        event = dict(event)
-        if "progress" in event:  # a model's report_progress: relayed, no stage change
-            stages.report(str(event.pop("progress")), **event)
-            return
-        stage = event.pop("stage", None)
+        stage = event.get("stage")
+        event = {k: v for k, v in event.items() if k in ("fit_seconds", "recommend_seconds", "peak_memory_bytes") and isinstance(v, (int, float))}
         if stage == "load":
             return
         if current[0]:
@@ -229,7 +312,7 @@ def _evaluate(recs, truth, *, k, train, cold_users, item_categories, source="rec
 
 
 def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
-                   ks=None) -> store.Run:
+                   ks=None) -> dict:
     """Score lists produced elsewhere against the prepared split's truth; store an external run."""
     from harness.metrics import DEFAULT_KS, evaluate
     from harness.recs import read_table, validate_recommendations
@@ -254,11 +337,12 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
     run_id = new_run_id()
     recs_file = runs_dir(home) / f"{run_id}.parquet"
     now = datetime.now()
-    store.create_run(home, store.Run(
-        run_id=run_id, recommender=name, k=max(ks), dataset=prepared.dataset,
-        split=prepared.split, fingerprint=prepared.fingerprint, harness_version=__version__,
-        started_at=now, external=True, **_environment(),
-    ))
+    store.create_run(home, {
+        "run_id": run_id, "recommender": name, "parameters": {}, "k": max(ks),
+        "dataset": prepared.dataset, "split": prepared.split, "fingerprint": prepared.fingerprint,
+        "harness_version": __version__, "started_at": now, "external": True, "baseline": False,
+        **_environment(),
+    })
     try:
         recs.write_parquet(recs_file, compression="zstd")
         store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user,

@@ -1,9 +1,15 @@
-"""The worker process: ``python -m harness.runner.worker DIR``.
+"""The worker process: ``python -m harness.runner.worker DIR`` (in the sandbox, DIR is /job).
 
 Reads only what the parent wrote into DIR (train, users, items, test users, job.json), builds the
 recommender, fits it and asks for the lists, then writes ``recs.parquet`` and ``result.json``
-(timings, peak memory). It never sees the truth or the database. Progress goes to stdout as JSON
-lines (``{"stage": "fit"}``); a failure writes ``error.json`` and exits non-zero.
+(timings, peak memory). It never sees the truth or the database. Progress goes to the original
+stdout as JSON lines (``{"stage": "fit"}``); the plugin's own prints go to stderr. A failure
+writes ``error.json`` (kind ``config`` or ``plugin`` when the model could not be built from its
+parameters, ``memory``, or ``error``) and exits non-zero.
+
+The model comes from ``job.json``'s ``model``: ``{"entry_point": NAME, "value": "pkg.mod:Class"}``
+(the parent resolved the name; nothing is discovered here), or ``{"pickle": FILE}``, a model object
+serialised by value (cloudpickle) into a file of DIR, for models defined in a notebook.
 """
 
 from __future__ import annotations
@@ -23,17 +29,43 @@ EXIT_MEMORY = 3
 EXIT_ORPHANED = 4
 
 
+_progress = sys.stdout
+
+
 def _say(**event) -> None:
-    sys.stdout.write(json.dumps(event, default=_plain) + "\n")
-    sys.stdout.flush()
+    _progress.write(json.dumps(event) + "\n")
+    _progress.flush()
 
 
-def _plain(value):
-    """numpy/torch scalars in a progress report as numbers, anything else as text."""
+def _own_stdout() -> None:
+    """Keep the progress channel for ourselves; the plugin's prints go to stderr."""
+    global _progress
+    _progress = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+
+
+def build_model(workdir: Path, job: dict):
+    """The model object the job names (see the module docstring)."""
+    from importlib import metadata
+
+    from harness import plugins
+    from harness.api import ENTRY_POINT_GROUP
+    from harness.errors import PluginError
+
+    spec = job["model"]
+    if "pickle" in spec:
+        import pickle
+
+        with open(workdir / spec["pickle"], "rb") as fh:
+            return pickle.load(fh)
+    name = spec["entry_point"]
+    ep = metadata.EntryPoint(name=name, value=spec["value"], group=ENTRY_POINT_GROUP)
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
+        factory = ep.load()
+    except Exception as exc:
+        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise PluginError(f"recommender {name!r} ({spec['value']}) failed to import: {first}") from exc
+    return plugins.instantiate(name, factory, job["params"])
 
 
 def _peak_rss() -> int:
@@ -43,7 +75,6 @@ def _peak_rss() -> int:
 def run(workdir: Path) -> None:
     import polars as pl
 
-    from harness import plugins
     from harness.api import Columns, TrainData
 
     job = json.loads((workdir / "job.json").read_text())
@@ -55,11 +86,7 @@ def run(workdir: Path) -> None:
     cutoff = datetime.fromisoformat(job["cutoff"]) if job.get("cutoff") else None
     data = TrainData(train, users=users, items=items, cutoff=cutoff, seed=job["seed"],
                      n_threads=job["n_threads"])
-    from harness import api
-
-    # a model's report_progress(...) becomes a JSON line the parent relays to the terminal
-    api._progress_hook = lambda stage, fields: _say(progress=stage, **fields)
-    model = plugins.build(job["name"], job["params"])
+    model = build_model(workdir, job)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(job["n_threads"])
     _say(stage="fit")
@@ -100,10 +127,17 @@ def _exit_with_parent() -> None:
 
 
 def main() -> None:
+    from harness.errors import ConfigError, PluginError
+
     workdir = Path(sys.argv[1])
+    _own_stdout()
     _exit_with_parent()
     try:
         run(workdir)
+    except (ConfigError, PluginError) as exc:  # the model could not be built: an input error
+        kind = "config" if isinstance(exc, ConfigError) else "plugin"
+        (workdir / "error.json").write_text(json.dumps({"kind": kind, "message": str(exc)}))
+        _exit(EXIT_ERROR)
     except MemoryError:
         (workdir / "error.json").write_text(json.dumps(
             {"kind": "memory", "message": "out of memory (MemoryError)", "peak_memory_bytes": _peak_rss()}))

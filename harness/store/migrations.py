@@ -11,6 +11,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "splits", splits.SCHEMA),
     (2, "runs", runs.SCHEMA),
     (3, "runs owner", runs.OWNER_SCHEMA),
+    (4, "runs sandbox", runs.SANDBOX_SCHEMA),
 ]
 
 
