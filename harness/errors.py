@@ -38,3 +38,23 @@ class ValidationError(HarnessError):
 
 class RunError(HarnessError):
     """A submission whose worker crashed, timed out or ran out of memory."""
+
+
+def without_content(message: str) -> str:
+    """The first line of a reader's error message with quoted text (values read from the file)
+    replaced by "…": an error names the file and the problem, never what the file contains."""
+    import re
+
+    first = (message.strip().splitlines() or [""])[0]
+    return re.sub(r"`[^`]*`|\"[^\"]*\"|'[^']*'", "…", first)[:200]
+
+
+def found_columns(columns) -> str:
+    """"found: a, b" when the header looks like column names, else only how many there are (a
+    file that is not a table, such as /etc/passwd, has its first line as its "header")."""
+    import re
+
+    names = list(columns)
+    if names and len(names) <= 30 and all(re.fullmatch(r"[\w .#%()-]{1,64}", n) for n in names):
+        return f"found: {', '.join(names)}"
+    return f"found {len(names)} column(s) that do not look like names"

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from harness.api import Columns
-from harness.errors import DataError, ValidationError
+from harness.errors import DataError, ValidationError, found_columns, without_content
 from harness.ids import CSV_ID_SCHEMA, align_ids, normalise_ids, require_rows
 from harness.pairs import packed_pairs
 
@@ -34,7 +34,7 @@ def read_table(path: Path) -> pl.DataFrame:
             return pl.read_csv(path, separator="\t" if suffix == ".tsv" else ",",
                                schema_overrides=CSV_ID_SCHEMA)
     except Exception as exc:  # polars raises many kinds; the message is what matters to the user
-        raise DataError(f"{path}: cannot read: {str(exc).splitlines()[0]}") from None
+        raise DataError(f"{path}: cannot read: {without_content(str(exc))}") from None
     raise DataError(f"{path}: unknown format {suffix!r} (use .parquet or .csv)")
 
 
@@ -48,7 +48,7 @@ def _require(frame: pl.DataFrame, columns, source: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValidationError(f"{source}: missing column(s) {', '.join(missing)} "
-                              f"(found: {', '.join(frame.columns) or 'none'})")
+                              f"({found_columns(frame.columns)})")
 
 
 def _check_ids(frame: pl.DataFrame, source: str) -> None:

@@ -27,6 +27,22 @@ class Context:
     def home(self) -> Path:
         return resolve_home(self._home)
 
+    def check_dataset(self, name: str) -> str:
+        """``name`` when it is registered or prepared; else NotFoundError "unknown dataset" with
+        the closest names (never a hint to prepare a name that does not exist)."""
+        from harness.datasets.registry import load_registry, unknown_dataset
+        from harness.store.splits import list_splits
+
+        known = set(load_registry(self.datasets_file))
+        if name in known:
+            return name
+        prepared = {s["dataset"] for s in list_splits(self.home)}
+        if name in prepared:
+            return name
+        from harness.errors import NotFoundError
+
+        raise NotFoundError(unknown_dataset(name, known | prepared))
+
 
 def fail(message: str, code: int) -> None:
     """The one way a command ends on bad input: ``error: ...`` on one line of stderr, exit code

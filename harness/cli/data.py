@@ -33,7 +33,7 @@ def list_command(as_json: bool) -> None:
     prepared = {(s["dataset"], s["split"]): s for s in list_splits(ctx.home)}
     rows = []
     for name, entry in load_registry(ctx.datasets_file).items():
-        default = entry.get("default_split", next(iter(entry["splits"])))
+        default = entry["default_split"]
         rows.append({"name": name, "format": entry["format"], "default_split": default,
                      "splits": list(entry["splits"]),
                      "prepared": [s for s in entry["splits"] if (name, s) in prepared],
@@ -66,6 +66,10 @@ def prepare_command(name: str, split: str | None, force: bool, as_json: bool) ->
         echo_json(meta)
         return
     info = meta["info"]
+    if meta.get("unchanged"):
+        click.echo(f"unchanged: {meta['dataset']} split {meta['split']} is prepared with the same "
+                   f"fingerprint {meta['fingerprint'][:12]} (--force prepares it again)")
+        return
     click.echo(f"prepared {meta['dataset']} split {meta['split']}: train {info['train_rows']} rows, "
                f"truth {info['truth_rows']} rows for {info['test_users']} users "
                f"({info['cold_users']} cold); fingerprint {meta['fingerprint'][:12]}")
@@ -79,24 +83,79 @@ def info_command(name: str, split: str | None, as_json: bool) -> None:
     """Counts of a prepared split: users, items, density, time range, train/truth, warm/cold."""
     from harness.store.splits import split_meta
 
-    meta = split_meta(_ctx().home, name, split)
+    ctx = _ctx()
+    meta = split_meta(ctx.home, ctx.check_dataset(name), split)
     if as_json:
         echo_json(meta)
         return
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table("field", "value", title=f"{name} / {meta['split']}")
-    protocol = {k: v for k, v in meta["protocol"].items() if k != "note"}
-    for key, value in (("fingerprint", meta["fingerprint"]), ("cutoff", meta["cutoff"]),
-                       ("protocol", protocol)):
-        table.add_row(key, str(value))
-    if meta["protocol"].get("note"):
-        table.add_row("why this split", meta["protocol"]["note"])
-    for key, value in meta["info"].items():
-        if isinstance(value, float):
-            value = f"{value:.6g}"
-        table.add_row(key, str(value))
+    table = Table(show_header=False, title=f"{name} / {meta['split']}")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for label, value in info_rows(meta):
+        table.add_row(escape(label), escape(value))
     console().print(table)
+
+
+def _protocol(p: dict) -> str:
+    """A split protocol in words: "temporal, last 7 days", "ratio, each user's latest 20%"."""
+    kind = p.get("protocol")
+    if kind == "temporal":
+        text = (f"temporal, last {p['days']:g} days" if "days" in p
+                else f"temporal, cut at the {p['quantile']:g} time quantile")
+    elif kind == "leave-last":
+        text = f"leave-last, each user's last {p.get('n', 1)}"
+    elif kind == "ratio":
+        text = f"ratio, each user's latest {p.get('test_ratio', 0.2):.0%}"
+    elif kind == "random":
+        text = f"random {p.get('test_ratio', 0.2):.0%}, seed {p.get('seed', 0)}"
+    else:
+        text = str(kind)
+    if not p.get("exclude_seen", True):
+        text += "; truth keeps items seen in train"
+    return text
+
+
+def _value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if hasattr(value, "strftime"):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return "-" if value is None else str(value)
+
+
+def info_rows(meta: dict) -> list[tuple[str, str]]:
+    """``data info`` as (label, text) rows: words and numbers, no Python dicts."""
+    info = dict(meta["info"])
+    rows = [("fingerprint", meta["fingerprint"][:16]),
+            ("protocol", _protocol(meta["protocol"])),
+            ("cutoff", _value(meta["cutoff"]) if meta["cutoff"] is not None
+             else "- (per-user or random split)")]
+    if meta["protocol"].get("note"):
+        rows.append(("why this split", str(meta["protocol"]["note"])))
+    source = info.pop("source", None) or {}
+    for key, value in info.items():
+        if key == "cleaning":
+            steps = (value or {}).items()
+            rows.append(("cleaning", " → ".join(f"{k.replace('_', ' ')} {_value(v)}"
+                                                for k, v in steps) or "-"))
+        elif key == "is_default":
+            rows.append(("default split", _value(value)))
+        elif key == "prepare_seconds":
+            rows.append(("prepare seconds", f"{value:.1f}"))
+        else:
+            rows.append((key.replace("_", " "), _value(value)))
+    rows.append(("source", ", ".join(f"{k} {v}" for k, v in source.items()
+                                     if k in ("embedded", "path", "url")) or "generated"))
+    if meta.get("created_at"):
+        rows.append(("prepared at", _value(meta["created_at"])))
+    return rows
 
 
 @data_group.command("export")
@@ -113,9 +172,15 @@ def export_command(name: str, part: str, out: str, split: str | None) -> None:
     path = Path(out)
     if path.suffix not in (".parquet", ".csv"):
         raise ConfigError(f"--out {out}: use a .parquet or .csv file name")
-    frame = getattr(load_split(_ctx().home, name, split, parts=[PARTS[part]]), PARTS[part])
+    ctx = _ctx()
+    frame = getattr(load_split(ctx.home, ctx.check_dataset(name), split, parts=[PARTS[part]]),
+                    PARTS[part])
     if frame is None:
-        raise NotFoundError(f"dataset {name!r} has no {part} table")
+        has = [p for p in PARTS if p not in ("users", "items")]
+        has += [p for p in ("users", "items")
+                if getattr(load_split(ctx.home, name, split, parts=[p]), p) is not None]
+        raise NotFoundError(f"{name} has no {part[:-1]} features: its source ships none "
+                            f"(parts it has: {', '.join(has)})")
     if path.suffix == ".csv":
         import polars as pl
 

@@ -71,6 +71,7 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
     from harness.runner import parse_size, submit
 
     home = ctx.home
+    ctx.check_dataset(dataset)
     with _Progress(quiet=as_json) as progress:
         run = submit(home, name, dataset=dataset, split=split, params=parse_params(params), k=k,
                      timeout=timeout, memory=parse_size(memory) if memory else None, seed=seed,
@@ -110,7 +111,7 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, as_json)
     """Rank the runs on a prepared split (only runs scored on its current fingerprint)."""
     from harness.leaderboard import build
 
-    board = build(ctx.home, dataset, split, metric=metric, segment=segment)
+    board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment)
     if as_json:
         fmt = "json"
     if fmt == "table":
@@ -139,14 +140,14 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, as_json)
 
 @click.command("runs")
 @click.option("--dataset", default=None)
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N runs.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def runs_command(ctx, dataset, limit, as_json):
     """List runs, newest first, with their status."""
     from harness.store.runs import list_runs
 
-    runs = list_runs(ctx.home, dataset, limit)
+    runs = list_runs(ctx.home, ctx.check_dataset(dataset) if dataset else None, limit)
     if as_json:
         echo_json(runs)
         return

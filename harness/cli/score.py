@@ -81,6 +81,8 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dataset, 
             raise ConfigError("--dataset needs --name and no --truth")
         from harness.runner import score_external
 
+        ctx.check_dataset(dataset)
+
         result = score_external(ctx.home, recs_path, dataset, split, name, ks)
     elif truth_path:
         evaluation = _score_files(recs_path, truth_path, ks, catalog, categories)

@@ -43,6 +43,8 @@ def source_root(name: str, entry: dict, home: Path, progress: bool = False
         return None, {}
     if "embedded" in src:
         root = EMBEDDED / src["embedded"]
+        if not root.resolve().is_relative_to(EMBEDDED.resolve()):  # the registry checks this too
+            raise ConfigError(f"[{name}]: embedded data must be inside the package")
         if not root.is_dir():
             raise DataError(f"[{name}]: embedded data {src['embedded']!r} not found at {root}")
         return root, _hash_files(root)
@@ -53,7 +55,11 @@ def source_root(name: str, entry: dict, home: Path, progress: bool = False
         return root, _hash_files(root)
     from harness.datasets.fetch import fetch
 
-    root, digest = fetch(src["url"], src.get("sha256"), cache_dir(home) / name, progress=progress,
+    cache = cache_dir(home)
+    target = cache / name
+    if not target.resolve().is_relative_to(cache.resolve()):  # the registry checks names too
+        raise ConfigError(f"[{name}]: dataset name would put its cache outside {cache}")
+    root, digest = fetch(src["url"], src.get("sha256"), target, progress=progress,
                          git_sha1=src.get("git_sha1"))
     return root, {src["url"]: digest}
 
@@ -108,7 +114,7 @@ def prepare(name: str, *, home: Path, split: str | None = None, force: bool = Fa
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     entry = get_entry(name, registry_file)
-    default = entry.get("default_split", next(iter(entry["splits"])))
+    default = entry["default_split"]  # computed once, by the registry
     sname = split or default
     if sname not in entry["splits"]:
         raise NotFoundError(f"dataset {name!r} has no split {sname!r} "
@@ -123,7 +129,7 @@ def prepare(name: str, *, home: Path, split: str | None = None, force: bool = Fa
         except NotFoundError:
             meta = None
         if meta is not None and meta["fingerprint"] == fp:
-            return meta
+            return {**meta, "unchanged": True}
     inter, users, items = load_frames(name, entry, root)
     inter, report = protocols.clean(inter, entry, name)
     train, test, cutoff = protocols.split(inter, spec, name, sname)
@@ -147,4 +153,4 @@ def prepare(name: str, *, home: Path, split: str | None = None, force: bool = Fa
                              users=users, items=items, info=info)
     save_split(home, prepared)
     info["prepare_seconds"] = round(time.perf_counter() - started, 3)
-    return split_meta(home, name, sname)
+    return {**split_meta(home, name, sname), "unchanged": False}

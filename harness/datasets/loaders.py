@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from harness.errors import ConfigError, DataError
+from harness.errors import ConfigError, DataError, found_columns, without_content
 
 Frames = tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
 LOADERS: dict[str, Callable[[Path, dict], Frames]] = {}
@@ -52,14 +52,14 @@ def _read(path: Path, **kwargs) -> pl.DataFrame:
             return pl.read_parquet(path)
         return pl.read_csv(path, **kwargs)
     except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({str(exc).splitlines()[0]})") from exc
+        raise DataError(f"{path}: cannot read ({without_content(str(exc))})") from None
 
 
 def _need(frame: pl.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} "
-                        f"(found: {', '.join(frame.columns)})")
+                        f"({found_columns(frame.columns)})")
 
 
 def _unix(col: str) -> pl.Expr:
@@ -200,7 +200,7 @@ def _generic(root: Path, cfg: dict, fmt: str) -> Frames:
                 inter = inter.with_columns(pl.col("timestamp").str.to_datetime().cast(pl.Datetime("us")))
             except pl.exceptions.PolarsError as exc:
                 raise DataError(f"{ipath}: cannot parse column timestamp as time "
-                                f"({str(exc).splitlines()[0]})") from exc
+                                f"({without_content(str(exc))})") from None
         else:
             inter = inter.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
     users = items = None
