@@ -14,7 +14,7 @@ def test_prepare_info_list_export(cli, home, tmp_path):
     info = json.loads(cli("data", "info", "synthetic-small", "--json").stdout)
     assert info["fingerprint"] == meta["fingerprint"]
     text = cli("data", "info", "synthetic-small").stdout
-    assert "cold_users" in text and "density" in text
+    assert "cold users" in text and "density" in text
     listing = json.loads(cli("data", "list", "--json").stdout)
     row = next(r for r in listing if r["name"] == "synthetic-small")
     assert row["prepared"] == ["temporal"] and row["default_split"] == "temporal"
