@@ -9,6 +9,9 @@ import click
 from harness.cli import pass_context
 from harness.errors import ConfigError
 
+# the names only, without importing the metrics stack at CLI start-up
+DIALECT_NAMES = ("harness", "rectools", "ranx", "trec", "recbole", "msrec", "lenskit")
+
 
 def _render(result: dict, notices=()) -> None:
     """A Rich table: one row per metric, one column per segment."""
@@ -27,7 +30,7 @@ def _render(result: dict, notices=()) -> None:
         out.print(f"[dim]{notice}[/dim]")
 
 
-def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories):
+def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories, dialect="harness"):
     import polars as pl
 
     from harness.metrics import evaluate
@@ -35,7 +38,9 @@ def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories):
 
     from harness.ids import align_ids
 
-    truth = validate_truth(read_table(truth_path), source=str(truth_path))
+    # a dialect that counts a repeated truth pair twice needs the rows as given
+    truth = validate_truth(read_table(truth_path), source=str(truth_path),
+                           keep_repeats=dialect != "harness")
     raw = read_table(recs_path)
     if "user_id" in raw.columns and "item_id" in raw.columns and raw.height:
         # aligned before validation, so that a message names the row of the input file
@@ -55,7 +60,7 @@ def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories):
             cats = cats.with_columns(pl.col("categories").str.split("|"))
     cold = None if train is None or "user_id" in train.columns else pl.Series([], dtype=truth.schema["user_id"])
     return evaluate(recs, truth, ks=ks, train=train, cold_users=cold, item_categories=cats,
-                    source=str(recs_path))
+                    source=str(recs_path), dialect=dialect)
 
 
 @click.command("score")
@@ -64,12 +69,14 @@ def _score_files(recs_path: Path, truth_path: Path, ks, catalog, categories):
 @click.option("--k", "ks", multiple=True, type=click.IntRange(min=1), help="Cut-off; repeat for several (default 1 5 10 20 50 100).")
 @click.option("--catalog", type=click.Path(dir_okay=False), help="Train interactions or items (item_id[, user_id]): coverage, gini, novelty, warm/cold.")
 @click.option("--item-categories", "categories", type=click.Path(dir_okay=False), help="item_id, categories (list, or 'a|b' in CSV): diversity.")
+@click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="harness", show_default=True, help="Reproduce another library's metric definitions exactly (docs/metrics.md, Dialects).")
 @click.option("--dataset", help="Score against a prepared dataset's truth and store the run (needs --name).")
 @click.option("--split", help="Split of --dataset (default: its default split).")
 @click.option("--name", help="Name of the stored external run.")
 @click.option("--json", "as_json", is_flag=True, help="Print {metrics, segments} as JSON.")
 @pass_context
-def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dataset, split, name, as_json):
+def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, dataset, split, name,
+                  as_json):
     """Score a recommendation file against a truth file (or a prepared dataset's hidden truth)."""
     from harness.cli.output import echo_json
     from harness.metrics import DEFAULT_KS
@@ -79,13 +86,17 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dataset, 
     if dataset:
         if truth_path or not name:
             raise ConfigError("--dataset needs --name and no --truth")
+        if dialect != "harness":
+            raise ConfigError("--dialect: a stored run is scored in the harness dialect; read it "
+                              f"in another with `harness leaderboard --dataset {dataset} "
+                              f"--dialect {dialect}`")
         from harness.runner import score_external
 
         ctx.check_dataset(dataset)
 
         result = score_external(ctx.home, recs_path, dataset, split, name, ks)
     elif truth_path:
-        evaluation = _score_files(recs_path, truth_path, ks, catalog, categories)
+        evaluation = _score_files(recs_path, truth_path, ks, catalog, categories, dialect)
         result, notices = evaluation.to_json(), evaluation.notices
     else:
         raise ConfigError("give --truth FILE, or --dataset D --name NAME")

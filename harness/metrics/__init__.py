@@ -50,11 +50,20 @@ def _segments(truth_users: pl.DataFrame, train, cold_users) -> pl.DataFrame:
 def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
              train: pl.DataFrame | None = None, cold_users: pl.Series | None = None,
              item_categories: pl.DataFrame | None = None,
-             source: str = "recommendations") -> Evaluation:
+             source: str = "recommendations", dialect: str = "harness") -> Evaluation:
     """Score normalised lists (``user_id, item_id, rank``) against ``truth`` (``user_id, item_id``).
 
     Averages run over all truth users; a user without a list scores 0. Catalogue metrics
-    (coverage, gini) and novelty need ``train``; diversity needs ``item_categories``."""
+    (coverage, gini) and novelty need ``train``; diversity needs ``item_categories``.
+    ``dialect`` other than ``harness`` reproduces another library's definitions
+    (:mod:`harness.metrics.dialects`; there ``truth`` keeps repeated pairs and lists of users
+    outside the truth matter)."""
+    if dialect != "harness":
+        from harness.metrics.dialects import evaluate_dialect
+
+        return evaluate_dialect(recs, truth, ks=ks, dialect=dialect, train=train,
+                                cold_users=cold_users, item_categories=item_categories,
+                                source=source)
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
         raise ValueError(f"k must be positive integers, got {ks}")

@@ -1,0 +1,149 @@
+"""`--dialect`: harness reproduces other libraries' numbers.
+
+The JSON files in tests/fixtures/dialects/ hold what each library itself produced on the fixture
+files beside them (benchmarks/dialects_fixtures.py ran them in their own venvs); these tests need
+no peer installed."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.metrics import evaluate
+from harness.metrics.dialects import DIALECTS, get
+
+FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
+CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+
+def _score(directory: Path, dialect: str, ks, *extra) -> dict:
+    args = ["score", "--recs", str(directory / "recs.csv"), "--truth", str(directory / "truth.csv"),
+            "--catalog", str(directory / "train.csv"), "--dialect", dialect, "--json", *extra]
+    result = CliRunner().invoke(main, [*args, *(a for k in ks for a in ("--k", str(k)))])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _peers():
+    for case in CASES:
+        stored = json.loads((FIXTURES / f"{case}.json").read_text())
+        for dialect, peer in sorted(stored["peers"].items()):
+            yield pytest.param(case, dialect, peer, stored["ks"], id=f"{case}-{dialect}")
+
+
+@pytest.mark.parametrize(("case", "dialect", "peer", "ks"), list(_peers()))
+def test_dialect_reproduces_the_library(case, dialect, peer, ks):
+    if "error" in peer:
+        pytest.skip(f"{dialect} could not be run: {peer['error']}")
+    ours = _score(FIXTURES / case, dialect, ks)["metrics"]
+    assert peer["metrics"], "the library produced no values"
+    for name, value in peer["metrics"].items():
+        assert name in ours, f"{dialect} {name} missing from harness"
+        assert math.isclose(ours[name], value, rel_tol=0, abs_tol=1e-9), (name, ours[name], value)
+    # and nothing the library does not offer is reported in its name
+    offered = {m.split("@")[0] for m in peer["metrics"]}
+    assert {m.split("@")[0] for m in ours} <= offered
+
+
+def test_fixtures_cover_every_peer_dialect():
+    assert {"edge", "edge-strings", "random"} <= set(CASES)
+    for case in CASES:
+        stored = json.loads((FIXTURES / f"{case}.json").read_text())
+        assert {"rectools", "ranx", "trec", "msrec"} <= set(stored["peers"]) <= set(DIALECTS)
+
+
+def test_default_dialect_is_harness_and_unchanged():
+    directory = FIXTURES / "edge"
+    default = CliRunner().invoke(main, ["score", "--recs", str(directory / "recs.csv"), "--truth",
+                                        str(directory / "truth.csv"), "--k", "3", "--json"])
+    explicit = _score(directory, "harness", (3,))
+    no_catalog = dict(explicit["metrics"])
+    for key in list(no_catalog):
+        if key.split("@")[0] in ("coverage", "gini", "novelty"):
+            no_catalog.pop(key)
+    assert json.loads(default.output)["metrics"] == no_catalog
+
+
+RECS = pl.DataFrame({"user_id": [1, 1, 1, 2, 2, 3], "item_id": [10, 11, 12, 20, 21, 30],
+                     "rank": [1, 2, 3, 1, 2, 1], "score": [3.0, 2.0, 1.0, 1.0, 1.0, 1.0]})
+# user 1: 4 relevant, hits at ranks 2, 3; user 2: item 21 twice; user 4: no list; 3: not in truth
+TRUTH = pl.DataFrame({"user_id": [1, 1, 1, 1, 2, 2, 4], "item_id": [11, 12, 13, 14, 21, 21, 40]})
+
+
+def _all(dialect, k):
+    return evaluate(RECS, TRUTH, ks=(k,), dialect=dialect).metrics["all"]
+
+
+def test_hand_computed_map_normalisers():
+    # per-user sums of precision at hits, k = 3: user 1: 1/2 + 2/3; user 2: 1/2; user 4: 0
+    ap1, ap2 = 0.5 + 2 / 3, 0.5
+    assert _all("harness", 3)["map@3"] == pytest.approx((ap1 / 3 + ap2 / 1 + 0) / 3, abs=1e-12)
+    assert _all("ranx", 3)["map@3"] == pytest.approx((ap1 / 4 + ap2 / 1 + 0) / 3, abs=1e-12)
+    # trec: only users with a list (1, 2); n_u; user 2's tie (20, 21) puts 21 first: AP 1/1
+    assert _all("trec", 3)["map@3"] == pytest.approx((ap1 / 4 + 1.0) / 2, abs=1e-12)
+    # lenskit: every list (1, 2, 3); min(n_u, list length, k): user 1 min(4, 3, 3), user 2 min(1, 2)
+    assert _all("lenskit", 3)["map@3"] == pytest.approx((ap1 / 3 + ap2 / 1 + 0) / 3, abs=1e-12)
+
+
+def test_hand_computed_repeats_ties_and_weights():
+    # rectools counts the repeated pair twice: user 2 precision@2 = 2 hits / 2
+    rt = evaluate(RECS, TRUTH, ks=(2,), dialect="rectools").per_user
+    assert rt.filter(pl.col("user_id") == 2).get_column("precision@2").item() == 1.0
+    assert rt.filter(pl.col("user_id") == 2).get_column("recall@2").item() == 1.0
+    # trec breaks the tie of user 2 (items 20, 21, both score 1) by id as text, descending:
+    # 21 first, so mrr@1 of user 2 is 1 in trec and 0 in harness
+    trec = evaluate(RECS, TRUTH, ks=(1,), dialect="trec").per_user
+    assert trec.filter(pl.col("user_id") == 2).get_column("mrr@1").item() == 1.0
+    assert evaluate(RECS, TRUTH, ks=(1,)).per_user.filter(pl.col("user_id") == 2)\
+        .get_column("mrr@1").item() == 0.0
+    # lenskit ndcg: ranks 1 and 2 weigh 1; user 1 hits at 2, 3, ideal over min(4, 3) = 3
+    lk = evaluate(RECS, TRUTH, ks=(3,), dialect="lenskit").per_user
+    want = (1 + 1 / math.log2(3)) / (1 + 1 + 1 / math.log2(3))
+    assert lk.filter(pl.col("user_id") == 1).get_column("ndcg@3").item() == pytest.approx(want)
+    # rectools ndcg: ideal over k positions whatever n_u; user 2 (n = 2 rows) hit at 2 counted twice
+    rt3 = evaluate(RECS, TRUTH, ks=(3,), dialect="rectools").per_user
+    ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert rt3.filter(pl.col("user_id") == 2).get_column("ndcg@3").item() == pytest.approx(
+        2 / math.log2(3) / ideal)
+
+
+def test_users_averaged():
+    # the list of user 3 (not in truth) counts in lenskit only; user 4 (no list) not in trec
+    assert _all("harness", 1)["hit_rate@1"] == pytest.approx(0 / 3)
+    assert _all("lenskit", 3)["hit_rate@3"] == pytest.approx(2 / 3)   # users 1, 2, 3
+    assert _all("trec", 3)["hit_rate@3"] == pytest.approx(2 / 2)      # users 1, 2
+    assert _all("ranx", 3)["hit_rate@3"] == pytest.approx(2 / 3)      # users 1, 2, 4
+
+
+def test_every_dialect_declares_its_metrics():
+    for d in DIALECTS.values():
+        assert set(d.metrics) <= {"precision", "recall", "map", "ndcg", "mrr", "hit_rate",
+                                  "novelty", "diversity", "coverage", "gini"}
+    assert "mrr" not in get("msrec").metrics
+    with pytest.raises(ValueError, match="unknown dialect"):
+        get("nope")
+
+
+def test_missing_metrics_are_named_not_filled():
+    directory = FIXTURES / "edge"
+    out = _score(directory, "msrec", (5,))
+    assert "mrr@5" not in out["metrics"] and "gini@5" not in out["metrics"]
+    result = CliRunner().invoke(main, ["score", "--recs", str(directory / "recs.csv"), "--truth",
+                                       str(directory / "truth.csv"), "--dialect", "msrec",
+                                       "--k", "5"])
+    assert result.exit_code == 0
+    assert "has no mrr, hit_rate" in result.output
+
+
+def test_unknown_dialect_is_one_error_line():
+    directory = FIXTURES / "edge"
+    result = CliRunner().invoke(main, ["score", "--recs", str(directory / "recs.csv"), "--truth",
+                                       str(directory / "truth.csv"), "--dialect", "sklearn"])
+    assert result.exit_code != 0
+    assert "sklearn" in result.output and "Traceback" not in result.output
