@@ -165,3 +165,71 @@ def to_tensors(codes: list[np.ndarray], device: torch.device) -> list[torch.Tens
 
 def gather(codes: list[torch.Tensor], index: torch.Tensor) -> list[torch.Tensor]:
     return [c[index] for c in codes]
+
+
+# -- inner validation (early stopping) ---------------------------------------------------------
+
+
+def inner_validation(rows: np.ndarray, items: np.ndarray, n_rows: int, valid_users: int,
+                     ratio: float, seed: int):
+    """Hold out the latest ``ratio`` (at least one) of the items of up to ``valid_users`` seeded
+    users with three or more interactions: a per-user temporal validation carved from train.
+
+    ``rows``/``items`` as from :func:`ordered_interactions` (1-based items). Returns
+    (fit rows, fit items, valid) where valid = (user rows, truth, seen): ``truth`` and ``seen``
+    are CSR matrices (one row per validation user, 0-based item columns) of the held-out items
+    not already in the user's fit part, and of the fit part's items; valid is None when no user
+    qualifies or ``valid_users`` is 0."""
+    import scipy.sparse as sp
+
+    pos, counts = positions(rows, n_rows)
+    eligible = np.flatnonzero(counts >= 3)
+    if valid_users <= 0 or eligible.size == 0:
+        return rows, items, None
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(eligible, min(valid_users, eligible.size), replace=False))
+    n_out = np.zeros(n_rows, dtype=np.int64)
+    n_out[chosen] = np.maximum(1, np.floor(counts[chosen] * ratio)).astype(np.int64)
+    held = pos >= counts[rows] - n_out[rows]
+    slot = np.full(n_rows, -1, dtype=np.int64)
+    slot[chosen] = np.arange(chosen.size)
+    n_items = int(items.max()) if len(items) else 0
+    shape = (chosen.size, n_items)
+
+    def matrix(mask: np.ndarray) -> "sp.csr_matrix":
+        m = sp.csr_matrix((np.ones(int(mask.sum()), np.float32), (slot[rows[mask]], items[mask] - 1)),
+                          shape=shape)
+        m.sum_duplicates()
+        m.data[:] = 1.0
+        return m
+
+    seen = matrix(~held & (slot[rows] >= 0))
+    truth = matrix(held)
+    truth = truth - truth.multiply(seen)
+    truth.eliminate_zeros()
+    return rows[~held], items[~held], (chosen, truth.tocsr(), seen)
+
+
+def valid_ndcg(score, history: np.ndarray, truth, seen, k: int = 10, batch: int = 256) -> float:
+    """Mean NDCG@k over the validation users with a non-empty truth. ``score(history_rows)`` gives
+    a (batch x items) score matrix; items in ``seen`` are masked as the leaderboard's lists do."""
+    from harness.api import top_k
+
+    n_truth = np.diff(truth.indptr)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])
+    total, users = 0.0, 0
+    for start in range(0, history.shape[0], batch):
+        stop = min(start + batch, history.shape[0])
+        scores = np.asarray(score(history[start:stop]), dtype=np.float32)
+        width = scores.shape[1]
+        s = seen[start:stop]
+        scores[np.repeat(np.arange(stop - start), np.diff(s.indptr)), s.indices] = -np.inf
+        idx, _ = top_k(scores, k)
+        t = truth[start:stop][:, :width]
+        hits = np.asarray(t[np.arange(stop - start)[:, None], idx].todense()) > 0
+        has = n_truth[start:stop] > 0
+        dcg = (hits * discount[: idx.shape[1]]).sum(1)
+        total += float((dcg[has] / ideal[np.minimum(n_truth[start:stop][has], k)]).sum())
+        users += int(has.sum())
+    return total / max(users, 1)

@@ -1,18 +1,29 @@
 """SASRec: self-attentive sequential recommendation (Kang and McAuley, ICDM 2018).
 
-Each user's train history, ordered by time, goes through item + learned position embeddings and
-causal transformer blocks; the hidden state at every position is trained to predict an item that
-follows it: by default (``target=future``) one drawn uniformly from all later items of the window,
-since the leaderboard asks for everything a user takes after the cutoff, not only the next item
-(``target=next``: the paper's next item). The softmax runs over the whole catalogue
-(``negatives=0``, the default) or against ``negatives`` uniformly sampled items; item embeddings
-are tied with the output layer. A user's
-recommendations come from the hidden state after their last ``max_len`` items. Histories longer
-than ``max_len`` are cut into consecutive windows so that no interaction is wasted in training.
-Cold users get the most popular items.
+As in the paper and its reference implementations: each user's train history, ordered by time,
+goes through item embeddings (scaled by sqrt(dim)) plus learned position embeddings and ``blocks``
+causal transformer blocks; the hidden state at *every* position is trained to predict the next
+item. Histories longer than ``max_len`` are cut into consecutive windows so that no interaction is
+wasted. The output layer is tied with the item embeddings.
+
+Loss: ``loss=softmax`` (default), cross-entropy over the whole catalogue; ``loss=gbce``, the
+generalised binary cross-entropy of gSASRec (Petrov and Macdonald, RecSys 2023) against
+``negatives`` uniformly sampled items per position, calibrated by ``gbce_t`` (t = 0 is the
+original SASRec's binary cross-entropy, t = 1 fully calibrated); ``loss=sampled``, softmax against
+``negatives`` sampled items shared by the batch. ``target=future`` trains each position on an item
+drawn uniformly from all later ones instead of the next one (for splits whose truth is a set of
+later items rather than the next one; choose it on validation).
+
+Early stopping (``patience`` epochs without improvement, best epoch kept): before training, the
+last ``valid_ratio`` of the history of up to ``valid_users`` seeded users is held out of train as an
+inner temporal validation, scored by NDCG@10 after every epoch. The split's truth is never
+involved. Recommendations come from the hidden state after the user's last ``max_len`` items of
+the *whole* train history. Cold users get the most popular items.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import torch
@@ -20,8 +31,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines import Baseline
-from baselines._torch import ordered_interactions, padded_history, positions, setup
-from harness.api import TrainData
+from baselines._torch import (inner_validation, ordered_interactions, padded_history, positions,
+                              setup, valid_ndcg)
+from harness.api import TrainData, report_progress
 
 
 class _Net(nn.Module):
@@ -32,7 +44,7 @@ class _Net(nn.Module):
         self.item = nn.Embedding(n_items + 1, dim, padding_idx=0)
         self.pos = nn.Embedding(max_len, dim)
         self.drop = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim * 2, dropout=dropout,
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout,
                                            batch_first=True, norm_first=True, activation="gelu")
         self.encoder = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
@@ -75,39 +87,66 @@ def training_windows(rows: np.ndarray, items: np.ndarray, n_rows: int, max_len: 
 class SASRecRecommender(Baseline):
     """Self-attentive sequential recommender (causal transformer over the user's history)."""
 
-    description = "SASRec: causal transformer over each user's time-ordered history (torch)"
+    description = "SASRec: causal transformer, next-item loss at every position, early stopping (torch)"
 
-    def __init__(self, epochs: int = 10, dim: int = 64, lr: float = 0.002, batch_size: int = 128,
-                 max_len: int = 50, blocks: int = 2, heads: int = 2, dropout: float = 0.2,
-                 negatives: int = 0, target: str = "future", weight_decay: float = 0.0,
-                 exclude_seen: bool = True, device: str = "auto") -> None:
+    def __init__(self, epochs: int = 100, patience: int = 5, dim: int = 64, lr: float = 0.001,
+                 batch_size: int = 128, max_len: int = 200, blocks: int = 2, heads: int = 1,
+                 dropout: float = 0.2, loss: str = "softmax", negatives: int = 256,
+                 gbce_t: float = 0.75, target: str = "next", weight_decay: float = 0.0,
+                 valid_users: int = 512, valid_ratio: float = 0.2, exclude_seen: bool = True,
+                 device: str = "auto") -> None:
         for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
-                            ("max_len", max_len), ("blocks", blocks), ("heads", heads)):
+                            ("max_len", max_len), ("blocks", blocks), ("heads", heads),
+                            ("negatives", negatives), ("patience", patience)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if loss not in ("softmax", "gbce", "sampled"):
+            raise ValueError(f"loss must be softmax, gbce or sampled, got {loss!r}")
         if target not in ("next", "future"):
             raise ValueError(f"target must be 'next' or 'future', got {target!r}")
-        self.epochs, self.dim, self.lr, self.batch_size = epochs, dim, lr, batch_size
-        self.max_len, self.blocks, self.heads, self.dropout = max_len, blocks, heads, dropout
-        self.negatives, self.target = negatives, target
-        self.weight_decay, self.exclude_seen, self.device = weight_decay, exclude_seen, device
+        if not 0 <= gbce_t <= 1:
+            raise ValueError(f"gbce_t must be in [0, 1], got {gbce_t}")
+        if valid_users < 0 or not 0 < valid_ratio < 1:
+            raise ValueError("valid_users must be >= 0 (0: no early stopping) and valid_ratio in (0, 1)")
+        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+        self.epochs, self.patience, self.dim, self.lr = epochs, patience, dim, lr
+        self.batch_size, self.max_len, self.blocks, self.heads = batch_size, max_len, blocks, heads
+        self.dropout, self.loss, self.negatives, self.gbce_t = dropout, loss, negatives, gbce_t
+        self.target, self.weight_decay = target, weight_decay
+        self.valid_users, self.valid_ratio = valid_users, valid_ratio
+        self.exclude_seen, self.device = exclude_seen, device
 
     def _fit(self, data: TrainData) -> None:
-        device = setup(data, self.device)
-        self._device = device
+        device = self._device = setup(data, self.device)
         rows, items = ordered_interactions(data)
         self._history = padded_history(rows, items, data.n_users, self.max_len)
-        windows = torch.as_tensor(training_windows(rows, items, data.n_users, self.max_len))
+        fit_rows, fit_items, valid = inner_validation(
+            rows, items, data.n_users, self.valid_users, self.valid_ratio, data.seed)
+        windows = torch.as_tensor(training_windows(fit_rows, fit_items, data.n_users, self.max_len))
+        valid_history = (padded_history(fit_rows, fit_items, data.n_users, self.max_len)[valid[0]]
+                         if valid is not None else None)
         net = _Net(data.n_items, self.dim, self.max_len, self.blocks, self.heads, self.dropout)
         net.to(device)
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        self._net = net
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.9, 0.98),
+                               weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(data.seed)
-        net.train()
-        for _ in range(self.epochs if len(windows) else 0):
+        best, best_state, best_epoch, started = -1.0, None, 0, time.perf_counter()
+        popular = None
+        if valid is not None:  # the bar to clear: item popularity on the same validation
+            counts = np.bincount(fit_items - 1, minlength=data.n_items).astype(np.float32)
+            popular = valid_ndcg(lambda h: np.broadcast_to(counts, (len(h), len(counts))).copy(),
+                                 valid_history, valid[1], valid[2])
+        self.valid_popular_ = popular
+        self.history_: list[dict] = []
+        for epoch in range(1, (self.epochs if len(windows) else 0) + 1):
+            net.train()
+            total, steps = 0.0, 0
             for idx in torch.randperm(len(windows), generator=gen).split(self.batch_size):
                 batch = windows[idx].to(device)
                 # trim the all-padding left columns this batch shares
@@ -115,13 +154,30 @@ class SASRecRecommender(Baseline):
                 batch = batch[:, min(first, batch.shape[1] - 2):]
                 seq, target = batch[:, :-1], self._targets(batch, gen)
                 hidden = net(seq)
-                valid = (seq > 0) & (target > 0)
-                loss = self._loss(net, hidden[valid], target[valid] - 1, data.n_items, gen)
+                valid_pos = (seq > 0) & (target > 0)
+                loss = self._loss(net, hidden[valid_pos], target[valid_pos] - 1, data.n_items, gen)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            score = None
+            if valid is not None:
+                net.eval()
+                score = valid_ndcg(lambda h: self._scores(h), valid_history, valid[1], valid[2])
+                if score > best:
+                    best, best_epoch = score, epoch
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            elapsed = time.perf_counter() - started
+            self.history_.append({"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg": score})
+            report_progress("fit", epoch=epoch, epochs=self.epochs, loss=total / max(steps, 1),
+                            valid_ndcg=score, valid_popular=popular, best_epoch=best_epoch or None,
+                            eta_seconds=elapsed / epoch * (self.epochs - epoch))
+            if valid is not None and epoch - best_epoch >= self.patience:
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self.best_epoch_ = best_epoch or len(self.history_)
         net.eval()
-        self._net = net
 
     def _targets(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Per position of ``batch[:, :-1]``: the next item, or (``target=future``) an item drawn
@@ -137,25 +193,39 @@ class SASRecRecommender(Baseline):
 
     def _loss(self, net: _Net, hidden: torch.Tensor, target: torch.Tensor, n_items: int,
               gen: torch.Generator) -> torch.Tensor:
-        """Full softmax over the catalogue, or sampled softmax against ``negatives`` items drawn
-        uniformly per batch and shared by its positions (a sampled item equal to the target is
-        masked out). Uniform sampling needs no logQ correction: the constant cancels."""
-        if not self.negatives or self.negatives >= n_items:
+        """Full softmax; gSASRec's gBCE against per-position uniform negatives; or a softmax
+        against negatives shared by the batch (a negative equal to the target is masked)."""
+        if self.loss == "softmax" or self.negatives >= n_items:
             return F.cross_entropy(net.logits(hidden), target)
-        neg = torch.randint(0, n_items, (self.negatives,), generator=gen).to(hidden.device)
         weight = net.item.weight[1:]
-        pos = (hidden * weight[target]).sum(-1, keepdim=True)
+        pos = (hidden * weight[target]).sum(-1)
+        if self.loss == "gbce":
+            neg = torch.randint(0, n_items, (len(target), self.negatives), generator=gen).to(hidden.device)
+            other = torch.einsum("nd,nkd->nk", hidden, weight[neg])
+            other = other.masked_fill(neg == target.unsqueeze(1), -1e9)
+            alpha = self.negatives / max(n_items - 1, 1)
+            beta = alpha * (self.gbce_t * (1 - 1 / alpha) + 1 / alpha)
+            return -(beta * F.logsigmoid(pos) + F.logsigmoid(-other).sum(-1)).mean()
+        neg = torch.randint(0, n_items, (self.negatives,), generator=gen).to(hidden.device)
         other = hidden @ weight[neg].T
         other = other.masked_fill(neg.unsqueeze(0) == target.unsqueeze(1), float("-inf"))
-        logits = torch.cat([pos, other], dim=1)
+        logits = torch.cat([pos.unsqueeze(1), other], dim=1)
         return F.cross_entropy(logits, torch.zeros(len(target), dtype=torch.long, device=hidden.device))
 
     def _batch_size(self) -> int:
         return max(1, min(super()._batch_size(), 1024))
 
     @torch.no_grad()
-    def _score(self, rows: np.ndarray) -> np.ndarray:
-        seq = torch.as_tensor(self._history[rows], device=self._device)
+    def _scores(self, history: np.ndarray) -> np.ndarray:
+        """Scores of every item after each padded history (rows of ``history``)."""
+        seq = torch.as_tensor(history, device=self._device)
         first = int((seq > 0).float().argmax(1).min()) if len(seq) else 0
+        first = min(first, seq.shape[1] - 1)
         hidden = self._net(seq[:, first:])[:, -1]
         return self._net.logits(hidden).float().cpu().numpy()
+
+    def _score(self, rows: np.ndarray) -> np.ndarray:
+        return self._scores(self._history[rows])
+
+
+__all__ = ["SASRecRecommender", "training_windows"]

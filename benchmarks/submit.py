@@ -133,7 +133,7 @@ def main() -> None:
         finally:
             sampler.stop()
         totals.append(time.perf_counter() - t)
-        listed = run["report"]["validation"].get("rows", listed)
+        listed = run.report["validation"].get("rows", listed)
         for stage, (parent, children) in sampler.peaks.items():
             if stage in parent_peak:
                 parent_peak[stage].append(parent / GIB)

@@ -207,3 +207,55 @@ def batches(n: int, size: int):
     """Slices ``[start, stop)`` covering ``range(n)`` in chunks of ``size``."""
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
+
+
+# -- composing and reporting ------------------------------------------------------------------
+
+#: set by the worker process: receives (stage, fields) of every progress report
+_progress_hook = None
+
+
+def report_progress(stage: str = "fit", **fields) -> None:
+    """Tell the user how a long ``fit`` goes, e.g. ``report_progress("fit", epoch=3, epochs=10,
+    loss=5.2, valid_ndcg=0.08, eta_seconds=40)``. Under ``harness submit`` the line reaches the
+    submitter's terminal; elsewhere it is printed to stderr. Values should be numbers, strings or
+    None; keys ``epoch``/``epochs`` and ``eta_seconds`` are shown specially."""
+    if _progress_hook is not None:
+        _progress_hook(stage, fields)
+        return
+    import sys
+
+    sys.stderr.write(f"{stage}: {format_progress(fields)}\n")
+
+
+def format_progress(fields: dict) -> str:
+    """One line from a progress report: ``epoch 3/10 · loss 5.2 · valid_ndcg 0.08 · eta 40 s``."""
+    parts = []
+    fields = dict(fields)
+    if "epoch" in fields:
+        epoch, epochs = fields.pop("epoch"), fields.pop("epochs", None)
+        parts.append(f"epoch {epoch}" + (f"/{epochs}" if epochs else ""))
+    eta = fields.pop("eta_seconds", None)
+    for key, value in fields.items():
+        if value is None:
+            continue
+        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
+    if eta is not None:
+        parts.append(f"eta {eta:.0f} s")
+    return " · ".join(p for p in parts if p)
+
+
+def build_recommender(name: str, **params) -> Recommender:
+    """A fresh, unfitted instance of the registered recommender ``name`` (a built-in baseline
+    or any installed plugin), constructed from keyword parameters (values or their ``-p`` text).
+    This is how one recommender composes others, e.g. a re-ranker over candidate generators::
+
+        als = build_recommender("als", factors=64)
+        als.fit(data)
+        candidates = als.recommend(users, 100)
+
+    Raises harness.errors.NotFoundError for an unknown name and ConfigError/PluginError for bad
+    parameters, like ``harness submit``."""
+    from harness import plugins
+
+    return plugins.build(name, {key: value for key, value in params.items()})

@@ -12,6 +12,10 @@ ENV_PLUGINS = "HARNESS_PLUGINS"
 
 DB_FILENAME = "harness.duckdb"
 
+# User segments every metric is reported for, and the metric boards rank by unless told otherwise.
+SEGMENTS = ("all", "warm", "cold")
+DEFAULT_METRIC = "ndcg@10"
+
 
 def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The home directory: ``--home``, else ``$HARNESS_HOME``, else the platform's user data dir."""

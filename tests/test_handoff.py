@@ -36,5 +36,5 @@ def test_worker_gets_item_features_only_for_items_known_at_the_cutoff(home, regi
 
     register_plugins({"spy": SPY})
     run = submit(home, "spy", dataset="ml-latest-small", k=10)
-    assert run["status"] == "ok"
-    assert run["report"]["validation"]["users_with_lists"] == 1
+    assert run.status == "ok"
+    assert run.report["validation"]["users_with_lists"] == 1

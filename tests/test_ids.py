@@ -186,8 +186,8 @@ def test_plugin_id_types(home, register_plugins, how, error):
     register_plugins({"typed": TYPED})
     if error is None:
         run = submit(home, "typed", dataset="synthetic-small", params={"how": how}, k=2)
-        assert run["status"] == "ok" and run["report"]["validation"]["users_missing"] == 0
+        assert run.status == "ok" and run.report["validation"]["users_missing"] == 0
     else:
         with pytest.raises(RunError, match=error):
             submit(home, "typed", dataset="synthetic-small", params={"how": how}, k=2)
-        assert [r["status"] for r in list_runs(home)] == ["failed"]
+        assert [r.status for r in list_runs(home)] == ["failed"]

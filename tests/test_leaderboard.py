@@ -18,10 +18,10 @@ from test_runner import GOOD, dataset  # noqa: F401  (fixture)
 
 def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, baseline=False):
     """A stored ok run with hand-set metrics (no model trained)."""
-    store.create_run(home, {"run_id": run_id, "recommender": name, "parameters": {"a": "1"},
-                            "k": 10, "dataset": dataset_name, "split": split,
-                            "fingerprint": fingerprint, "baseline": baseline,
-                            "started_at": datetime(2026, 1, 1)})
+    store.create_run(home, store.Run(run_id=run_id, recommender=name, parameters={"a": "1"},
+                                     k=10, dataset=dataset_name, split=split,
+                                     fingerprint=fingerprint, baseline=baseline,
+                                     started_at=datetime(2026, 1, 1)))
     store.finish_run(home, run_id, metrics={"all": {"ndcg@10": value, "recall@10": value / 2},
                                             "warm": {"ndcg@10": value + 0.1}},
                      per_user=pl.DataFrame({"user_id": [1, 2], "segment": ["warm", "warm"],
@@ -39,8 +39,8 @@ def board(home, dataset):  # noqa: F811
     _fake_run(home, "r-rand", "random", 0.01, fingerprint=fp, dataset_name=dataset, split=split, baseline=True)
     _fake_run(home, "r-mine", "mine", 0.25, fingerprint=fp, dataset_name=dataset, split=split)
     _fake_run(home, "r-old", "stale", 0.99, fingerprint="other", dataset_name=dataset, split=split)
-    store.create_run(home, {"run_id": "r-fail", "recommender": "broken", "parameters": {}, "dataset": dataset,
-                            "split": split, "fingerprint": fp, "started_at": datetime(2026, 1, 2)})
+    store.create_run(home, store.Run(run_id="r-fail", recommender="broken", dataset=dataset,
+                                     split=split, fingerprint=fp, started_at=datetime(2026, 1, 2)))
     store.mark_run(home, "r-fail", "failed", error="recommender raised boom")
     return dataset
 

@@ -80,30 +80,29 @@ def test_write_open_waits_for_a_read_only_connection_of_another_thread(home):
     reader.join()
 
 
-def _run(run_id: str) -> dict:
-    return {"run_id": run_id, "recommender": "popular", "parameters": {}, "dataset": "d",
-            "split": "s", "fingerprint": "f", "started_at": datetime.now()}
+def _run(run_id: str, **values) -> runs.Run:
+    return runs.Run(run_id=run_id, recommender="popular", dataset="d", split="s",
+                    fingerprint="f", started_at=datetime.now(), **values)
 
 
 def test_run_of_a_process_killed_with_sigkill_shows_as_aborted(home):
     code = ("import sys, time; from pathlib import Path; from harness.store import runs\n"
             "from datetime import datetime\n"
-            "runs.create_run(Path(sys.argv[1]), {'run_id': 'r-killed', 'recommender': 'popular',"
-            " 'parameters': {}, 'dataset': 'd', 'split': 's', 'fingerprint': 'f',"
-            " 'started_at': datetime.now()})\n"
+            "runs.create_run(Path(sys.argv[1]), runs.Run(run_id='r-killed', recommender='popular',"
+            " dataset='d', split='s', fingerprint='f', started_at=datetime.now()))\n"
             "print('created', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(home)], stdout=subprocess.PIPE,
                             text=True)
     assert proc.stdout.readline().strip() == "created"
     runs.create_run(home, _run("r-alive"))  # this process lives on: its run stays running
-    assert runs.get_run(home, "r-killed")["status"] == "running"  # its process still lives
-    assert runs.get_run(home, "r-killed")["pid"] == proc.pid
+    assert runs.get_run(home, "r-killed").status == "running"  # its process still lives
+    assert runs.get_run(home, "r-killed").pid == proc.pid
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
     shown = runs.get_run(home, "r-killed")
-    assert shown["status"] == "aborted" and str(proc.pid) in shown["error"]
-    assert {r["run_id"]: r["status"] for r in runs.list_runs(home)} == {
+    assert shown.status == "aborted" and str(proc.pid) in shown.error
+    assert {r.run_id: r.status for r in runs.list_runs(home)} == {
         "r-killed": "aborted", "r-alive": "running"}
     with store.connect(home, read_only=True) as con:  # reads present it, they do not write
         assert con.sql("SELECT status FROM runs WHERE run_id = 'r-killed'").fetchall() == [("running",)]
@@ -115,7 +114,7 @@ def test_run_of_a_process_killed_with_sigkill_shows_as_aborted(home):
 
 def test_cli_runs_lists_a_killed_submission_as_aborted(home, cli):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    runs.create_run(home, {**_run("r-gone"), "pid": proc.pid})
+    runs.create_run(home, _run("r-gone", pid=proc.pid))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     listed = json.loads(cli("runs", "--json").stdout)

@@ -55,3 +55,18 @@ def test_a_second_process_waits_for_the_lock_instead_of_failing(home):
     with store.connect(home, read_only=True) as con:
         assert con.sql("SELECT 1").fetchall() == [(1,)]
     holder.wait(timeout=10)
+
+
+def test_unknown_run_fields_are_an_error_not_dropped(home):
+    from harness.store import runs
+
+    with pytest.raises(TypeError, match="fit_secs"):
+        runs.Run(run_id="r", recommender="x", dataset="d", split="s", fingerprint="f", fit_secs=1.0)
+    runs.create_run(home, runs.Run(run_id="r", recommender="x", dataset="d", split="s", fingerprint="f"))
+    with pytest.raises(TypeError, match="unknown run field.*fit_secs"):
+        runs.finish_run(home, "r", metrics={"all": {"ndcg@10": 0.5}}, per_user=None,
+                        fields={"fit_secs": 1.0})
+    with pytest.raises(TypeError, match="unknown run field.*tag_typo"):
+        runs.mark_run(home, "r", "failed", error="x", tag_typo="y")
+    run = runs.get_run(home, "r")  # both writes rolled back: still running, no metrics
+    assert (run.status, run.metrics, run.fit_seconds) == ("running", {}, None)

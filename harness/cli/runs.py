@@ -9,8 +9,8 @@ import click
 
 from harness.cli import pass_context
 from harness.cli.output import block, console, echo_json, text
+from harness.config import DEFAULT_METRIC, SEGMENTS
 
-STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
 # Settings for the demo on ml-latest-small: the classic baselines fit in about 11 s together on
 # 2 cores. The neural ones, even at 2 epochs, add torch start-up and training (5-30 s each,
 # depending on load), so they join only with --neural.
@@ -19,11 +19,6 @@ DEMO_BASELINES: list[tuple[str, dict[str, str]]] = [
     ("ease", {}), ("als", {"iterations": "10"}), ("bpr", {}),
 ]
 DEMO_NEURAL: list[tuple[str, dict[str, str]]] = [("dssm", {"epochs": "2"}), ("sasrec", {"epochs": "2"})]
-
-
-def run_json(run: dict) -> dict:
-    """A stored run as ``--json`` prints it (DESIGN.md: ``metrics`` = segment all, ``segments``)."""
-    return {key: value for key, value in run.items() if key != "parent_seconds"}
 
 
 class _Progress:
@@ -48,6 +43,12 @@ class _Progress:
             return
         if state == "start":
             self.status.update(f"{stage}…")
+        elif state == "progress":  # the model's own report (epochs, loss, validation, ETA)
+            from harness.api import format_progress
+
+            line = format_progress(details)
+            self.status.update(f"{stage}… {line}")
+            self.console.print(f"  [dim]{stage}: {line}[/dim]", highlight=False)
         else:
             self.console.print(f"[green]✓[/green] {stage:<10} {details.get('seconds', 0):7.1f} s")
 
@@ -66,7 +67,7 @@ class _Progress:
 @pass_context
 def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, sandbox, as_json):
     """Fit recommender NAME on the training part, score its top-k lists, store the run."""
-    from harness.leaderboard import DEFAULT_METRIC, build, position
+    from harness.leaderboard import build, position
     from harness.plugins import parse_params
     from harness.runner import parse_size, submit
 
@@ -77,22 +78,22 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
                      timeout=timeout, memory=parse_size(memory) if memory else None, seed=seed,
                      sandbox=sandbox, progress=progress)
     # A run asked for fewer than 10 items has no ndcg@10: place it by ndcg at its own k.
-    metric = DEFAULT_METRIC if DEFAULT_METRIC in run["metrics"] else f"ndcg@{k}"
-    board = build(home, dataset, run["split"], metric=metric)
-    rank = position(board, run["run_id"])
+    metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else f"ndcg@{k}"
+    board = build(home, dataset, run.split, metric=metric)
+    rank = position(board, run.run_id)
     if as_json:
-        echo_json({**run_json(run), "rank": rank, "of": len(board.rows)})
+        echo_json({**run.to_json(), "rank": rank, "of": len(board.rows)})
         return
     out = console()
     metric = board.metric
-    value = run["metrics"].get(metric)
-    out.print(f"run [bold]{run['run_id']}[/bold]: {name} on {dataset}/{run['split']} — "
-              f"{metric} = {value:.4f}" if value is not None else f"run {run['run_id']} stored")
+    value = run.metrics.get(metric)
+    out.print(f"run [bold]{run.run_id}[/bold]: {name} on {dataset}/{run.split} — "
+              f"{metric} = {value:.4f}" if value is not None else f"run {run.run_id} stored")
     out.print(f"leaderboard position: {rank} of {len(board.rows)} "
               f"(`harness leaderboard --dataset {dataset}`)")
-    if run.get("sandbox") == "none":
+    if run.sandbox == "none":
         out.print("[yellow]note:[/yellow] unsandboxed run (--sandbox none): marked so on every board")
-    report = (run.get("report") or {}).get("validation") or {}
+    report = (run.report or {}).get("validation") or {}
     for key in ("users_missing", "short_lists"):
         if report.get(key):
             out.print(f"[yellow]note:[/yellow] {key.replace('_', ' ')}: {report[key]}")
@@ -101,8 +102,8 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
 @click.command("leaderboard")
 @click.option("--dataset", required=True)
 @click.option("--split", default=None)
-@click.option("--metric", default="ndcg@10", show_default=True)
-@click.option("--segment", type=click.Choice(["all", "warm", "cold"]), default="all", show_default=True)
+@click.option("--metric", default=DEFAULT_METRIC, show_default=True)
+@click.option("--segment", type=click.Choice(SEGMENTS), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "html"]), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the export to FILE instead of stdout.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
@@ -149,7 +150,7 @@ def runs_command(ctx, dataset, limit, as_json):
 
     runs = list_runs(ctx.home, ctx.check_dataset(dataset) if dataset else None, limit)
     if as_json:
-        echo_json(runs)
+        echo_json([r.to_json() for r in runs])
         return
     from rich.table import Table
 
@@ -158,12 +159,11 @@ def runs_command(ctx, dataset, limit, as_json):
         t.add_column(col, overflow="fold")
     colours = {"ok": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
     for r in runs:
-        t.add_row(r["run_id"], text(r["recommender"] + _marks(r)),
-                  text(f"{r['dataset']}/{r['split']}"),
-                  f"[{colours[r['status']]}]{r['status']}[/]",
-                  f"{r['started_at']:%Y-%m-%d %H:%M:%S}" if r["started_at"] else "",
-                  f"{r['fit_seconds']:.1f}" if r["fit_seconds"] is not None else "",
-                  text((r["error"] or "")[:80]))
+        t.add_row(r.run_id, text(r.recommender + _marks(r)),
+                  text(f"{r.dataset}/{r.split}"), f"[{colours[r.status]}]{r.status}[/]",
+                  f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else "",
+                  f"{r.fit_seconds:.1f}" if r.fit_seconds is not None else "",
+                  text((r.error or "")[:80]))
     console().print(t)
 
 
@@ -177,52 +177,49 @@ def show_command(ctx, run_id, as_json):
 
     run = get_run(ctx.home, run_id)
     if as_json:
-        echo_json(run_json(run))
+        echo_json(run.to_json())
         return
     from rich.table import Table
 
     out = console()
     skip = {"metrics", "segments", "report", "stderr_tail", "user_metric_names"}
-    info = Table(show_header=False, title=f"run {run['run_id']}")
+    info = Table(show_header=False, title=f"run {run.run_id}")
     info.add_column(style="bold")
     info.add_column(overflow="fold")
-    for key, value in run.items():
+    for key, value in run.to_json().items():
         if key not in skip and value is not None:
             info.add_row(key, text(_field(key, value)))
     out.print(info)
-    if run["segments"]:
-        segs = sorted(run["segments"], key=lambda s: SEGMENT_ORDER.get(s, len(SEGMENT_ORDER)))
+    if run.segments:
+        segs = sorted(run.segments, key=lambda s: SEGMENTS.index(s) if s in SEGMENTS else len(SEGMENTS))
         t = Table(title="metrics")
         t.add_column("metric")
         for seg in segs:
             t.add_column(seg, justify="right")
-        names = sorted({m for s in segs for m in run["segments"][s]},
+        names = sorted({m for s in segs for m in run.segments[s]},
                        key=lambda m: (m.split("@")[0], int(m.split("@")[1]) if "@" in m and m.split("@")[1].isdigit() else 0))
         for m in names:
-            t.add_row(m, *(_cell(run["segments"][s].get(m)) for s in segs))
+            t.add_row(m, *(_cell(run.segments[s].get(m)) for s in segs))
         out.print(t)
-    if run.get("report"):
-        checked = run["report"].get("validation") or {}
+    if run.report:
+        checked = run.report.get("validation") or {}
         if checked:
             out.print("validation: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in checked.items()))
-        for note in run["report"].get("notices") or []:
+        for note in run.report.get("notices") or []:
             out.print("[yellow]notice:[/yellow]", text(note))
-    if run.get("stderr_tail"):
+    if run.stderr_tail:
         out.print("[bold]stderr (tail):[/bold]")
-        out.print(block(run["stderr_tail"]), highlight=False)
+        out.print(block(run.stderr_tail), highlight=False)
 
 
-def _marks(run: dict) -> str:
+def _marks(run) -> str:
     """What a name carries on every listing: external lists, runs outside the sandbox."""
-    return (" (external)" if run.get("external") else "") + (
-        " (unsandboxed)" if run.get("sandbox") == "none" else "")
+    return (" (external)" if run.external else "") + (
+        " (unsandboxed)" if run.sandbox == "none" else "")
 
 
 def _cell(v) -> str:
     return "" if v is None else f"{v:.4f}"
-
-
-SEGMENT_ORDER = {"all": 0, "warm": 1, "cold": 2}
 
 
 def _field(key: str, value) -> str:
@@ -274,9 +271,9 @@ def demo_command(ctx, dataset, only, neural, sandbox):
             except HarnessError as exc:
                 out.print(f"[red]✗[/red] {name}: {exc}")
                 continue
-        fit = run["fit_seconds"] or 0
-        out.print(f"[green]✓[/green] {name:<18} ndcg@10 {run['metrics'].get('ndcg@10', float('nan')):.4f}"
-                  f"   fit {fit:.1f} s")
+        value = run.metrics.get(DEFAULT_METRIC, float("nan"))
+        out.print(f"[green]✓[/green] {name:<18} {DEFAULT_METRIC} {value:.4f}"
+                  f"   fit {run.fit_seconds or 0:.1f} s")
     out.print(rich_table(build(home, dataset), width=out.width))
 
 

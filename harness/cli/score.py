@@ -94,7 +94,7 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, 
 
         ctx.check_dataset(dataset)
 
-        result = score_external(ctx.home, recs_path, dataset, split, name, ks)
+        result = score_external(ctx.home, recs_path, dataset, split, name, ks).to_json()
     elif truth_path:
         evaluation = _score_files(recs_path, truth_path, ks, catalog, categories, dialect)
         result, notices = evaluation.to_json(), evaluation.notices

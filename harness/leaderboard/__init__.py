@@ -9,14 +9,32 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import DEFAULT_METRIC, SEGMENTS
 from harness.errors import ConfigError
 
-DEFAULT_METRIC = "ndcg@10"
-SEGMENTS = ("all", "warm", "cold")
+
+@dataclass
+class BoardRow:
+    """One ranked run; ``metrics`` holds the board's columns (None where a run lacks one)."""
+
+    rank: int
+    run_id: str
+    recommender: str
+    parameters: dict[str, Any]
+    params: str  # short text of the parameters
+    baseline: bool
+    external: bool
+    sandbox: str | None  # bwrap or none (unsandboxed); None for external lists
+    k: int | None
+    fit_seconds: float | None
+    recommend_seconds: float | None
+    date: str | None  # ISO start time, to the second
+    metrics: dict[str, float | None]
+    vs_best_baseline: float | None = None
 
 
 @dataclass
@@ -26,14 +44,12 @@ class Board:
     fingerprint: str
     segment: str
     metric: str
-    columns: list[str]                       # metric columns shown, main metric first
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    columns: list[str]  # metric columns shown, main metric first
+    rows: list[BoardRow] = field(default_factory=list)
     best_baseline: float | None = None
 
-    def to_json(self) -> dict:
-        return {"dataset": self.dataset, "split": self.split, "fingerprint": self.fingerprint,
-                "segment": self.segment, "metric": self.metric, "columns": self.columns,
-                "best_baseline": self.best_baseline, "rows": self.rows}
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def other_metrics(metric: str, available: list[str]) -> list[str]:
@@ -67,28 +83,28 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
     rows = []
     for r in frame.to_dicts():
         params = json.loads(r["parameters"]) if r["parameters"] else {}
-        rows.append({
-            "run_id": r["run_id"], "recommender": r["recommender"], "parameters": params,
-            "params": short_params(params), "baseline": bool(r["baseline"]),
-            "external": bool(r["external"]), "sandbox": r.get("sandbox"), "k": r["k"],
-            "fit_seconds": r["fit_seconds"], "recommend_seconds": r["recommend_seconds"],
-            "date": r["started_at"].isoformat(timespec="seconds") if r["started_at"] else None,
-            "metrics": {c: r.get(c) for c in columns},
-        })
-    rows.sort(key=lambda r: (-_num(r["metrics"][metric]), r["date"] or "", r["run_id"]))
-    baselines = [_num(r["metrics"][metric]) for r in rows if r["baseline"]]
+        rows.append(BoardRow(
+            rank=0, run_id=r["run_id"], recommender=r["recommender"], parameters=params,
+            params=short_params(params), baseline=bool(r["baseline"]),
+            external=bool(r["external"]), sandbox=r.get("sandbox"), k=r["k"], fit_seconds=r["fit_seconds"],
+            recommend_seconds=r["recommend_seconds"],
+            date=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else None,
+            metrics={c: r.get(c) for c in columns},
+        ))
+    rows.sort(key=lambda r: (-_num(r.metrics[metric]), r.date or "", r.run_id))
+    baselines = [_num(r.metrics[metric]) for r in rows if r.baseline]
     best = max(baselines) if baselines else None
     for rank, r in enumerate(rows, 1):
-        r["rank"] = rank
-        value = r["metrics"][metric]
-        r["vs_best_baseline"] = None if best is None or value is None else value - best
+        r.rank = rank
+        value = r.metrics[metric]
+        r.vs_best_baseline = None if best is None or value is None else value - best
     return Board(dataset, meta["split"], meta["fingerprint"], segment, metric, columns, rows, best)
 
 
 def position(board: Board, run_id: str) -> int | None:
     """Rank of a run on the board, or None."""
-    return next((r["rank"] for r in board.rows if r["run_id"] == run_id), None)
+    return next((r.rank for r in board.rows if r.run_id == run_id), None)
 
 
-def _num(v) -> float:
+def _num(v: float | None) -> float:
     return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)

@@ -18,13 +18,12 @@ def table(board: Board) -> tuple[list[str], list[list[str]]]:
               "fit s", "recommend s", "date", "run"]
     body = []
     for r in board.rows:
-        name = r["recommender"] + (" (baseline)" if r["baseline"] else "") + (
-            " (external)" if r["external"] else "") + (
-            " (unsandboxed)" if r.get("sandbox") == "none" else "")
-        body.append([str(r["rank"]), name, r["params"],
-                     *(_fmt(r["metrics"][c]) for c in board.columns),
-                     _signed(r["vs_best_baseline"]), _secs(r["fit_seconds"]),
-                     _secs(r["recommend_seconds"]), _date(r["date"]), r["run_id"]])
+        name = r.recommender + (" (baseline)" if r.baseline else "") + (
+            " (external)" if r.external else "") + (
+            " (unsandboxed)" if r.sandbox == "none" else "")
+        body.append([str(r.rank), name, r.params, *(_fmt(r.metrics[c]) for c in board.columns),
+                     _signed(r.vs_best_baseline), _secs(r.fit_seconds),
+                     _secs(r.recommend_seconds), _date(r.date), r.run_id])
     return header, body
 
 
@@ -67,10 +66,9 @@ def to_csv(board: Board) -> str:
     w.writerow(["rank", "run_id", "recommender", "parameters", "baseline", "external", "sandbox",
                 *board.columns, "vs_best_baseline", "fit_seconds", "recommend_seconds", "date"])
     for r in board.rows:
-        w.writerow([r["rank"], r["run_id"], r["recommender"], json.dumps(r["parameters"]),
-                    r["baseline"], r["external"], r.get("sandbox") or "",
-                    *(r["metrics"][c] for c in board.columns),
-                    r["vs_best_baseline"], r["fit_seconds"], r["recommend_seconds"], r["date"]])
+        w.writerow([r.rank, r.run_id, r.recommender, json.dumps(r.parameters), r.baseline,
+                    r.external, r.sandbox or "", *(r.metrics[c] for c in board.columns), r.vs_best_baseline,
+                    r.fit_seconds, r.recommend_seconds, r.date])
     return buf.getvalue()
 
 
@@ -102,7 +100,7 @@ def to_html(board: Board) -> str:
            "<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
            + "</tr></thead>", "<tbody>"]
     for r, row in zip(board.rows, body):
-        row_cls = ' class="baseline"' if r["baseline"] else ""
+        row_cls = ' class="baseline"' if r.baseline else ""
         cells = "".join(f"<td{c}>{html.escape(v)}</td>" for c, v in zip(cls, row))
         out.append(f"<tr{row_cls}>{cells}</tr>")
     if not board.rows:

@@ -41,8 +41,8 @@ def rich_table(board: Board, highlight: str | None = None, width: int | None = N
         t.add_column(h, justify="right" if is_numeric(h) else "left", no_wrap=True,
                      style="bold" if h == board.metric else None)
     for r, row in zip(board.rows, body):
-        style = "dim italic" if r["baseline"] else None
-        if highlight and r["run_id"] == highlight:
+        style = "dim italic" if r.baseline else None
+        if highlight and r.run_id == highlight:
             style = "bold green"
         t.add_row(*(text(row[i]) for i in keep), style=style)
     return t

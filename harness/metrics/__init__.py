@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from harness.api import Columns
+from harness.config import SEGMENTS
 from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
 from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
 from harness.ids import align_ids, check_overlap
@@ -16,7 +17,6 @@ from harness.pairs import pair_key
 from harness.metrics.registry import REGISTRY, Context, metric_id
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
-SEGMENTS = ("all", "warm", "cold")
 USER, ITEM = Columns.USER, Columns.ITEM
 
 __all__ = ["DEFAULT_KS", "REGISTRY", "Evaluation", "evaluate", "metric_id"]

@@ -34,7 +34,7 @@ from harness.runner import jobs
 from harness.runner.process import allowed_cores, run_worker
 from harness.store import runs as store
 
-Progress = Callable[[str, str, dict], None]  # (stage, "start" | "done", details)
+Progress = Callable[[str, str, dict], None]  # (stage, "start" | "done" | "progress", details)
 
 
 def new_run_id() -> str:
@@ -64,11 +64,16 @@ class _Stages:
         if self.progress:
             self.progress(stage, "done", {"seconds": self.seconds[stage], **details})
 
+    def report(self, stage: str, **details) -> None:
+        """A model's own progress inside a stage (``harness.api.report_progress``)."""
+        if self.progress:
+            self.progress(stage, "progress", details)
+
 
 def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
            params: dict[str, str] | None = None, k: int = 100, timeout: float | None = None,
            memory: int | None = None, seed: int = 0, sandbox: str = "auto",
-           progress: Progress | None = None) -> dict:
+           progress: Progress | None = None) -> store.Run:
     """Run recommender ``name`` on the prepared split and store the run; return the stored run.
 
     ``sandbox``: "auto" runs the worker in bubblewrap (SandboxError, naming ``--sandbox none``,
@@ -103,15 +108,15 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     stages.done("load")
     run_id = new_run_id()
     dist = getattr(ep, "dist", None)
-    row = {
-        "run_id": run_id, "recommender": name, "parameters": params, "seed": seed, "k": k,
-        "dataset": prepared.dataset, "split": prepared.split, "fingerprint": prepared.fingerprint,
-        "harness_version": __version__,
-        "plugin_distribution": dist.metadata["Name"] if dist is not None else None,
-        "plugin_version": dist.version if dist is not None else None,
-        "baseline": ep.value.startswith("baselines."), "started_at": datetime.now(),
-        "external": False, "sandbox": isolation, **_environment(),
-    }
+    row = store.Run(
+        run_id=run_id, recommender=name, parameters=params, seed=seed, k=k,
+        dataset=prepared.dataset, split=prepared.split, fingerprint=prepared.fingerprint,
+        harness_version=__version__,
+        plugin_distribution=dist.metadata["Name"] if dist is not None else None,
+        plugin_version=dist.version if dist is not None else None,
+        baseline=ep.value.startswith("baselines."), started_at=datetime.now(),
+        external=False, sandbox=isolation, **_environment(),
+    )
     created = False
     recs_file = runs_dir(home) / f"{run_id}.parquet"
 
@@ -195,9 +200,7 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
             elif not isinstance(exc, RunError):  # a RunError's run is already marked failed
                 store.mark_run(home, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    run = store.get_run(home, run_id)
-    run["parent_seconds"] = stages.seconds
-    return run
+    return store.get_run(home, run_id)
 
 
 class Terminated(KeyboardInterrupt):
@@ -282,6 +285,10 @@ def _follower(stages: _Stages):
     current = ["spawn"]
 
     def on_event(event: dict) -> None:
+        event = dict(event)
+        if "progress" in event:  # a model's report_progress: relayed, no stage change
+            stages.report(str(event.pop("progress")), **event)
+            return
         stage = event.get("stage")
         event = {k: v for k, v in event.items() if k in ("fit_seconds", "recommend_seconds", "peak_memory_bytes") and isinstance(v, (int, float))}
         if stage == "load":
@@ -312,7 +319,7 @@ def _evaluate(recs, truth, *, k, train, cold_users, item_categories, source="rec
 
 
 def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
-                   ks=None) -> dict:
+                   ks=None) -> store.Run:
     """Score lists produced elsewhere against the prepared split's truth; store an external run."""
     from harness.metrics import DEFAULT_KS, evaluate
     from harness.recs import read_table, validate_recommendations
@@ -337,12 +344,11 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
     run_id = new_run_id()
     recs_file = runs_dir(home) / f"{run_id}.parquet"
     now = datetime.now()
-    store.create_run(home, {
-        "run_id": run_id, "recommender": name, "parameters": {}, "k": max(ks),
-        "dataset": prepared.dataset, "split": prepared.split, "fingerprint": prepared.fingerprint,
-        "harness_version": __version__, "started_at": now, "external": True, "baseline": False,
-        **_environment(),
-    })
+    store.create_run(home, store.Run(
+        run_id=run_id, recommender=name, k=max(ks), dataset=prepared.dataset,
+        split=prepared.split, fingerprint=prepared.fingerprint, harness_version=__version__,
+        started_at=now, external=True, **_environment(),
+    ))
     try:
         recs.write_parquet(recs_file, compression="zstd")
         store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user,

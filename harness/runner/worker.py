@@ -33,7 +33,7 @@ _progress = sys.stdout
 
 
 def _say(**event) -> None:
-    _progress.write(json.dumps(event) + "\n")
+    _progress.write(json.dumps(event, default=_plain) + "\n")
     _progress.flush()
 
 
@@ -68,6 +68,14 @@ def build_model(workdir: Path, job: dict):
     return plugins.instantiate(name, factory, job["params"])
 
 
+def _plain(value):
+    """numpy/torch scalars in a progress report as numbers, anything else as text."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -86,6 +94,10 @@ def run(workdir: Path) -> None:
     cutoff = datetime.fromisoformat(job["cutoff"]) if job.get("cutoff") else None
     data = TrainData(train, users=users, items=items, cutoff=cutoff, seed=job["seed"],
                      n_threads=job["n_threads"])
+    from harness import api
+
+    # a model's report_progress(...) becomes a JSON line the parent relays to the terminal
+    api._progress_hook = lambda stage, fields: _say(progress=stage, **fields)
     model = build_model(workdir, job)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(job["n_threads"])

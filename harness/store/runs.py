@@ -16,10 +16,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import dataclasses
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError
@@ -81,26 +84,77 @@ ALTER TABLE runs ADD COLUMN sandbox VARCHAR;  -- how the worker was isolated: bw
 UPDATE runs SET sandbox = 'none' WHERE NOT external;  -- runs stored before the sandbox had none
 """
 
-_COLUMNS = (
-    "run_id recommender parameters seed k dataset split fingerprint harness_version "
-    "plugin_distribution plugin_version baseline python platform started_at ended_at fit_seconds "
-    "recommend_seconds peak_memory_bytes status error stderr_tail external recs_path report "
-    "user_metric_names pid host sandbox"
-).split()
+@dataclass
+class Run:
+    """One run: a row of ``runs``; ``metrics`` (segment ``all``) and ``segments`` are read with it.
+
+    Building a run with a key that is not a field is a TypeError, so a misspelt field fails at
+    once instead of being dropped on the way to the database.
+    """
+
+    run_id: str
+    recommender: str
+    dataset: str
+    split: str
+    fingerprint: str
+    parameters: dict[str, Any] = field(default_factory=dict)  # the -p strings
+    seed: int | None = None
+    k: int | None = None
+    harness_version: str | None = None
+    plugin_distribution: str | None = None
+    plugin_version: str | None = None
+    baseline: bool = False
+    python: str | None = None
+    platform: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    fit_seconds: float | None = None
+    recommend_seconds: float | None = None
+    peak_memory_bytes: int | None = None
+    status: str = "running"
+    error: str | None = None
+    stderr_tail: str | None = None
+    external: bool = False
+    recs_path: str | None = None
+    report: dict[str, Any] | None = None
+    user_metric_names: list[str] | None = None
+    pid: int | None = None
+    host: str | None = None
+    sandbox: str | None = None  # bwrap or none; NULL for external runs
+    metrics: dict[str, float] = field(default_factory=dict)
+    segments: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
-def create_run(home: Path, run: dict[str, Any]) -> None:
-    """Insert a run with status ``running`` (keys: any of the runs columns)."""
-    row = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(), **run}
-    row["parameters"] = json.dumps(row.get("parameters") or {}, sort_keys=True)
-    if isinstance(row.get("report"), dict):
-        row["report"] = json.dumps(row["report"], default=str)
-    cols = [c for c in _COLUMNS if c in row]
+_READ_ONLY = ("metrics", "segments")  # filled on read from run_metrics, not columns of runs
+_COLUMNS = tuple(f.name for f in dataclasses.fields(Run) if f.name not in _READ_ONLY)
+
+
+def _encode(values: dict[str, Any]) -> dict[str, Any]:
+    """Column values for SQL: JSON for parameters and report; unknown keys are an error."""
+    unknown = sorted(set(values) - set(_COLUMNS))
+    if unknown:
+        raise TypeError(f"unknown run field(s): {', '.join(unknown)}")
+    out = dict(values)
+    if "parameters" in out:
+        out["parameters"] = json.dumps(out["parameters"] or {}, sort_keys=True)
+    if out.get("report") is not None:
+        out["report"] = json.dumps(out["report"], default=str)
+    return out
+
+
+def create_run(home: Path, run: Run) -> None:
+    """Insert a run with status ``running``, owned by this process."""
+    row = _encode({k: v for k, v in asdict(run).items() if k not in _READ_ONLY})
+    row.update(status="running", pid=row["pid"] or os.getpid(),
+               host=row["host"] or socket.gethostname())
     with connect(home) as con:
         _store_orphans(con)
         con.execute(
-            f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [row[c] for c in cols],
+            f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
         )
 
 
@@ -113,9 +167,6 @@ def finish_run(
     fields: dict[str, Any],
 ) -> None:
     """Store metrics, per-user metrics and the final fields, and set status ``ok``: one transaction."""
-    fields = dict(fields)
-    if isinstance(fields.get("report"), dict):
-        fields["report"] = json.dumps(fields["report"], default=str)
     metric_rows = pl.DataFrame(
         [
             {"run_id": run_id, "segment": seg, "metric": m, "value": float(v) if v is not None else None}
@@ -164,11 +215,11 @@ def user_metrics(home: Path, run_id: str) -> pl.DataFrame:
         pl.col("metric_values").list.get(i).alias(n) for i, n in enumerate(names[0][0])))
 
 
-def _update(con, run_id: str, fields: dict[str, Any]) -> None:
-    cols = [c for c in fields if c in _COLUMNS]
+def _update(con: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, Any]) -> None:
+    row = _encode(values)
     con.execute(
-        f"UPDATE runs SET {', '.join(f'{c} = ?' for c in cols)} WHERE run_id = ?",
-        [fields[c] for c in cols] + [run_id],
+        f"UPDATE runs SET {', '.join(f'{c} = ?' for c in row)} WHERE run_id = ?",
+        [*row.values(), run_id],
     )
 
 
@@ -191,7 +242,8 @@ def run_status(home: Path, run_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def _orphan_error(pid: int, host: str) -> str:
+def _orphan_error(pid: int | None, host: str | None) -> str:
+
     return f"the submitting process (pid {pid} on {host}) ended without finishing the run"
 
 
@@ -220,22 +272,17 @@ def _store_orphans(con) -> None:
                                   "ended_at": datetime.now()})
 
 
-def _present(row: dict[str, Any]) -> dict[str, Any]:
-    """Show an orphaned ``running`` run as ``aborted`` (reads do not write)."""
-    if _is_orphan(row["status"], row.get("pid"), row.get("host"), row.get("started_at")):
-        row["status"] = "aborted"
-        row["error"] = _orphan_error(row["pid"], row["host"])
-    return row
+def _decode(row: dict[str, Any]) -> Run:
+    """A stored row as a Run; an orphaned ``running`` run shows as ``aborted`` (reads do not write)."""
+    run = Run(**{**row, "parameters": json.loads(row["parameters"] or "{}"),
+                 "report": json.loads(row["report"]) if row["report"] else None})
+    if _is_orphan(run.status, run.pid, run.host, run.started_at):
+        run.status = "aborted"
+        run.error = _orphan_error(run.pid, run.host)
+    return run
 
 
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    _present(row)
-    row["parameters"] = json.loads(row["parameters"]) if row.get("parameters") else {}
-    row["report"] = json.loads(row["report"]) if row.get("report") else None
-    return row
-
-
-def list_runs(home: Path, dataset: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_runs(home: Path, dataset: str | None = None, limit: int | None = None) -> list[Run]:
     """Runs newest first (without metrics), optionally for one dataset."""
     where, args = ("WHERE dataset = ?", [dataset]) if dataset else ("", [])
     lim = f"LIMIT {int(limit)}" if limit else ""
@@ -246,7 +293,7 @@ def list_runs(home: Path, dataset: str | None = None, limit: int | None = None) 
     return [_decode(r) for r in frame.to_dicts()]
 
 
-def get_run(home: Path, run_id: str) -> dict[str, Any]:
+def get_run(home: Path, run_id: str) -> Run:
     """One run with ``metrics`` (segment all) and ``segments``; a unique id prefix is enough."""
     with connect(home, read_only=True) as con:
         found = con.sql(
@@ -260,13 +307,11 @@ def get_run(home: Path, run_id: str) -> dict[str, Any]:
         run = _decode(row.to_dicts()[0])
         metrics = con.sql(
             "SELECT segment, metric, value FROM run_metrics WHERE run_id = ? ORDER BY segment, metric",
-            params=[run["run_id"]],
+            params=[run.run_id],
         ).pl()
-    segments: dict[str, dict[str, float]] = {}
     for seg, metric, value in metrics.iter_rows():
-        segments.setdefault(seg, {})[metric] = value
-    run["segments"] = segments
-    run["metrics"] = segments.get("all", {})
+        run.segments.setdefault(seg, {})[metric] = value
+    run.metrics = run.segments.get("all", {})
     return run
 
 

@@ -1,6 +1,7 @@
 """First stage: candidate items per user from several generators, merged into one frame.
 
-Each generator is a harness baseline (a plugin like any other) fitted on the same training data.
+Each generator is a registered recommender (a built-in baseline or any plugin), built by name through
+:func:`harness.api.build_recommender` and fitted on the same training data.
 Its top-``n`` list becomes two features per (user, item): its score and its rank; an item one
 generator did not propose gets nulls there (LightGBM treats null as missing, which is what it is).
 """
@@ -11,24 +12,25 @@ from typing import Callable
 
 import polars as pl
 
-from harness.api import Columns, TrainData
+from harness.api import Columns, TrainData, build_recommender
 
 U, I, S = Columns.USER, Columns.ITEM, Columns.SCORE
 
 
 def default_generators(
-    als_factors: int = 64, als_iterations: int = 15, knn_neighbours: int = 50
+    names: str = "popular,als,itemknn,ease", als_factors: int = 64, als_iterations: int = 15,
+    knn_neighbours: int = 50,
 ) -> dict[str, Callable[[], object]]:
-    """Name -> factory of the generators: global popularity, implicit ALS, item-item cosine kNN."""
-    from baselines.implicit_mf import ALSRecommender
-    from baselines.knn import ItemKNNRecommender
-    from baselines.popular import PopularRecommender
-
-    return {
-        "pop": lambda: PopularRecommender(),
-        "als": lambda: ALSRecommender(factors=als_factors, iterations=als_iterations),
-        "knn": lambda: ItemKNNRecommender(neighbours=knn_neighbours),
-    }
+    """Name -> factory of the generators, each a registered recommender built through the public
+    contract (:func:`harness.api.build_recommender`), never imported from its package: any
+    installed plugin can be a generator. ``names``: comma-separated registered names."""
+    settings = {"als": {"factors": als_factors, "iterations": als_iterations},
+                "itemknn": {"neighbours": knn_neighbours}}
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    if not chosen:
+        raise ValueError("generators must name at least one registered recommender")
+    return {name: (lambda name=name: build_recommender(name, **settings.get(name, {})))
+            for name in chosen}
 
 
 def fit_generators(factories: dict[str, Callable[[], object]], data: TrainData) -> dict[str, object]:

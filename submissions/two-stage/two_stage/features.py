@@ -11,7 +11,9 @@ kind of information at the same distance from "now".
   item's first and last interaction, mean weight, numeric columns of the item table (e.g. year)
   and a year at the end of a text column (a MovieLens title);
 - user x item: genre affinity (the share of the user's interactions in each of the item's
-  categories: mean and max), item popularity relative to the user's mainstreamness.
+  categories: mean and max), item popularity relative to the user's mainstreamness, the item's
+  first and last interaction relative to the user's last one (days), the item's numeric columns
+  minus the user's mean of them (e.g. release year against the years the user watches).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ def _days_before(ref: datetime | None, expr: pl.Expr) -> pl.Expr:
     return (pl.lit(ref).cast(pl.Datetime("us")) - expr.cast(pl.Datetime("us"))).dt.total_seconds() / DAY
 
 
+def _epoch_days(expr: pl.Expr) -> pl.Expr:
+    """Days since 1970 of a timestamp (null stays null): to compare a user's and an item's times."""
+    return expr.cast(pl.Datetime("us")).dt.epoch("s").cast(pl.Float64) / DAY
+
+
 def _recent(ref: datetime | None, recent_days: int) -> pl.Expr:
     if ref is None:
         return pl.lit(False)
@@ -55,6 +62,8 @@ def item_features(inter: pl.DataFrame, items: pl.DataFrame | None, ref: datetime
         i_days_since_first=_days_before(ref, pl.col(T).min()),
         i_days_since_last=_days_before(ref, pl.col(T).max()),
         i_mean_weight=pl.col(W).cast(pl.Float64).mean(),
+        _i_first=_epoch_days(pl.col(T).min()),
+        _i_last=_epoch_days(pl.col(T).max()),
     ).with_columns(i_recent_share=pl.col("i_recent_users") / pl.col("i_users"))
     meta = _numeric_item_columns(items)
     if meta is not None:
@@ -97,7 +106,37 @@ def user_features(inter: pl.DataFrame, item_feats: pl.DataFrame, ref: datetime |
         u_days_since_last=_days_before(ref, pl.col(T).max()),
         u_recent=_recent(ref, recent_days).sum().cast(pl.Float64),
         u_mean_item_pop=pl.col("i_users").mean(),
+        _u_last=_epoch_days(pl.col(T).max()),
     )
+
+
+def user_item_meta_means(inter: pl.DataFrame, item_feats: pl.DataFrame) -> pl.DataFrame | None:
+    """The mean of every item-table numeric column (``im_*``) over each user's items (``um_*``):
+    the user's taste in release years, runtimes, ...; None when the items have none."""
+    cols = [c for c in item_feats.columns if c.startswith("im_")]
+    if not cols:
+        return None
+    return (inter.select(U, I).join(item_feats.select(I, *cols), on=I, how="inner")
+            .group_by(U).agg(*(pl.col(c).mean().alias("um_" + c[3:]) for c in cols)))
+
+
+def user_table_columns(users: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The dataset's user features as numbers (``uf_*``): numeric and boolean columns as they are,
+    text and categorical columns as the code of the value in sorted order (null stays null)."""
+    if users is None or users.height == 0 or U not in users.columns:
+        return None
+    cols = []
+    for c, dtype in users.schema.items():
+        if c == U:
+            continue
+        if dtype.is_numeric() or dtype == pl.Boolean:
+            cols.append(pl.col(c).cast(pl.Float64).alias(f"uf_{c}"))
+        elif dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum):
+            text = pl.col(c).cast(pl.Utf8)
+            cols.append(text.rank("dense").cast(pl.Float64).alias(f"uf_{c}"))
+    if not cols:
+        return None
+    return users.select(pl.col(U), *cols).unique(subset=U, keep="first", maintain_order=True)
 
 
 def category_shares(inter: pl.DataFrame, items: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame] | None:
@@ -130,12 +169,19 @@ def genre_affinity(shares: tuple[pl.DataFrame, pl.DataFrame], pairs: pl.DataFram
 
 
 def feature_tables(inter: pl.DataFrame, items: pl.DataFrame | None, cutoff: datetime | None,
-                   recent_days: int) -> dict:
-    """Everything that does not depend on the candidate pairs: computed once per training part."""
+                   recent_days: int, users: pl.DataFrame | None = None) -> dict:
+    """Everything that does not depend on the candidate pairs: computed once per training part.
+    ``users``: the dataset's user feature table, if any."""
     ref = end_time(inter, cutoff)
     ifeats = item_features(inter, items, ref, recent_days)
-    return {"users": user_features(inter, ifeats, ref, recent_days), "items": ifeats,
-            "shares": category_shares(inter, items)}
+    ufeats = user_features(inter, ifeats, ref, recent_days)
+    means = user_item_meta_means(inter, ifeats)
+    if means is not None:
+        ufeats = ufeats.join(means, on=U, how="left")
+    table = user_table_columns(users)
+    if table is not None:
+        ufeats = ufeats.join(table, on=U, how="full", coalesce=True)
+    return {"users": ufeats, "items": ifeats, "shares": category_shares(inter, items)}
 
 
 def add_features(cands: pl.DataFrame, inter: pl.DataFrame, items: pl.DataFrame | None,
@@ -152,4 +198,12 @@ def add_features(cands: pl.DataFrame, inter: pl.DataFrame, items: pl.DataFrame |
         out = out.join(affinity, on=[U, I], how="left", maintain_order="left").with_columns(
             pl.col("ui_genre_mean", "ui_genre_max").fill_null(0.0)
         )
-    return out.with_columns(ui_pop_ratio=pl.col("i_users") / pl.col("u_mean_item_pop"))
+    # the item's first/last interaction relative to the user's last one (in days): on per-user
+    # splits the user's "now" is their own last train interaction, not the split's end
+    means = [c for c in out.columns if c.startswith("um_")]
+    return out.with_columns(
+        ui_pop_ratio=pl.col("i_users") / pl.col("u_mean_item_pop"),
+        ui_first_after_user=pl.col("_i_first") - pl.col("_u_last"),
+        ui_last_after_user=pl.col("_i_last") - pl.col("_u_last"),
+        *((pl.col("im_" + c[3:]) - pl.col(c)).alias("ui_" + c[3:] + "_gap") for c in means),
+    ).drop("_i_first", "_i_last", "_u_last")

@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from harness.api import Columns, TrainData, batches
+from harness.api import Columns, TrainData, batches, report_progress
 
 from two_stage.candidates import candidates, default_generators, fit_generators
 from two_stage.features import add_features, feature_tables
@@ -42,10 +42,13 @@ class TwoStageRecommender:
         num_leaves: int = 15,
         min_child_samples: int = 50,
         max_train_users: int = 1_000,
+        generators: str = "popular,als,itemknn,ease",
         als_factors: int = 64,
         als_iterations: int = 15,
         knn_neighbours: int = 50,
         batch_users: int = 20_000,
+        inner: str = "auto",
+        user_fraction: float = 0.2,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
@@ -53,6 +56,8 @@ class TwoStageRecommender:
             raise ValueError(f"window_fraction must be in (0, 1), got {window_fraction}")
         if not 1 <= windows < 1.0 / window_fraction:
             raise ValueError(f"windows must be in [1, 1/window_fraction), got {windows}")
+        if inner not in ("auto", "global", "user"):
+            raise ValueError(f"inner must be auto, global or user, got {inner!r}")
         if n_estimators <= 0 or num_leaves < 2 or max_train_users <= 0 or batch_users <= 0:
             raise ValueError("n_estimators, max_train_users and batch_users must be positive, "
                              "num_leaves at least 2")
@@ -65,16 +70,22 @@ class TwoStageRecommender:
         self.min_child_samples = min_child_samples
         self.max_train_users = max_train_users
         self.batch_users = batch_users
-        self._factories = default_generators(als_factors, als_iterations, knn_neighbours)
+        if not 0.0 < user_fraction < 1.0:
+            raise ValueError(f"user_fraction must be in (0, 1), got {user_fraction}")
+        self.inner, self.user_fraction = inner, user_fraction
+        self._per_user = inner == "user"
+        self.generator_names = generators
+        self._factories = default_generators(generators, als_factors, als_iterations, knn_neighbours)
         self.ranker = None
         self.features: list[str] = []
 
     # -- fit ------------------------------------------------------------------------------
     def fit(self, data: TrainData) -> "TwoStageRecommender":
         self.data = data
+        self._per_user = self._mode(data) == "user"
         self.recent_days = _window_days(data, self._carve(data)[2])
-        frames = []
-        for i in range(self.windows):
+        frames, self.candidate_recall_ = [], []
+        for i in range(1 if self._per_user else self.windows):
             before, window, start = self._carve(data, i)
             if before.height and window.height:
                 past = TrainData(before, users=data.users, items=data.items, cutoff=start,
@@ -82,9 +93,19 @@ class TwoStageRecommender:
                 frames.append(self._labelled(past, window).with_columns(query=pl.lit(i, pl.Int32)))
         self._train_ranker([f for f in frames if f.height], data)
         self.generators = fit_generators(self._factories, data)
-        self._tables = (feature_tables(data.interactions, data.items, data.cutoff, self.recent_days)
+        self._tables = (feature_tables(data.interactions, data.items, data.cutoff, self.recent_days,
+                                       data.users)
                         if self.ranker is not None else None)
         return self
+
+    def _mode(self, data: TrainData) -> str:
+        """How the inner split is carved: ``global`` (time windows, like a global cutoff) or
+        ``user`` (each user's latest ``window_fraction``, like a per-user temporal split).
+        ``auto``: the split's own kind, i.e. global when it has a cutoff (or no timestamps)."""
+        if self.inner != "auto":
+            return self.inner
+        has_time = data.interactions.get_column(T).null_count() < data.interactions.height
+        return "global" if data.cutoff is not None or not has_time else "user"
 
     def _carve(self, data: TrainData, i: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
         """Split train into (before window ``i``, window ``i``, the window's start time).
@@ -94,6 +115,15 @@ class TwoStageRecommender:
         ``window_fraction`` of them (start time None)."""
         inter = data.interactions
         ts = inter.get_column(T)
+        if self._per_user and ts.null_count() < ts.len():
+            # each user's latest user_fraction (at least one of two or more), ties by item
+            inter = inter.sort([U, T, I], nulls_last=False)
+            n = pl.len().over(U)
+            n_out = (n * self.user_fraction).floor().cast(pl.Int64)
+            n_out = pl.when((n_out == 0) & (n >= 2)).then(1).otherwise(n_out)
+            marked = inter.with_columns(_w=pl.int_range(pl.len()).reverse().over(U) < n_out)
+            return (marked.filter(~pl.col("_w")).drop("_w"), marked.filter(pl.col("_w")).drop("_w"),
+                    None)
         if ts.null_count() < ts.len():
             times = ts.drop_nulls()
             start = times.quantile(max(0.0, 1.0 - self.window_fraction * (i + 1)), "nearest")
@@ -114,11 +144,19 @@ class TwoStageRecommender:
         cands = candidates(generators, users, self.candidates)
         positives = window.select(U, I).unique().with_columns(label=pl.lit(1, pl.Int32))
         frame = cands.join(positives, on=[U, I], how="left").with_columns(pl.col("label").fill_null(0))
+        # recall of the candidate pool: the window's new items (of the sampled users) it holds
+        wanted = positives.join(users.to_frame(), on=U, how="semi").join(
+            past.interactions.select(U, I), on=[U, I], how="anti")
+        found = int(frame.get_column("label").sum())
+        self.candidate_recall_.append(found / max(wanted.height, 1))
+        report_progress("fit", window=len(self.candidate_recall_), candidate_recall=found / max(wanted.height, 1),
+                        candidates_per_user=frame.height / max(users.len(), 1))
         # only users with a positive among their candidates teach the ranker anything
         frame = frame.filter(pl.col("label").max().over(U) > 0)
         if frame.height == 0:
             return frame
-        return add_features(frame, past.interactions, past.items, past.cutoff, self.recent_days)
+        tables = feature_tables(past.interactions, past.items, past.cutoff, self.recent_days, past.users)
+        return add_features(frame, past.interactions, past.items, past.cutoff, self.recent_days, tables)
 
     def _train_ranker(self, frames: list[pl.DataFrame], data: TrainData) -> None:
         """LightGBM lambdarank on the labelled windows; one query per (window, user)."""
