@@ -205,14 +205,13 @@ def convert(text: str, param: Parameter) -> Any:
     if type(None) in options and text.lower() in _NONE:
         return None
     concrete = [t for t in options if t is not type(None)]
-    errors = []
     # try the strictest types first so that "3" becomes int in `int | float`
     order = {bool: 0, int: 1, float: 2, str: 3}
     for tp in sorted(concrete, key=lambda t: order.get(t, 4)):
         try:
             return _convert_one(text, tp)
-        except (ValueError, TypeError) as exc:
-            errors.append(str(exc))
+        except (ValueError, TypeError):
+            continue
     if not any(t in order for t in concrete):
         return text  # a type we do not know how to parse: hand the string over
     raise ValueError(f"expected {param.type_name}")
