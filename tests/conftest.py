@@ -4,14 +4,18 @@ through the real door (an installed distribution's entry points)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
-from harness.config import ENV_DATASETS, ENV_HOME
+from harness.config import ENV_DATASETS, ENV_HOME, db_path
+from harness.store import runs
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +27,54 @@ def home(tmp_path_factory, monkeypatch) -> Path:
     # one BLAS thread: tests run in parallel on a small machine
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     return path
+
+
+@pytest.fixture(scope="session")
+def _prepared_home(tmp_path_factory) -> Path:
+    """A home with synthetic-small prepared, once per test process (every split lives in the db)."""
+    from harness.datasets import prepare
+
+    path = tmp_path_factory.mktemp("prepared")
+    prepare("synthetic-small", home=path)
+    return path
+
+
+@pytest.fixture
+def dataset(home, _prepared_home) -> str:
+    """synthetic-small's default split in the test's home (a copy of the session's database)."""
+    shutil.copyfile(db_path(_prepared_home), db_path(home))
+    return "synthetic-small"
+
+
+def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, baseline=False):
+    """A stored ok run with hand-set metrics (no model trained)."""
+    runs.create_run(home, runs.Run(
+        run_id=run_id, recommender=name, parameters={"a": "1"}, k=10, dataset=dataset_name,
+        split=split, fingerprint=fingerprint, baseline=baseline, started_at=datetime(2026, 1, 1)))
+    runs.finish_run(home, run_id, metrics={"all": {"ndcg@10": value, "recall@10": value / 2},
+                                           "warm": {"ndcg@10": value + 0.1}},
+                    per_user=pl.DataFrame({"user_id": [1, 2], "segment": ["warm", "warm"],
+                                           "ndcg@10": [value, value]}),
+                    fields={"fit_seconds": 1.0, "recommend_seconds": 0.5})
+
+
+@pytest.fixture
+def board(home, dataset) -> str:
+    """Five hand-made runs on the prepared split: three ranked, one stale fingerprint, one failed."""
+    from harness.store.splits import split_meta
+
+    meta = split_meta(home, dataset)
+    fp, split = meta["fingerprint"], meta["split"]
+    for run_id, name, value, baseline in (("r-pop", "popular", 0.10, True),
+                                          ("r-rand", "random", 0.01, True),
+                                          ("r-mine", "mine", 0.25, False)):
+        _fake_run(home, run_id, name, value, fingerprint=fp, dataset_name=dataset, split=split,
+                  baseline=baseline)
+    _fake_run(home, "r-old", "stale", 0.99, fingerprint="other", dataset_name=dataset, split=split)
+    runs.create_run(home, runs.Run(run_id="r-fail", recommender="broken", dataset=dataset,
+                                   split=split, fingerprint=fp, started_at=datetime(2026, 1, 2)))
+    runs.mark_run(home, "r-fail", "failed", error="recommender raised boom")
+    return dataset
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from harness import plugins
 from harness.api import TrainData
 from harness.checks import check_recommender, example_data
+from harness.errors import PluginError
 
 BASELINES = ["random", "popular", "personal-popular", "itemknn", "userknn", "ease", "als", "bpr"]
 # small settings so the contract checks stay fast
@@ -69,7 +70,7 @@ def test_popular_window_counts_only_recent_days_then_falls_back():
     model = plugins.build("popular", {"window_days": "5"}).fit(data)
     # window [Jan 26, Jan 31): item 8 twice, item 7 once; then all-time: 5 (3 users), 9 (1)
     assert _lists(model.recommend(pl.Series([99]), 4)) == {99: [8, 7, 5, 9]}
-    with pytest.raises(Exception, match="window_days must be positive"):
+    with pytest.raises(PluginError, match="window_days must be positive"):
         plugins.build("popular", {"window_days": "0"})
 
 

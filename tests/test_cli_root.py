@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import click
+import pytest
 
 from harness.cli import HarnessGroup
 from harness.errors import DataError
@@ -31,14 +34,11 @@ def test_input_errors_become_one_line_and_exit_one():
     assert result.stderr == "error: ratings.csv: row 3: user_id is null\n"
 
 
-def test_home_option_is_used(cli, tmp_path):
-    from harness.cli import Context
-
-    ctx = Context(str(tmp_path / "h"), None)
-    assert ctx.home == (tmp_path / "h").resolve() and ctx.home.is_dir()
-
-
-import pytest  # noqa: E402
+def test_home_option_is_used(cli, home, tmp_path):
+    other = tmp_path / "h"
+    assert json.loads(cli("--home", str(other), "runs", "--json").stdout) == []
+    assert (other / "harness.duckdb").is_file()  # --home wins over $HARNESS_HOME
+    assert not (home / "harness.duckdb").exists()
 
 
 @pytest.mark.parametrize("args, words", [

@@ -9,7 +9,7 @@ import pytest
 
 from harness.datasets import prepare
 from harness.datasets.loaders import LOADERS
-from harness.errors import ConfigError, DataError, NotFoundError
+from harness.errors import ConfigError, DataError, FetchError, NotFoundError
 from harness.store.splits import list_splits, load_split, split_meta
 
 
@@ -330,7 +330,7 @@ source = {{ url = "{archive.as_uri()}", sha256 = "{digest}" }}
     # cutoff = 3rd of 4 timestamps: user 2's two ratings are the truth, user 2 is cold
     assert meta["info"]["truth_rows"] == 2 and meta["info"]["cold_users"] == 1
     bad = registry(tmp_path, reg.read_text().replace(digest, "f" * 64).replace("[dl", "[dl2"))
-    with pytest.raises(Exception, match=r"ml\.zip: sha256"):
+    with pytest.raises(FetchError, match=r"ml\.zip: sha256"):
         prepare("dl2", home=home, registry_file=bad)
 
 

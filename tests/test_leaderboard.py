@@ -6,43 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
 from html.parser import HTMLParser
 
-import polars as pl
 import pytest
 
-from harness.store import runs as store
-from test_runner import GOOD, dataset  # noqa: F401  (fixture)
-
-
-def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, baseline=False):
-    """A stored ok run with hand-set metrics (no model trained)."""
-    store.create_run(home, store.Run(run_id=run_id, recommender=name, parameters={"a": "1"},
-                                     k=10, dataset=dataset_name, split=split,
-                                     fingerprint=fingerprint, baseline=baseline,
-                                     started_at=datetime(2026, 1, 1)))
-    store.finish_run(home, run_id, metrics={"all": {"ndcg@10": value, "recall@10": value / 2},
-                                            "warm": {"ndcg@10": value + 0.1}},
-                     per_user=pl.DataFrame({"user_id": [1, 2], "segment": ["warm", "warm"],
-                                            "ndcg@10": [value, value]}),
-                     fields={"fit_seconds": 1.0, "recommend_seconds": 0.5})
-
-
-@pytest.fixture
-def board(home, dataset):  # noqa: F811
-    from harness.store.splits import split_meta
-
-    meta = split_meta(home, dataset)
-    fp, split = meta["fingerprint"], meta["split"]
-    _fake_run(home, "r-pop", "popular", 0.10, fingerprint=fp, dataset_name=dataset, split=split, baseline=True)
-    _fake_run(home, "r-rand", "random", 0.01, fingerprint=fp, dataset_name=dataset, split=split, baseline=True)
-    _fake_run(home, "r-mine", "mine", 0.25, fingerprint=fp, dataset_name=dataset, split=split)
-    _fake_run(home, "r-old", "stale", 0.99, fingerprint="other", dataset_name=dataset, split=split)
-    store.create_run(home, store.Run(run_id="r-fail", recommender="broken", dataset=dataset,
-                                     split=split, fingerprint=fp, started_at=datetime(2026, 1, 2)))
-    store.mark_run(home, "r-fail", "failed", error="recommender raised boom")
-    return dataset
+from test_runner import GOOD
 
 
 def test_leaderboard_json_ranks_and_compares_to_best_baseline(cli, board):
@@ -138,7 +106,7 @@ def test_runs_and_show(cli, board):
     assert "not found" in cli("show", "zzz", expect=1).stderr
 
 
-def test_submit_cli_json(cli, dataset, register_plugins):  # noqa: F811
+def test_submit_cli_json(cli, dataset, register_plugins):
     register_plugins({"good": GOOD})
     out = json.loads(cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3", "--json").stdout)
     assert out["status"] == "ok" and out["rank"] == 1 and out["of"] == 1

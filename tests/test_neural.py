@@ -14,6 +14,7 @@ from baselines.sasrec import SASRecRecommender, training_windows
 from harness import plugins
 from harness.api import TrainData
 from harness.checks import check_recommender
+from harness.errors import PluginError
 
 K = 5
 FAST = {"dssm": {"epochs": 2, "dim": 16, "batch_size": 64, "max_len": 8},
@@ -98,7 +99,7 @@ def test_dssm_triplet_and_plugin_params():
     model = plugins.build("dssm", {"loss": "triplet", "epochs": "1", "dim": "8"})
     model.fit(tiny())
     assert model.recommend(pl.Series([1, 2], dtype=pl.Int64), K).height == 2 * K
-    with pytest.raises(Exception, match="loss"):
+    with pytest.raises(PluginError, match="loss"):
         plugins.build("dssm", {"loss": "hinge"})
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from test_leaderboard import board  # noqa: F401  (fixture)
-from test_runner import dataset  # noqa: F401  (fixture)
 
 
 def _draw(home, dataset_name, width):
@@ -19,7 +17,7 @@ def _draw(home, dataset_name, width):
 
 
 @pytest.mark.parametrize("width", [60, 80, 120])
-def test_narrow_terminal_drops_columns_instead_of_cutting_cells(home, board, width):  # noqa: F811
+def test_narrow_terminal_drops_columns_instead_of_cutting_cells(home, board, width):
     text = _draw(home, board, width)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width
@@ -29,7 +27,7 @@ def test_narrow_terminal_drops_columns_instead_of_cutting_cells(home, board, wid
     assert "columns left out" in text
 
 
-def test_wide_terminal_shows_every_column(home, board):  # noqa: F811
+def test_wide_terminal_shows_every_column(home, board):
     text = _draw(home, board, 300)
     for header in ("params", "recall@10", "vs best baseline", "fit s", "recommend s", "date", "run", "r-mine"):
         assert header in text, header

@@ -6,7 +6,6 @@ import math
 import polars as pl
 import pytest
 
-from test_runner import dataset  # noqa: F401  (fixture)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -47,7 +48,7 @@ def test_failed_save_leaves_previous_version(home):
     save_split(home, make(fingerprint="good"))
     broken = make(fingerprint="bad")
     broken.items = object()  # not a frame: fails after train and truth were written
-    with pytest.raises(Exception):
+    with pytest.raises(duckdb.InvalidInputException, match='not suitable'):
         save_split(home, broken)
     s = load_split(home, "d")
     assert s.fingerprint == "good" and s.train["user_id"].dtype == pl.Utf8

@@ -14,22 +14,14 @@ import pytest
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 
 
-@pytest.fixture
-def small(home) -> str:
-    from harness.datasets import prepare
-
-    prepare("synthetic-small", home=home)
-    return "synthetic-small"
-
-
 def _harness(home, *args, **kwargs):
     env = {**os.environ, "HARNESS_HOME": str(home)}
     return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, **kwargs)
 
 
-def test_two_cli_submissions_in_parallel_processes(home, small):
-    procs = [_harness(home, "submit", name, "--dataset", small, "--k", "20", "--json")
+def test_two_cli_submissions_in_parallel_processes(home, dataset):
+    procs = [_harness(home, "submit", name, "--dataset", dataset, "--k", "20", "--json")
              for name in ("popular", "random")]
     outs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outs):
@@ -37,7 +29,7 @@ def test_two_cli_submissions_in_parallel_processes(home, small):
     runs = [json.loads(out) for out, _ in outs]
     assert {r["recommender"] for r in runs} == {"popular", "random"}
     assert all(r["status"] == "ok" and r["metrics"]["ndcg@10"] is not None for r in runs)
-    board = _harness(home, "leaderboard", "--dataset", small, "--json")
+    board = _harness(home, "leaderboard", "--dataset", dataset, "--json")
     out, err = board.communicate(timeout=60)
     rows = json.loads(out)["rows"]
     assert [r["recommender"] for r in rows] == ["popular", "random"]  # popular beats random
