@@ -28,62 +28,6 @@ import polars as pl
 from harness.errors import NotFoundError
 from harness.store import connect, transaction
 
-SCHEMA = """
-CREATE TABLE runs (
-    run_id VARCHAR PRIMARY KEY,
-    recommender VARCHAR NOT NULL,
-    parameters VARCHAR NOT NULL,          -- JSON object of the -p strings
-    seed INTEGER,
-    k INTEGER,
-    dataset VARCHAR NOT NULL,
-    split VARCHAR NOT NULL,
-    fingerprint VARCHAR NOT NULL,
-    harness_version VARCHAR,
-    plugin_distribution VARCHAR,
-    plugin_version VARCHAR,
-    baseline BOOLEAN DEFAULT false,       -- shipped with harness (baselines package)
-    python VARCHAR,
-    platform VARCHAR,
-    started_at TIMESTAMP,
-    ended_at TIMESTAMP,
-    fit_seconds DOUBLE,
-    recommend_seconds DOUBLE,
-    peak_memory_bytes BIGINT,             -- worker's peak resident set size
-    status VARCHAR NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted')),
-    error VARCHAR,
-    stderr_tail VARCHAR,
-    external BOOLEAN DEFAULT false,       -- lists produced elsewhere, scored by `harness score`
-    recs_path VARCHAR,                    -- relative to the home directory
-    report VARCHAR,                       -- JSON: validation report and metric notices
-    user_metric_names VARCHAR[]           -- names of the run_user_metrics.metric_values entries
-);
-CREATE TABLE run_metrics (
-    run_id VARCHAR NOT NULL,
-    segment VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL,
-    value DOUBLE,
-    PRIMARY KEY (run_id, segment, metric)
-);
--- one row per (run, user): the values in the order of runs.user_metric_names (a long
--- (user, metric) layout costs 30x the rows: 46 s to store 1M users x 30 metrics, this ~2 s)
-CREATE TABLE run_user_metrics (
-    run_id VARCHAR NOT NULL,
-    user_id VARCHAR NOT NULL,
-    segment VARCHAR NOT NULL,
-    metric_values DOUBLE[] NOT NULL
-);
-"""
-
-OWNER_SCHEMA = """
-ALTER TABLE runs ADD COLUMN pid INTEGER;    -- the submitting process
-ALTER TABLE runs ADD COLUMN host VARCHAR;
-"""
-
-SANDBOX_SCHEMA = """
-ALTER TABLE runs ADD COLUMN sandbox VARCHAR;  -- how the worker was isolated: bwrap or none (NULL: external)
-UPDATE runs SET sandbox = 'none' WHERE NOT external;  -- runs stored before the sandbox had none
-"""
-
 @dataclass
 class Run:
     """One run: a row of ``runs``; ``metrics`` (segment ``all``) and ``segments`` are read with it.

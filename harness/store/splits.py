@@ -19,22 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from harness.errors import NotFoundError
-
-SCHEMA = """
-DROP TABLE IF EXISTS splits;
-CREATE TABLE splits (
-    dataset     VARCHAR NOT NULL,
-    split       VARCHAR NOT NULL,
-    fingerprint VARCHAR NOT NULL,
-    protocol    VARCHAR NOT NULL,      -- JSON
-    cutoff      TIMESTAMP,
-    info        VARCHAR NOT NULL,      -- JSON
-    is_default  BOOLEAN NOT NULL,
-    prefix      VARCHAR NOT NULL,
-    created_at  TIMESTAMP NOT NULL,
-    PRIMARY KEY (dataset, split)
-);
-"""
+from harness.store import connect, transaction
 
 PARTS = ("train", "truth", "test_users", "users", "items")
 
@@ -62,8 +47,6 @@ def _prefix(dataset: str, split: str) -> str:
 
 def save_split(home: Path, split: PreparedSplit) -> None:
     """Store every part and the metadata in one transaction, replacing any earlier version."""
-    from harness.store import connect, transaction
-
     prefix = _prefix(split.dataset, split.split)
     info = dict(split.info)
     info.setdefault("created_at", datetime.now().isoformat(timespec="seconds"))
@@ -113,8 +96,6 @@ def _find(con, dataset: str, split: str | None) -> dict:
 
 def split_meta(home: Path, dataset: str, split: str | None = None) -> dict:
     """Metadata of a prepared split (``split`` None: the dataset's default split)."""
-    from harness.store import connect
-
     with connect(home, read_only=True) as con:
         meta = _find(con, dataset, split)
     meta.pop("prefix")
@@ -123,8 +104,6 @@ def split_meta(home: Path, dataset: str, split: str | None = None) -> dict:
 
 def list_splits(home: Path) -> list[dict]:
     """Metadata of every prepared split, sorted by dataset and split."""
-    from harness.store import connect
-
     with connect(home, read_only=True) as con:
         rows = _meta_rows(con)
     for row in rows:
@@ -135,8 +114,6 @@ def list_splits(home: Path) -> list[dict]:
 def load_split(home: Path, dataset: str, split: str | None = None,
                parts: Iterable[str] = PARTS) -> PreparedSplit:
     """Read a prepared split; parts not asked for are None."""
-    from harness.store import connect
-
     wanted = set(parts)
     with connect(home, read_only=True) as con:
         meta = _find(con, dataset, split)

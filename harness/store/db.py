@@ -1,0 +1,96 @@
+"""Connections and transactions: open a DuckDB file for one job, wait for another process's lock.
+
+DuckDB shares one database instance per file within a process and refuses a second connection
+with another configuration ("different configuration than existing connections"): a read-only
+open while a write connection is open here, or the reverse. So this process keeps count of its
+open connections per file: a read-only open joins an open writer (read-write, used for reading
+only), a write open waits until this process's read-only connections close. A second process that
+finds the file locked retries for a while instead of failing at once (DuckDB does not wait).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from harness.errors import HarnessError
+
+LOCK_WAIT_SECONDS = 30.0
+
+_open_lock = threading.Condition()
+_open: dict[str, list] = {}  # path -> [read_only, count]
+
+
+@contextlib.contextmanager
+def connection(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``path`` for one job, closed afterwards (no migration: see ``store.connect``)."""
+    key = str(path.resolve())
+    mode = _register(key, read_only)
+    try:
+        con = _open_with_retry(path, mode)
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        _unregister(key)
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit on success, roll back on any exception (KeyboardInterrupt included)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+def _register(key: str, read_only: bool) -> bool:
+    """Count a connection to ``key``; return the mode to open it with (True: read-only)."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    with _open_lock:
+        while True:
+            held = _open.get(key)
+            if held is None or held[0] == read_only or not held[0]:
+                mode = read_only if held is None else held[0]
+                if held is None:
+                    _open[key] = held = [mode, 0]
+                held[1] += 1
+                return mode
+            # a write open while this process reads read-only: wait for the readers to close
+            left = deadline - time.monotonic()
+            if left <= 0 or not _open_lock.wait(timeout=left):
+                raise HarnessError(f"{key}: a read-only connection of this process stayed open "
+                                   f"for {LOCK_WAIT_SECONDS:g} s; cannot open it for writing")
+
+
+def _unregister(key: str) -> None:
+    with _open_lock:
+        held = _open[key]
+        held[1] -= 1
+        if held[1] == 0:
+            del _open[key]
+            _open_lock.notify_all()
+
+
+def _open_with_retry(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise HarnessError(
+                    f"{path}: database is locked by another harness process ({exc})"
+                ) from exc
+            time.sleep(0.05 + random.random() * 0.2)
