@@ -46,9 +46,9 @@ class _Progress:
         elif state == "progress":  # the model's own report (epochs, loss, validation, ETA)
             from harness.api import format_progress
 
-            line = format_progress(details)
-            self.status.update(f"{stage}… {line}")
-            self.console.print(f"  [dim]{stage}: {line}[/dim]", highlight=False)
+            line = f"{stage}: {format_progress(details)}"  # text from the plugin: escaped
+            self.status.update(text(line))
+            self.console.print(text(f"  {line}"), style="dim", highlight=False)
         else:
             self.console.print(f"[green]✓[/green] {stage:<10} {details.get('seconds', 0):7.1f} s")
 
