@@ -23,6 +23,8 @@ def setup(data: TrainData, device: str | None = None) -> torch.device:
     torch.set_num_threads(max(1, int(data.n_threads)))
     if device in (None, "", "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device=cuda, but torch sees no GPU here (use device=auto or cpu)")
     return torch.device(device)
 
 

@@ -19,6 +19,8 @@ from popularity otherwise.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import polars as pl
 import torch
@@ -28,7 +30,7 @@ from torch.nn import functional as F
 from baselines import Baseline
 from baselines._torch import (FeatureCodes, FieldEmbedding, gather, ordered_interactions, positions,
                               padded_history, setup, to_tensors)
-from harness.api import Columns, TrainData, top_k
+from harness.api import Columns, TrainData, report_progress, top_k
 
 
 class _Tower(nn.Module):
@@ -90,6 +92,8 @@ class DSSMRecommender(Baseline):
             raise ValueError(f"loss must be softmax or triplet, got {loss!r}")
         if history not in ("others", "before"):
             raise ValueError(f"history must be 'others' or 'before', got {history!r}")
+        if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         self.epochs, self.dim, self.lr, self.batch_size = epochs, dim, lr, batch_size
@@ -118,7 +122,9 @@ class DSSMRecommender(Baseline):
         gen = torch.Generator().manual_seed(data.seed)
         drop_history = self.history_dropout if self._users.fields else 0.0
         net.train()
-        for _ in range(self.epochs if len(rows) else 0):
+        started = time.perf_counter()
+        for epoch in range(1, (self.epochs if len(rows) else 0) + 1):
+            total, steps = 0.0, 0
             for idx in torch.randperm(len(rows), generator=gen).split(self.batch_size):
                 idx = idx.to(device)
                 u, i = pairs_u[idx], pairs_i[idx]
@@ -132,6 +138,10 @@ class DSSMRecommender(Baseline):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                total, steps = total + float(loss.detach()), steps + 1
+            elapsed = time.perf_counter() - started
+            report_progress("fit", epoch=epoch, epochs=self.epochs, loss=total / max(steps, 1),
+                            eta_seconds=elapsed / epoch * (self.epochs - epoch))
         net.eval()
         self._net = net
         with torch.no_grad():

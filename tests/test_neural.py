@@ -172,6 +172,23 @@ def test_bad_parameters_raise():
         DSSMRecommender(epochs=0)
     with pytest.raises(ValueError, match="history"):
         DSSMRecommender(history="after")
+    for cls in (SASRecRecommender, DSSMRecommender):
+        with pytest.raises(ValueError, match="device"):
+            cls(device="tpu")
+    with pytest.raises(ValueError, match="loss"):
+        SASRecRecommender(loss="bpr")
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error():
+    import torch
+
+    from baselines._torch import setup
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no GPU"):
+        setup(tiny(), "cuda")
+    assert str(setup(tiny(), "auto")) == "cpu"
 
 
 def test_inner_validation_holds_out_each_chosen_users_latest_items():

@@ -49,6 +49,7 @@ class TwoStageRecommender:
         batch_users: int = 20_000,
         inner: str = "auto",
         user_fraction: float = 0.2,
+        user_windows: int = 1,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
@@ -72,7 +73,9 @@ class TwoStageRecommender:
         self.batch_users = batch_users
         if not 0.0 < user_fraction < 1.0:
             raise ValueError(f"user_fraction must be in (0, 1), got {user_fraction}")
-        self.inner, self.user_fraction = inner, user_fraction
+        if not 1 <= user_windows < 1.0 / user_fraction:
+            raise ValueError(f"user_windows must be in [1, 1/user_fraction), got {user_windows}")
+        self.inner, self.user_fraction, self.user_windows = inner, user_fraction, user_windows
         self._per_user = inner == "user"
         self.generator_names = generators
         self._factories = default_generators(generators, als_factors, als_iterations, knn_neighbours)
@@ -85,7 +88,7 @@ class TwoStageRecommender:
         self._per_user = self._mode(data) == "user"
         self.recent_days = _window_days(data, self._carve(data)[2])
         frames, self.candidate_recall_ = [], []
-        for i in range(1 if self._per_user else self.windows):
+        for i in range(self.user_windows if self._per_user else self.windows):
             before, window, start = self._carve(data, i)
             if before.height and window.height:
                 past = TrainData(before, users=data.users, items=data.items, cutoff=start,
@@ -121,8 +124,11 @@ class TwoStageRecommender:
             n = pl.len().over(U)
             n_out = (n * self.user_fraction).floor().cast(pl.Int64)
             n_out = pl.when((n_out == 0) & (n >= 2)).then(1).otherwise(n_out)
-            marked = inter.with_columns(_w=pl.int_range(pl.len()).reverse().over(U) < n_out)
-            return (marked.filter(~pl.col("_w")).drop("_w"), marked.filter(pl.col("_w")).drop("_w"),
+            # window i: the i-th latest such slice of each user; before it: everything earlier
+            from_end = pl.int_range(pl.len()).reverse().over(U)
+            marked = inter.with_columns(_w=from_end // n_out.clip(lower_bound=1)
+                                        + pl.when(n_out == 0).then(10**9).otherwise(0))
+            return (marked.filter(pl.col("_w") > i).drop("_w"), marked.filter(pl.col("_w") == i).drop("_w"),
                     None)
         if ts.null_count() < ts.len():
             times = ts.drop_nulls()
