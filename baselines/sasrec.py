@@ -93,7 +93,8 @@ class SASRecRecommender(Baseline):
                  batch_size: int = 128, max_len: int = 200, blocks: int = 2, heads: int = 1,
                  dropout: float = 0.2, loss: str = "softmax", negatives: int = 256,
                  gbce_t: float = 0.75, target: str = "next", weight_decay: float = 0.0,
-                 valid_users: int = 512, valid_ratio: float = 0.2, exclude_seen: bool = True,
+                 valid_users: int = 512, valid_ratio: float = 0.2, refit: bool = False,
+                 exclude_seen: bool = True,
                  device: str = "auto") -> None:
         for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
                             ("max_len", max_len), ("blocks", blocks), ("heads", heads),
@@ -118,18 +119,37 @@ class SASRecRecommender(Baseline):
         self.batch_size, self.max_len, self.blocks, self.heads = batch_size, max_len, blocks, heads
         self.dropout, self.loss, self.negatives, self.gbce_t = dropout, loss, negatives, gbce_t
         self.target, self.weight_decay = target, weight_decay
-        self.valid_users, self.valid_ratio = valid_users, valid_ratio
+        self.valid_users, self.valid_ratio, self.refit = valid_users, valid_ratio, refit
         self.exclude_seen, self.device = exclude_seen, device
 
     def _fit(self, data: TrainData) -> None:
-        device = self._device = setup(data, self.device)
+        self._device = setup(data, self.device)
         rows, items = ordered_interactions(data)
         self._history = padded_history(rows, items, data.n_users, self.max_len)
         fit_rows, fit_items, valid = inner_validation(
             rows, items, data.n_users, self.valid_users, self.valid_ratio, data.seed)
-        windows = torch.as_tensor(training_windows(fit_rows, fit_items, data.n_users, self.max_len))
-        valid_history = (padded_history(fit_rows, fit_items, data.n_users, self.max_len)[valid[0]]
-                         if valid is not None else None)
+        popular = None
+        if valid is not None:  # the bar to clear: item popularity on the same validation
+            valid = (padded_history(fit_rows, fit_items, data.n_users, self.max_len)[valid[0]],
+                     valid[1], valid[2])
+            counts = np.bincount(fit_items - 1, minlength=data.n_items).astype(np.float32)
+            popular = valid_ndcg(lambda h: np.broadcast_to(counts, (len(h), len(counts))).copy(), *valid)
+        self.valid_popular_ = popular
+        self.history_: list[dict] = []
+        self.best_epoch_ = self._train(data, fit_rows, fit_items, self.epochs, valid, popular)
+        if self.refit and valid is not None and len(fit_rows) < len(rows):
+            # the held-out latest items are the most telling ones: train again on everything for
+            # the number of epochs validation chose
+            torch.manual_seed(data.seed)
+            self._train(data, rows, items, self.best_epoch_, None, None)
+
+    def _train(self, data: TrainData, rows: np.ndarray, items: np.ndarray, epochs: int, valid,
+               popular: float | None) -> int:
+        """Train a fresh network on the windows of (rows, items) for up to ``epochs``; with
+        ``valid``, stop ``patience`` epochs after the best validation NDCG@10 and keep that
+        epoch's weights. Returns the epoch kept."""
+        device = self._device
+        windows = torch.as_tensor(training_windows(rows, items, data.n_users, self.max_len))
         net = _Net(data.n_items, self.dim, self.max_len, self.blocks, self.heads, self.dropout)
         net.to(device)
         self._net = net
@@ -137,14 +157,9 @@ class SASRecRecommender(Baseline):
                                weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(data.seed)
         best, best_state, best_epoch, started = -1.0, None, 0, time.perf_counter()
-        popular = None
-        if valid is not None:  # the bar to clear: item popularity on the same validation
-            counts = np.bincount(fit_items - 1, minlength=data.n_items).astype(np.float32)
-            popular = valid_ndcg(lambda h: np.broadcast_to(counts, (len(h), len(counts))).copy(),
-                                 valid_history, valid[1], valid[2])
-        self.valid_popular_ = popular
-        self.history_: list[dict] = []
-        for epoch in range(1, (self.epochs if len(windows) else 0) + 1):
+        phase = "fit" if valid is not None or not self.history_ else "refit"
+        epoch = 0
+        for epoch in range(1, (epochs if len(windows) else 0) + 1):
             net.train()
             total, steps = 0.0, 0
             for idx in torch.randperm(len(windows), generator=gen).split(self.batch_size):
@@ -163,21 +178,22 @@ class SASRecRecommender(Baseline):
             score = None
             if valid is not None:
                 net.eval()
-                score = valid_ndcg(lambda h: self._scores(h), valid_history, valid[1], valid[2])
+                score = valid_ndcg(self._scores, *valid)
                 if score > best:
                     best, best_epoch = score, epoch
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             elapsed = time.perf_counter() - started
-            self.history_.append({"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg": score})
-            report_progress("fit", epoch=epoch, epochs=self.epochs, loss=total / max(steps, 1),
+            self.history_.append({"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg": score,
+                                  "phase": phase})
+            report_progress(phase, epoch=epoch, epochs=epochs, loss=total / max(steps, 1),
                             valid_ndcg=score, valid_popular=popular, best_epoch=best_epoch or None,
-                            eta_seconds=elapsed / epoch * (self.epochs - epoch))
+                            eta_seconds=elapsed / epoch * (epochs - epoch))
             if valid is not None and epoch - best_epoch >= self.patience:
                 break
         if best_state is not None:
             net.load_state_dict(best_state)
-        self.best_epoch_ = best_epoch or len(self.history_)
         net.eval()
+        return best_epoch or epoch
 
     def _targets(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Per position of ``batch[:, :-1]``: the next item, or (``target=future``) an item drawn

@@ -58,7 +58,8 @@ def per_user_ndcg(recs: pl.DataFrame, truth: pl.DataFrame, train: pl.DataFrame) 
 
 def parse(spec: str) -> tuple[str, dict[str, str]]:
     name, _, rest = spec.partition(":")
-    params = dict(p.split("=", 1) for p in rest.split(",") if p)
+    # values that are lists themselves use ";" (generators=als;ease)
+    params = {k: v.replace(";", ",") for k, v in (p.split("=", 1) for p in rest.split(",") if p)}
     return name, params
 
 

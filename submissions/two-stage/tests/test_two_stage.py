@@ -166,3 +166,42 @@ def test_item_metadata_numeric_columns_and_year_in_title():
     assert out.get_column("im_title_year").to_list() == [1995.0, None]
     assert out.get_column("im_runtime").to_list() == [170.0, 90.0]
     assert "im_genres_year" not in out.columns  # no year in that text column
+
+
+def test_per_user_inner_split_carves_each_users_latest_slices():
+    """Without a cutoff (a per-user split), window i is the i-th latest user_fraction of each
+    user's interactions; 'before' is everything earlier for that user."""
+    data = tiny_data()
+    per_user = TrainData(data.interactions, items=data.items, cutoff=None, seed=0, n_threads=1)
+    model = TwoStageRecommender(**SMALL, user_fraction=0.2, user_windows=2)
+    assert model._mode(per_user) == "user" and model._mode(data) == "global"
+    model._per_user = True
+    inter = per_user.interactions.sort(["user_id", "timestamp", "item_id"])
+    for i in (0, 1):
+        before, window, start = model._carve(per_user, i)
+        assert start is None
+        n = inter.group_by("user_id").len().with_columns(
+            out=(pl.col("len") * 0.2).floor().cast(pl.Int64).clip(lower_bound=1))
+        sizes = window.group_by("user_id").len().join(n, on="user_id", suffix="_all")
+        assert sizes.height == n.filter(pl.col("len") >= 2).height
+        assert (sizes["len"] == sizes["out"]).all()  # floor(20%) per user, at least one
+        # every window item is later than (or tied with) everything before it for that user
+        last_before = before.group_by("user_id").agg(t=pl.col("timestamp").max())
+        first_in = window.group_by("user_id").agg(t=pl.col("timestamp").min())
+        both = last_before.join(first_in, on="user_id", suffix="_w")
+        assert (both["t"] <= both["t_w"]).all()
+        assert before.height + window.height == inter.height - i * window.height
+
+
+def test_generators_are_registered_recommenders_built_by_name():
+    """Composition goes through harness.api.build_recommender: any registered name works, an
+    unknown one is an error naming it; the candidate pool's recall is recorded per window."""
+    from harness.errors import NotFoundError
+
+    data = tiny_data()
+    model = TwoStageRecommender(**{**SMALL, "generators": "popular,itemknn"}).fit(data)
+    assert set(model.generators) == {"popular", "itemknn"}
+    assert {"popular_score", "itemknn_rank"} <= set(model.features)
+    assert len(model.candidate_recall_) == 2 and all(0 < r <= 1 for r in model.candidate_recall_)
+    with pytest.raises(NotFoundError, match="no-such"):
+        TwoStageRecommender(generators="popular,no-such").fit(data)

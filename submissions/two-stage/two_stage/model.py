@@ -27,14 +27,14 @@ PARALLEL_ROWS = 200_000
 
 
 class TwoStageRecommender:
-    """Popular + ALS + item-kNN candidates, re-ranked by a LightGBM lambdarank model."""
+    """Popular + ALS + item-kNN + EASE candidates, re-ranked by a LightGBM lambdarank model."""
 
-    description = "Two-stage: popular/ALS/item-kNN candidates ranked by LightGBM lambdarank"
+    description = "Two-stage: popular/ALS/item-kNN/EASE candidates ranked by LightGBM lambdarank"
     exclude_seen = True  # every generator excludes the user's train items, so the union does too
 
     def __init__(
         self,
-        candidates: int = 100,
+        candidates: int = 200,
         window_fraction: float = 0.1,
         windows: int = 5,
         n_estimators: int = 150,
@@ -46,10 +46,10 @@ class TwoStageRecommender:
         als_factors: int = 64,
         als_iterations: int = 15,
         knn_neighbours: int = 50,
-        batch_users: int = 20_000,
+        batch_users: int = 5_000,
         inner: str = "auto",
         user_fraction: float = 0.2,
-        user_windows: int = 1,
+        user_windows: int = 3,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
