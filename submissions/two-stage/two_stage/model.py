@@ -23,7 +23,7 @@ from two_stage.features import add_features, feature_tables
 
 U, I, T, S = Columns.USER, Columns.ITEM, Columns.TIMESTAMP, Columns.SCORE
 NOT_FEATURES = {U, I, "label", "rrf", "query"}
-PARALLEL_ROWS = 200_000
+PARALLEL_ROWS = 2_000_000
 
 
 class TwoStageRecommender:
