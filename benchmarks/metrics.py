@@ -33,7 +33,8 @@ OUT = HERE / "out" / "metrics"
 KS = (1, 5, 10, 20, 50, 100)
 NAMES = ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
 N_ITEMS, LIST_LEN, ZIPF_S = 20_000, 100, 1.0
-SIZES = {"100k": 100_000, "1m": 1_000_000}
+SIZES = {"100k": 100_000, "1m": 1_000_000, "2m": 2_000_000, "10m": 10_000_000}
+PARTITION_FROM, PART_USERS = 10_000_000, 1_000_000
 VENVS = {
     "rectools": ["rectools==0.19.0", "pyarrow<18", "pandas"],  # pyarrow 18+ needs numpy 2
     "ranx": ["ranx==0.3.21", "pyarrow", "pandas"],
@@ -60,7 +61,10 @@ def _distinct_zipf(rng, cdf, n_rows: int, width: int, draws: int):
 
 
 def generate(n_users: int, seed: int, directory: Path) -> None:
-    """recs.parquet (user_id, item_id, rank; int32) and truth.parquet (user_id, item_id)."""
+    """recs.parquet (user_id, item_id, rank: int32; score: float32, higher first, the same order as
+    rank) and truth.parquet (user_id, item_id). From 10M users on, recs is a directory of parquet
+    files of 1M users each (a partitioned data set, as Spark or DuckDB write them), written as it
+    is generated so that the generator never holds more than one part."""
     import numpy as np
     import polars as pl
 
@@ -70,22 +74,41 @@ def generate(n_users: int, seed: int, directory: Path) -> None:
     cdf = np.cumsum(p) / p.sum()
     cdf[-1] = 1.0
     perm = rng.permutation(N_ITEMS).astype(np.int32)  # popularity is not ordered by id
-    recs, truth = [], []
+    partitioned = n_users >= PARTITION_FROM
+    if partitioned:
+        (directory / "recs").mkdir(exist_ok=True)
+    recs, truth, part = [], [], 0
     chunk = 50_000
+    score = (np.arange(LIST_LEN, 0, -1, dtype=np.float32) / LIST_LEN)
+
+    def flush() -> None:
+        nonlocal recs, part
+        if partitioned:
+            pl.concat(recs).write_parquet(directory / "recs" / f"part-{part:05d}.parquet")
+            recs, part = [], part + 1
+
     for start in range(0, n_users, chunk):
         n = min(chunk, n_users - start)
         users = np.arange(start, start + n, dtype=np.int32)
         lists = perm[_distinct_zipf(rng, cdf, n, LIST_LEN, 300)]
         recs.append(pl.DataFrame({
             "user_id": np.repeat(users, LIST_LEN), "item_id": lists.ravel(),
-            "rank": np.tile(np.arange(1, LIST_LEN + 1, dtype=np.int32), n)}))
+            "rank": np.tile(np.arange(1, LIST_LEN + 1, dtype=np.int32), n),
+            "score": np.tile(score, n)}))
         rel = perm[_distinct_zipf(rng, cdf, n, 30, 120)]
         n_rel = rng.integers(1, 31, n)
         keep = np.arange(30)[None, :] < n_rel[:, None]
         truth.append(pl.DataFrame({"user_id": np.repeat(users, 30)[keep.ravel()],
                                    "item_id": rel.ravel()[keep.ravel()]}))
-    pl.concat(recs).write_parquet(directory / "recs.parquet")
+        if partitioned and (start + n) % PART_USERS == 0:
+            flush()
+    if partitioned:
+        if recs:
+            flush()
+    else:
+        pl.concat(recs).write_parquet(directory / "recs.parquet")
     pl.concat(truth).write_parquet(directory / "truth.parquet")
+    pl.DataFrame({"item_id": np.arange(N_ITEMS, dtype=np.int32)}).write_parquet(directory / "items.parquet")
     (directory / "meta.json").write_text(json.dumps({"users": n_users, "seed": seed,
                                                      "items": N_ITEMS, "zipf_s": ZIPF_S}))
 

@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-STAGES = ("load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store")
+STAGES = ("load", "handoff", "spawn", "fit", "recommend", "score", "store")
 WORKER_STAGES = ("fit", "recommend")
 EXTRA_SPLITS = {"users-last1": 'protocol = "leave-last"\nn = 1\n'}
 GIB = 1 << 30

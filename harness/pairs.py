@@ -62,11 +62,16 @@ def packed_pairs(frame: pl.DataFrame) -> pl.Series | None:
     return pl.Series(key)
 
 
-def rows_in(frame: pl.DataFrame, pairs: pl.DataFrame, key: pl.Expr | None) -> pl.DataFrame:
-    """The rows of `frame` whose (user_id, item_id) occurs in `pairs`, in `frame`'s order."""
+def hit_mask(frame: pl.DataFrame, pairs: pl.DataFrame, key: pl.Expr | None) -> np.ndarray:
+    """Boolean array over the rows of `frame`: whether its (user_id, item_id) occurs in `pairs`."""
     if key is not None:
-        return frame.filter(key.is_in(pairs.select(key).to_series().implode()))
+        return (frame.select(key.is_in(pairs.select(key).to_series().implode()))
+                .to_series().to_numpy())
     hashed = pl.struct(USER, ITEM).hash(0)
-    candidates = frame.filter(hashed.is_in(pairs.select(hashed).to_series().implode()))
-    return candidates.join(pairs.select(USER, ITEM), on=[USER, ITEM], how="semi",
-                           maintain_order="left")
+    candidates = frame.select(hashed.is_in(pairs.select(hashed).to_series().implode())).to_series()
+    mask = np.zeros(frame.height, dtype=bool)
+    rows = (frame.select(USER, ITEM).with_row_index("_row").filter(candidates)
+            .join(pairs.select(USER, ITEM), on=[USER, ITEM], how="semi")
+            .get_column("_row").to_numpy())
+    mask[rows] = True
+    return mask

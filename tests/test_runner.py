@@ -102,7 +102,7 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     assert run.fit_seconds >= 0 and run.peak_memory_bytes > 10 << 20
     assert set(run.segments) >= {"all"} and run.metrics == run.segments["all"]
     assert [s for s, state in stages if state == "done"] == [
-        "load", "handoff", "spawn", "fit", "recommend", "validate", "score", "store"]
+        "load", "handoff", "spawn", "fit", "recommend", "score", "store"]
     lists = pl.read_parquet(home / run.recs_path)
     assert lists.group_by("user_id").len()["len"].max() == 2  # n=2 reached the model
     counts = _counts(home)
@@ -161,7 +161,7 @@ def test_interrupt_marks_run_aborted(home, dataset, register_plugins, monkeypatc
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "_evaluate", interrupted)
+    monkeypatch.setattr(pipeline.scoring, "score_lists", interrupted)
     with pytest.raises(KeyboardInterrupt):
         pipeline.submit(home, "good", dataset=dataset, k=5)
     run = _only_run(home)

@@ -1,11 +1,17 @@
-"""Metrics engine: every metric of DESIGN.md at every k, all users at once, for segments
-all/warm/cold. Metric families live in one module each and register themselves here through
-:func:`harness.metrics.registry.metric`; each formula is written once, in its function's docstring."""
+"""Metrics engine: every metric of DESIGN.md at every k, for segments all/warm/cold, in bounded
+memory: :class:`Scorer` takes the lists a chunk of whole users at a time and keeps only per-user
+values (one float per truth user and metric) and additive counts. Metric families live in one
+module each and register themselves here through :func:`harness.metrics.registry.family`; each
+formula is written once, in its function's docstring.
+
+Every per-user value depends on that user's list alone and the means are taken over the per-user
+values once all chunks are in, so the numbers do not depend on how the lists are chunked."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
+import numpy as np
 import polars as pl
 
 from harness.api import Columns
@@ -13,22 +19,37 @@ from harness.config import SEGMENTS
 from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
 from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
 from harness.ids import align_ids, check_overlap
-from harness.pairs import pair_key
-from harness.metrics.registry import REGISTRY, Context, metric_id
+from harness.pairs import packed_pairs, pair_key
+from harness.metrics.registry import REGISTRY, Context, PerUser, Totals, metric_id
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
-USER, ITEM = Columns.USER, Columns.ITEM
+SEGMENTS = ("all", "warm", "cold")
+USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
+CHUNK_ROWS = 2_000_000  # list rows per chunk: about 100 MB of working memory whatever the total
 
-__all__ = ["DEFAULT_KS", "REGISTRY", "Evaluation", "evaluate", "metric_id"]
+__all__ = ["DEFAULT_KS", "REGISTRY", "Evaluation", "Scorer", "evaluate", "metric_id"]
 
 
-@dataclass
 class Evaluation:
-    """Metric values per segment, per-user values (for significance tests and slicing), notices."""
+    """Metric values per segment, per-user values (for significance tests and slicing), notices.
 
-    metrics: dict[str, dict[str, float]]
-    per_user: pl.DataFrame
-    notices: list[str] = field(default_factory=list)
+    ``per_user`` (``user_id``, ``segment``, one column per metric id; null: no value) is built on
+    first use from the scorer's arrays, so scoring that only prints means never copies them."""
+
+    def __init__(self, metrics: dict[str, dict[str, float]], per_user: pl.DataFrame | None = None,
+                 notices: list[str] | None = None, *, users: pl.DataFrame | None = None,
+                 values: dict[str, np.ndarray] | None = None) -> None:
+        self.metrics = metrics
+        self.notices = list(notices or [])
+        self._per_user, self._users, self._values = per_user, users, values
+
+    @property
+    def per_user(self) -> pl.DataFrame:
+        if self._per_user is None:
+            self._per_user = self._users.select(USER, "segment").with_columns(
+                pl.Series(c, v, nan_to_null=True) for c, v in self._values.items())
+            self._users = self._values = None
+        return self._per_user
 
     def to_json(self) -> dict:
         """The ``--json`` shape of DESIGN.md: ``metrics`` for segment all, ``segments`` for each."""
@@ -47,14 +68,218 @@ def _segments(truth_users: pl.DataFrame, train, cold_users) -> pl.DataFrame:
         pl.when(cold).then(pl.lit("cold")).otherwise(pl.lit("warm")).alias("segment"))
 
 
+def _ks(ks) -> tuple[int, ...]:
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise ValueError(f"k must be positive integers, got {ks}")
+    return ks
+
+
+class Scorer:
+    """Scores lists chunk by chunk against ``truth`` (``user_id, item_id``; a pair may repeat).
+
+    :meth:`add` takes normalised lists (``user_id, item_id, rank``) whose users are whole (a user's
+    rows all in one call, contiguous, in rank order); :meth:`finish` returns the
+    :class:`Evaluation`. Averages run over all truth users; a user without a list scores 0.
+    Catalogue metrics (coverage, gini) and novelty need ``train``; diversity needs
+    ``item_categories``. Memory: the truth, the per-user values and one chunk."""
+
+    def __init__(self, truth: pl.DataFrame, *, ks=DEFAULT_KS, train: pl.DataFrame | None = None,
+                 cold_users: pl.Series | None = None,
+                 item_categories: pl.DataFrame | None = None,
+                 source: str = "recommendations") -> None:
+        self.ks = _ks(ks)
+        self.source = source
+        truth = truth.select(USER, ITEM)
+        if not truth.get_column(USER).is_sorted():
+            truth = truth.sort(USER, maintain_order=True)
+        # A repeated pair counts once (n_u counts distinct items): most truths have none, and
+        # then the run lengths of the sorted users are n_u (a group-by n_unique costs seconds).
+        key = packed_pairs(truth)
+        if (key.n_unique() if key is not None else truth.n_unique()) != truth.height:
+            truth = truth.unique(maintain_order=True)
+        del key
+        self.truth = truth
+        starts = block_starts(truth)
+        users = pl.DataFrame({USER: truth.get_column(USER).gather(starts[:-1]),
+                              "n": np.diff(starts)})
+        self.users = _segments(users, train, cold_users)
+        self.user_ids = self.users.get_column(USER)
+        self.truth_starts = starts
+        self.train, self.item_categories = train, item_categories
+        self.shared: dict = {}
+        self.notices: list[str] = []
+        self.values: dict[str, np.ndarray] = {}
+        self.totals: dict[str, Totals] = {}
+        self.listed = 0  # truth users with a list
+        # until a list user is a truth user and a listed item a truth item: what was seen instead
+        self._outside: list[pl.Series] = []
+        self._unmatched_items: list[pl.Series] | None = []
+
+    def add(self, recs: pl.DataFrame, starts: np.ndarray | None = None) -> None:
+        """Score one chunk: ``recs`` as above; ``starts``: the first row of each user's block and
+        the row count at the end, when the caller knows them."""
+        recs = recs.select(USER, ITEM, RANK)
+        # ids come aligned to the truth's types (harness.ids); a lossless widening at most here
+        if recs.schema[USER] != self.user_ids.dtype:
+            recs = recs.with_columns(pl.col(USER).cast(self.user_ids.dtype))
+        if recs.schema[ITEM] != self.truth.schema[ITEM]:
+            recs = recs.with_columns(pl.col(ITEM).cast(self.truth.schema[ITEM]))
+        if recs.height and recs.get_column(RANK).max() > self.ks[-1]:
+            recs, starts = recs.filter(pl.col(RANK) <= self.ks[-1]), None
+        if starts is None:
+            starts = block_starts(recs)
+        if len(starts) < 2:
+            return
+        block_users = recs.get_column(USER).gather(starts[:-1])
+        pos = self.user_ids.search_sorted(block_users).to_numpy()
+        found = pos < self.user_ids.len()
+        found[found] = (self.user_ids.gather(pos[found]) == block_users.filter(found)).to_numpy()
+        self._overlap(recs, block_users, found)
+        if not found.all():  # lists of users outside the truth are not scored
+            lengths = np.diff(starts)
+            recs = recs.filter(pl.Series(np.repeat(found, lengths)))
+            starts = np.append(0, np.cumsum(lengths[found])).astype(np.int64)
+            pos = pos[found]
+            if not len(pos):
+                return
+        self.listed += len(pos)
+        if np.all(pos[1:] > pos[:-1]):  # users in truth order: their truth rows are one slice
+            lo, hi = self.truth_starts[pos[0]], self.truth_starts[pos[-1] + 1]
+            truth = self.truth.slice(lo, hi - lo)
+        else:
+            truth = self.truth.filter(pl.col(USER).is_in(block_users.implode()))
+        ctx = Context(recs=recs, truth=truth, users=self.users[pos], ks=self.ks, train=self.train,
+                      item_categories=self.item_categories, pair_key=pair_key(recs, truth),
+                      notices=self.notices, starts=starts, shared=self.shared)
+        for name, family in REGISTRY.items():
+            result = family(ctx)
+            if isinstance(result, PerUser):
+                for col, values in result.columns.items():
+                    if col not in self.values:
+                        self.values[col] = np.full(self.user_ids.len(), result.missing)
+                    self.values[col][pos] = values
+            elif isinstance(result, Totals):
+                if name in self.totals:
+                    self.totals[name].counts += result.counts
+                else:
+                    self.totals[name] = result
+
+    def _overlap(self, recs: pl.DataFrame, block_users: pl.Series, found: np.ndarray) -> None:
+        """Keep what :func:`harness.ids.check_overlap` needs, until lists and truth are seen to
+        share a user and an item (usually in the first chunk)."""
+        if not self.listed and not found.any():
+            self._outside.append(block_users)
+        if self._unmatched_items is not None:
+            items = recs.get_column(ITEM).unique()
+            if items.is_in(self.truth.get_column(ITEM).unique().implode()).any():
+                self._unmatched_items = None
+            else:
+                self._unmatched_items.append(items)
+
+    def _check_overlap(self) -> None:
+        """Lists of no truth user are an error; lists of no truth item get a notice."""
+        if not self.listed and self._outside:
+            users = pl.concat(self._outside)
+            check_overlap(pl.DataFrame({USER: users, ITEM: self.truth.get_column(ITEM).head(1)
+                                        .extend_constant(None, users.len() - 1)}),
+                          self.truth, source=self.source)
+        if self._unmatched_items:
+            items = pl.concat(self._unmatched_items).unique()
+            self.notices.extend(check_overlap(pl.DataFrame(
+                {USER: self.user_ids.head(1).extend_constant(self.user_ids[0], items.len() - 1),
+                 ITEM: items}), self.truth, source=self.source))
+
+    def finish(self) -> Evaluation:
+        """The metric values per segment (an empty segment is left out) and per user."""
+        self._check_overlap()
+        order = _metric_order(self.ks)
+        if not self.values:  # no truth user has a list: the families still report their values
+            self._empty()
+        columns = {c: self.values[c] for c in order if c in self.values}
+        segment = self.users.get_column("segment")
+        metrics: dict[str, dict[str, float]] = {}
+        for name, totals in self.totals.items():
+            for seg, values in totals.finish(totals.counts).items():
+                metrics.setdefault(seg, {}).update(values)
+        present = set(segment.unique().to_list())
+        for seg in SEGMENTS:
+            if seg != "all" and seg not in present:
+                metrics.pop(seg, None)
+                continue
+            mask = None if seg == "all" or present == {seg} else (segment == seg).to_numpy()
+            values = {}
+            for c, v in columns.items():
+                # a metric with no defined value in a segment (diversity without two
+                # categorised items) is left out rather than reported as null
+                where = mask
+                if np.isnan(v).any():
+                    where = ~np.isnan(v) if mask is None else mask & ~np.isnan(v)
+                n = len(v) if where is None else int(where.sum())
+                if n:
+                    total = np.add.reduce(v) if where is None else np.add.reduce(v, where=where)
+                    values[c] = float(total / n)
+            metrics[seg] = {**values, **metrics.get(seg, {})}
+        rank = {m: i for i, m in enumerate(order)}
+        metrics = {s: dict(sorted(v.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+                   for s, v in metrics.items() if s in SEGMENTS}
+        return Evaluation(metrics, notices=self.notices, users=self.users, values=columns)
+
+    def _empty(self) -> None:
+        """Per-user values for a scoring where no truth user has a list: every family runs on one
+        user's empty list, so that each reports what it reports for missing lists."""
+        ctx = Context(recs=pl.DataFrame({USER: self.user_ids.head(0), ITEM: self.truth.get_column(ITEM).head(0),
+                                         RANK: pl.Series([], dtype=pl.Int32)}),
+                      truth=self.truth.head(0), users=self.users.head(0), ks=self.ks,
+                      train=self.train, item_categories=self.item_categories, pair_key=None,
+                      notices=self.notices, starts=np.zeros(1, dtype=np.int64), shared=self.shared)
+        for name, family in REGISTRY.items():
+            result = family(ctx)
+            if isinstance(result, PerUser):
+                for col in result.columns:
+                    self.values[col] = np.full(self.user_ids.len(), result.missing)
+            elif isinstance(result, Totals):
+                self.totals[name] = result
+
+
+def block_starts(recs: pl.DataFrame) -> np.ndarray:
+    """First row of each run of one user's rows, plus the row count at the end (int64)."""
+    first = recs.select(pl.col(USER).ne_missing(pl.col(USER).shift(1))).to_series().arg_true()
+    return np.append(first.to_numpy(), recs.height).astype(np.int64)
+
+
+def chunks(recs: pl.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, np.ndarray]]:
+    """``recs`` as chunks of whole users for :meth:`Scorer.add`: sorted by user and rank first
+    unless each user's rows are already contiguous and in rank order."""
+    recs = recs.select(USER, ITEM, RANK)
+    starts = block_starts(recs)
+    users = recs.get_column(USER).gather(starts[:-1])
+    in_order = recs.select(
+        (pl.col(USER).ne_missing(pl.col(USER).shift(1)) | (pl.col(RANK) >= pl.col(RANK).shift(1)))
+        .all()).item()
+    if not in_order or users.n_unique() != users.len():
+        recs = recs.sort(USER, RANK, maintain_order=True)
+        starts = block_starts(recs)
+    yield from split(recs, starts, chunk_rows)
+
+
+def split(recs: pl.DataFrame, starts: np.ndarray, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, np.ndarray]]:
+    """Slices of ``recs`` of about ``chunk_rows`` rows, cut at block boundaries (no copies)."""
+    n_blocks = len(starts) - 1
+    cuts = np.unique(np.append(np.searchsorted(starts, np.arange(0, recs.height, max(1, chunk_rows))),
+                               n_blocks))
+    for b0, b1 in zip(cuts[:-1], cuts[1:]):
+        r0, r1 = starts[b0], starts[b1]
+        yield recs.slice(r0, r1 - r0), starts[b0:b1 + 1] - r0
+
+
 def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
              train: pl.DataFrame | None = None, cold_users: pl.Series | None = None,
-             item_categories: pl.DataFrame | None = None,
-             source: str = "recommendations", dialect: str = "harness") -> Evaluation:
-    """Score normalised lists (``user_id, item_id, rank``) against ``truth`` (``user_id, item_id``).
+             item_categories: pl.DataFrame | None = None, source: str = "recommendations",
+             dialect: str = "harness", chunk_rows: int = CHUNK_ROWS) -> Evaluation:
+    """Score lists (``user_id, item_id, rank``) in memory against ``truth`` (``user_id,
+    item_id``): :class:`Scorer` over ``recs`` cut into chunks of whole users.
 
-    Averages run over all truth users; a user without a list scores 0. Catalogue metrics
-    (coverage, gini) and novelty need ``train``; diversity needs ``item_categories``.
     ``dialect`` other than ``harness`` reproduces another library's definitions
     (:mod:`harness.metrics.dialects`; there ``truth`` keeps repeated pairs and lists of users
     outside the truth matter)."""
@@ -64,57 +289,25 @@ def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
         return evaluate_dialect(recs, truth, ks=ks, dialect=dialect, train=train,
                                 cold_users=cold_users, item_categories=item_categories,
                                 source=source)
-    ks = tuple(sorted({int(k) for k in ks}))
-    if not ks or ks[0] < 1:
-        raise ValueError(f"k must be positive integers, got {ks}")
-    truth = truth.select(USER, ITEM)
-    recs = recs.select(USER, ITEM, "rank")
-    if recs.height and recs.get_column("rank").max() > ks[-1]:
-        recs = recs.filter(pl.col("rank") <= ks[-1])
     # ids compared exactly (harness.ids): a no-op when the caller aligned them already
-    recs, truth = align_ids(recs, truth, source=source)
-    id_notices = check_overlap(recs, truth, source=source)
+    recs, truth = align_ids(recs.select(USER, ITEM, RANK), truth, source=source)
+    train, item_categories = align_catalogue(train, item_categories, truth)
+    scorer = Scorer(truth, ks=ks, train=train, cold_users=cold_users,
+                    item_categories=item_categories, source=source)
+    for chunk, starts in chunks(recs, chunk_rows):
+        scorer.add(chunk, starts)
+    return scorer.finish()
+
+
+def align_catalogue(train: pl.DataFrame | None, item_categories: pl.DataFrame | None,
+                    truth: pl.DataFrame) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """The catalogue and the item categories with the id types of the (aligned) truth."""
     if train is not None:
         train, _ = align_ids(train, truth, source="the catalogue")
     if item_categories is not None:
         item_categories, _ = align_ids(item_categories, truth, source="the item categories",
                                        columns=(ITEM,))
-    # truth may repeat a pair: n counts distinct items, and the pair lookups ignore repeats
-    # (deduplicating 15M pairs would cost more than everything else but the lookup)
-    n_relevant = pl.col(ITEM).n_unique().cast(pl.Int64).alias("n")
-    users = _segments(truth.group_by(USER).agg(n_relevant).sort(USER), train, cold_users)
-    in_truth = recs.get_column(USER).is_in(users.get_column(USER).implode()).fill_null(False)
-    if not in_truth.all():  # skip the copy in the usual case: every list belongs to a truth user
-        recs = recs.filter(in_truth)
-    ctx = Context(recs=recs, truth=truth, users=users, ks=ks, train=train,
-                  item_categories=item_categories, pair_key=pair_key(recs, truth))
-    per_user = users.select(USER, "segment")
-    metrics: dict[str, dict[str, float]] = {}
-    for family in REGISTRY.values():
-        result = family(ctx)
-        if result is None:
-            continue
-        if isinstance(result, pl.DataFrame):  # per-user columns
-            per_user = per_user.join(result, on=USER, how="left", maintain_order="left")
-        else:  # {segment: {metric id: value}}
-            for segment, values in result.items():
-                metrics.setdefault(segment, {}).update(values)
-    value_cols = [c for c in per_user.columns if c not in (USER, "segment")]
-    present = set(per_user.get_column("segment").unique().to_list())
-    for segment in SEGMENTS:
-        if segment != "all" and segment not in present:
-            metrics.pop(segment, None)
-            continue
-        rows = per_user if segment == "all" else per_user.filter(pl.col("segment") == segment)
-        means = rows.select(pl.col(value_cols).mean()).row(0, named=True) if rows.height else {}
-        # a metric with no defined value in a segment (diversity without two categorised items)
-        # is left out rather than reported as null
-        values = {c: float(v) for c, v in means.items() if v is not None}
-        metrics[segment] = {**values, **metrics.get(segment, {})}
-    order = {m: i for i, m in enumerate(_metric_order(ks))}
-    metrics = {s: dict(sorted(v.items(), key=lambda kv: order.get(kv[0], len(order))))
-               for s, v in metrics.items() if s in SEGMENTS}
-    return Evaluation(metrics=metrics, per_user=per_user, notices=[*id_notices, *ctx.notices])
+    return train, item_categories
 
 
 def _metric_order(ks) -> list[str]:

@@ -7,7 +7,7 @@ import polars as pl
 
 from harness.api import Columns
 from harness.metrics.lists import ItemCodes
-from harness.metrics.registry import Context, family, metric_id
+from harness.metrics.registry import Context, Totals, family, metric_id
 
 USER, ITEM = Columns.USER, Columns.ITEM
 
@@ -33,19 +33,19 @@ CHUNK = 1 << 20  # rows per bincount: small temporaries stay reused instead of t
 
 
 def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
-    """counts[segment, catalogue item, j]: how often each item of ``items`` (distinct) appears
-    within the first ks[j] places of the lists of warm (segment 0) and cold (1) users; items the
-    lists never reach count 0. One bincount per chunk of rows (a group-by over 100M rows costs
-    several times more, and whole-column temporaries cost about 2 s per fresh GiB here)."""
+    """counts[segment, catalogue item + 1, j]: how often each item of ``items`` (distinct) is
+    listed at a rank that ks[j] is the smallest cut-off to include, in the lists of warm (segment
+    0) and cold (1) users of this chunk; the last item row counts listed items outside the
+    catalogue. One bincount per slice of rows (a group-by over 100M rows costs several times more,
+    and whole-column temporaries cost about 2 s per fresh GiB here)."""
     nk = len(ctx.ks)
     codes = ItemCodes(ctx.recs.get_column(ITEM), items)
-    n_codes = items.len() + 1  # the last code: listed items outside the catalogue, dropped below
+    n_codes = items.len() + 1
     # ranks are cut at max(ks): j = the smallest cut-off that includes the rank
     first_k = np.searchsorted(np.asarray(ctx.ks), np.arange(ctx.ks[-1] + 1))
     ranks = ctx.recs.get_column("rank").to_numpy()
-    cold_ids = ctx.users.filter(pl.col("segment") == "cold").get_column(USER)
-    cold = (ctx.recs.get_column(USER).is_in(cold_ids.implode()).to_numpy() if cold_ids.len()
-            else None)
+    block_cold = (ctx.users.get_column("segment") == "cold").to_numpy()
+    cold = np.repeat(block_cold, np.diff(ctx.starts)) if block_cold.any() else None
     size = 2 * n_codes * nk
     counts = np.zeros(size, dtype=np.int64)
     for start in range(0, len(ranks), CHUNK):
@@ -54,21 +54,27 @@ def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
         if cold is not None:
             cell += cold[start:stop] * (n_codes * nk)
         counts += np.bincount(cell, minlength=size)
-    return counts.reshape(2, n_codes, nk)[:, :-1, :].cumsum(axis=2)
+    return counts.reshape(2, n_codes, nk)
 
 
 @family("catalog", ("coverage", "gini"))
-def catalog(ctx: Context) -> dict | None:
-    """Coverage and Gini per segment over the lists of that segment's truth users."""
+def catalog(ctx: Context) -> Totals | None:
+    """Coverage and Gini per segment over the lists of that segment's truth users: exposure
+    counts add up over chunks, the values come from the totals."""
     if ctx.train is None:
-        ctx.notices.append("coverage and gini skipped: no train items (catalogue)")
+        ctx.note("coverage and gini skipped: no train items (catalogue)")
         return None
-    items = ctx.train.get_column(ITEM).cast(ctx.recs.schema[ITEM], strict=False).drop_nulls().unique()
-    counts = exposure(ctx, items)
+    items = ctx.prepared("catalog", lambda: ctx.train.get_column(ITEM).cast(
+        ctx.recs.schema[ITEM], strict=False).drop_nulls().unique())
+    return Totals(exposure(ctx, items), lambda counts: _values(counts, items.len(), ctx.ks))
+
+
+def _values(counts: np.ndarray, n_items: int, ks) -> dict:
+    counts = counts[:, :-1, :].cumsum(axis=2)  # within ks[j]; items outside the catalogue dropped
     out = {}
     for segment, table in (("all", counts.sum(axis=0)), ("warm", counts[0]), ("cold", counts[1])):
         out[segment] = {}
-        for j, k in enumerate(ctx.ks):
-            out[segment][metric_id("coverage", k)] = coverage(table[:, j], items.len())
+        for j, k in enumerate(ks):
+            out[segment][metric_id("coverage", k)] = coverage(table[:, j], n_items)
             out[segment][metric_id("gini", k)] = gini(table[:, j])
     return out

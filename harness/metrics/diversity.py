@@ -6,14 +6,14 @@ import numpy as np
 import polars as pl
 
 from harness.api import Columns
-from harness.metrics.lists import ItemCodes, blocks_of, per_user, prefix_sums
-from harness.metrics.registry import Context, family, metric_id
+from harness.metrics.lists import ItemCodes, blocks_of, prefix_sums
+from harness.metrics.registry import Context, PerUser, family, metric_id
 
 USER, ITEM = Columns.USER, Columns.ITEM
 
 
 @family("diversity", ("diversity",))
-def diversity(ctx: Context) -> pl.DataFrame | None:
+def diversity(ctx: Context) -> PerUser | None:
     """diversity@k = 1 - mean pairwise cosine similarity of the category vectors of the items of
     L_u that have categories; users with fewer than two such items are left out (null).
 
@@ -22,8 +22,24 @@ def diversity(ctx: Context) -> pl.DataFrame | None:
     sum_i v_i and m are prefix sums over each list (:mod:`harness.metrics.lists`)."""
     cats = ctx.item_categories
     if cats is None or "categories" not in cats.columns or cats.height == 0:
-        ctx.notices.append("diversity skipped: no item categories")
+        ctx.note("diversity skipped: no item categories")
         return None
+    items, values, n_cats = ctx.prepared("diversity", lambda: _category_vectors(cats))
+    blocks = blocks_of(ctx)
+    sums = prefix_sums(blocks, ItemCodes(blocks.recs.get_column(ITEM), items), values)
+    columns = {}
+    for k, total in sums.items():
+        m = total[:, n_cats]
+        squared = np.einsum("ij,ij->i", total[:, :n_cats], total[:, :n_cats])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            columns[metric_id("diversity", k)] = np.where(
+                m >= 2, 1.0 - (squared - m) / (m * (m - 1)), np.nan)
+    return PerUser(columns, missing=np.nan)
+
+
+def _category_vectors(cats: pl.DataFrame) -> tuple[pl.Series, np.ndarray, int]:
+    """Items with categories, and per item code a row of its unit-length category vector then 1
+    (for "has categories"); the last row (items without categories) is all 0."""
     items = (cats.select(ITEM, pl.col("categories").list.unique().alias("cat"))
              .filter(pl.col("cat").list.len() > 0)
              .unique(ITEM, keep="first", maintain_order=True))
@@ -39,14 +55,4 @@ def diversity(ctx: Context) -> pl.DataFrame | None:
     values[pairs.get_column("code").to_numpy(), pairs.get_column("cat_code").to_numpy()] = (
         pairs.get_column("w").to_numpy())
     values[:n_items, n_cats] = 1.0
-    blocks = blocks_of(ctx)
-    sums = prefix_sums(blocks, ItemCodes(blocks.recs.get_column(ITEM), items.get_column(ITEM)),
-                       values)
-    columns = {}
-    for k, total in sums.items():
-        m = total[:, n_cats]
-        squared = np.einsum("ij,ij->i", total[:, :n_cats], total[:, :n_cats])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            columns[metric_id("diversity", k)] = np.where(
-                m >= 2, 1.0 - (squared - m) / (m * (m - 1)), np.nan)
-    return per_user(blocks, columns, ctx.users)
+    return items.get_column(ITEM), values, n_cats

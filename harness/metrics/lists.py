@@ -27,45 +27,34 @@ DENSE_ID_RANGE = 50_000_000  # integer item ids spanning less than this use a lo
 
 @dataclass
 class Blocks:
-    """The lists as blocks: ``recs`` reordered if needed, one block per user."""
+    """The lists of a chunk as blocks, one per user."""
 
     recs: pl.DataFrame
-    users: pl.Series          # the user of each block
     starts: np.ndarray        # first row of each block (int64), plus the row count at the end
     counts: dict[int, np.ndarray]  # k (ascending) -> rows with rank <= k in each block
 
 
 def blocks_of(ctx) -> Blocks:
-    """The per-user blocks of ``ctx.recs`` (computed once per evaluation)."""
+    """The per-user blocks of ``ctx.recs`` (computed once per chunk)."""
     cached = ctx.__dict__.get("_blocks")
     if cached is None:
-        cached = ctx.__dict__["_blocks"] = _blocks(ctx.recs, sorted(ctx.ks))
+        cached = ctx.__dict__["_blocks"] = _blocks(ctx.recs, ctx.starts, sorted(ctx.ks))
     return cached
 
 
-def _blocks(recs: pl.DataFrame, ks: list[int]) -> Blocks:
-    recs = recs.select(USER, ITEM, "rank")
+def _blocks(recs: pl.DataFrame, starts: np.ndarray, ks: list[int]) -> Blocks:
     new_user = pl.col(USER).ne_missing(pl.col(USER).shift(1))
-    # ranks 1, 2, 3, ... within each run of a user's rows: then rank <= k is the first k rows
+    # ranks 1, 2, 3, ... within each block: then rank <= k is the first k rows
     consecutive = recs.select(pl.when(new_user).then(pl.col("rank") == 1)
                               .otherwise(pl.col("rank") == pl.col("rank").shift(1) + 1)
                               .all()).item()
-    starts = recs.select(new_user).to_series().arg_true()
-    users = recs.get_column(USER).gather(starts)
-    if users.n_unique() != users.len():  # a user's rows are not together: sort once
-        recs = recs.sort(USER, "rank")
-        starts = recs.select(new_user).to_series().arg_true()
-        users = recs.get_column(USER).gather(starts)
-        consecutive = False
-    starts = np.append(starts.to_numpy().astype(np.int64), recs.height)
     lengths = np.diff(starts)
-    counts = {}
     if consecutive or recs.height == 0:
         counts = {k: np.minimum(lengths, k) for k in ks}
     else:  # arbitrary ranks (not from validate_recommendations): count them
         rank = recs.get_column("rank").to_numpy()
         counts = {k: np.add.reduceat((rank <= k).astype(np.int64), starts[:-1]) for k in ks}
-    return Blocks(recs=recs, users=users, starts=starts, counts=counts)
+    return Blocks(recs=recs, starts=starts, counts=counts)
 
 
 class ItemCodes:
@@ -119,11 +108,3 @@ def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[in
         for j, k in enumerate(ks):
             out[k][b0:b1] = segment_sums[:, j]
     return out
-
-
-def per_user(blocks: Blocks, columns: dict[str, np.ndarray], users: pl.DataFrame) -> pl.DataFrame:
-    """Block values (NaN: no value) as a frame keyed by user, aligned to ``users`` (its rows, its
-    order; users without a list get nulls)."""
-    frame = pl.DataFrame({USER: blocks.users,
-                          **{name: pl.Series(v, nan_to_null=True) for name, v in columns.items()}})
-    return users.select(USER).join(frame, on=USER, how="left", maintain_order="left")

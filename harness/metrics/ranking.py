@@ -1,90 +1,97 @@
 """Accuracy metrics over the ranked list (DESIGN.md, "Metric definitions").
 
 Notation: U truth users; R_u relevant items, n_u = |R_u|; L_u the list cut at k; hit_i = 1 when the
-i-th item of L_u is in R_u. All k come from one group-by over the hit rows only (a recommended
-item not in the truth contributes nothing), so the cost is one pair lookup of lists cut at max(k)."""
+i-th item of L_u is in R_u. One pair lookup marks the hits of the lists cut at max(k); every k then
+comes from the hit rows only (a recommended item not in the truth contributes nothing), in numpy:
+a user's hits are contiguous and in rank order, so "hits within k" is a prefix of them."""
 
 from __future__ import annotations
 
 import math
 
-import polars as pl
+import numpy as np
 
-from harness.api import Columns
-from harness.pairs import rows_in
-from harness.metrics.registry import Context, family, metric_id
-
-USER = Columns.USER
-RANK = pl.col("rank")
-HITS_SO_FAR = pl.col("hits_so_far")
+from harness.metrics.registry import Context, PerUser, family, metric_id
+from harness.pairs import hit_mask
 
 
-def within(k: int) -> pl.Expr:
-    """hit_i restricted to i <= k, as 0.0/1.0 (the rows aggregated are hits only). Multiplying
-    instead of filtering keeps every aggregation on the group-by's fast path."""
-    return (RANK <= k).cast(pl.Float64)
-
-
-def precision(k: int):
+def precision(c, n, k, sums):
     """precision@k = sum(hit_i, i<=k) / k"""
-    return within(k).sum(), lambda agg, n: agg / k
+    return c / k
 
 
-def recall(k: int):
+def recall(c, n, k, sums):
     """recall@k = sum(hit_i, i<=k) / n_u"""
-    return within(k).sum(), lambda agg, n: agg / n
+    return c / n
 
 
-def map_(k: int):
+def map_(c, n, k, sums):
     """map@k = sum(hit_i * precision@i, i<=k) / min(n_u, k)"""
-    return (within(k) * HITS_SO_FAR / RANK).sum(), lambda agg, n: agg / pl.min_horizontal(n, k)
+    return sums["map"](c) / np.minimum(n, k)
 
 
-def ndcg(k: int):
+def ndcg(c, n, k, sums):
     """ndcg@k = sum(hit_i / log2(i+1), i<=k) / sum(1 / log2(i+1), i<=min(n_u, k))"""
-    ideal = [0.0]
-    for i in range(1, k + 1):
-        ideal.append(ideal[-1] + 1.0 / math.log2(i + 1))
-    def final(agg, n):
-        m = pl.min_horizontal(n, k)
-        return agg / m.replace_strict(list(range(k + 1)), ideal, return_dtype=pl.Float64)
-    return (within(k) / (RANK + 1).cast(pl.Float64).log(2)).sum(), final
+    return sums["ndcg"](c) / _ideal(k)[np.minimum(n, k).astype(np.int64)]
 
 
-def mrr(k: int):
-    """mrr@k = 1 / (rank of the first hit within k), 0 when there is none"""
-    return (within(k) / RANK.cast(pl.Float64)).max(), lambda agg, n: agg
+def mrr(c, n, k, sums):
+    """mrr@k = 1 / (rank of the first hit within k), 0 when there is none (hits come in rank
+    order, so a hit within k means the first hit is within k)"""
+    return np.where(c > 0, 1.0 / sums["first"], 0.0)
 
 
-def hit_rate(k: int):
+def hit_rate(c, n, k, sums):
     """hit_rate@k = 1 when sum(hit_i, i<=k) > 0, else 0"""
-    return within(k).max(), lambda agg, n: agg
+    return (c > 0).astype(np.float64)
 
 
 METRICS = {"precision": precision, "recall": recall, "map": map_, "ndcg": ndcg, "mrr": mrr,
            "hit_rate": hit_rate}
 
 
+def _ideal(k: int) -> np.ndarray:
+    """ideal[m] = sum(1 / log2(i+1), i<=m) for m = 0..k"""
+    ideal = [0.0]
+    for i in range(1, k + 1):
+        ideal.append(ideal[-1] + 1.0 / math.log2(i + 1))
+    return np.array(ideal)
+
+
+def _prefix_sums(values: np.ndarray, first: np.ndarray):
+    """c -> for each block b, the sum of values[first[b] : first[b] + c[b]] (0 when c[b] is 0),
+    each a sum over that block's rows alone (so it does not depend on how the lists are chunked)."""
+    padded = np.append(values, 0.0)
+
+    def sums(c: np.ndarray) -> np.ndarray:
+        if not len(c):
+            return np.zeros(0)
+        bounds = np.empty(2 * len(c), dtype=np.int64)
+        bounds[0::2], bounds[1::2] = first, first + c
+        return np.where(c > 0, np.add.reduceat(padded, bounds)[0::2], 0.0)
+    return sums
+
+
 @family("ranking", tuple(METRICS))
-def ranking(ctx: Context) -> pl.DataFrame:
-    """Per-user accuracy columns ``name@k`` for every truth user (0 without a list or a hit)."""
-    hits = (rows_in(ctx.recs, ctx.truth, ctx.pair_key)
-            .select(USER, "rank")
-            .sort(USER, "rank")
-            .with_row_index("row")
-            # hits so far = position within the user's run of rows (cheaper than a window .over)
-            .with_columns(pl.when(pl.col(USER).ne_missing(pl.col(USER).shift(1)))
-                          .then(pl.col("row")).forward_fill().alias("first"))
-            .with_columns((pl.col("row") - pl.col("first") + 1).alias("hits_so_far")))
-    aggs, finals = [], []
-    for name, fn in METRICS.items():
-        for k in ctx.ks:
-            col = metric_id(name, k)
-            agg, final = fn(k)
-            aggs.append(agg.cast(pl.Float64).alias(col))
-            finals.append((col, final))
-    per_user = hits.group_by(USER).agg(aggs)
-    out = ctx.users.select(USER, "n").join(per_user, on=USER, how="left", maintain_order="left")
-    out = out.with_columns(pl.col(c).fill_null(0.0) for c, _ in finals)
-    return out.select(USER, *(final(pl.col(c), pl.col("n")).cast(pl.Float64).alias(c)
-                              for c, final in finals))
+def ranking(ctx: Context) -> PerUser:
+    """Per-user accuracy values ``name@k`` for the chunk's users (0 without a hit)."""
+    rows = np.flatnonzero(hit_mask(ctx.recs, ctx.truth, ctx.pair_key))
+    starts = ctx.starts
+    n_blocks = len(starts) - 1
+    rank = ctx.recs.get_column("rank").to_numpy()[rows].astype(np.int64)
+    block = np.searchsorted(starts, rows, side="right") - 1  # ascending: blocks in row order
+    first = np.searchsorted(block, np.arange(n_blocks + 1))  # hits of block b: first[b]:first[b+1]
+    hits_so_far = np.arange(len(rows)) - first[block] + 1
+    code = block * (ctx.ks[-1] + 1) + rank  # ascending too: each block's rows are in rank order
+    first_rank = np.ones(n_blocks)  # rank of each block's first hit (1 where there is none)
+    has_hit = first[:-1] < first[1:]
+    first_rank[has_hit] = rank[first[:-1][has_hit]]
+    sums = {"map": _prefix_sums(hits_so_far / rank, first[:-1]),
+            "ndcg": _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1]), "first": first_rank}
+    n = ctx.users.get_column("n").to_numpy().astype(np.float64)
+    columns = {}
+    for k in ctx.ks:
+        c = np.searchsorted(code, np.arange(n_blocks) * (ctx.ks[-1] + 1) + k, side="right") - first[:-1]
+        for name, fn in METRICS.items():
+            columns[metric_id(name, k)] = np.asarray(fn(c, n, k, sums), dtype=np.float64)
+    return PerUser(columns)

@@ -1,9 +1,15 @@
-"""The metric registry: each family module decorates one function with :func:`family`."""
+"""The metric registry: each family module decorates one function with :func:`family`.
+
+A family is called once per chunk of lists (whole users, see :class:`Context`) and returns
+:class:`PerUser` values for the chunk's users, or :class:`Totals` (counts that add up over chunks,
+for metrics that are not per user), or None when it cannot run (it notes why)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 
@@ -14,10 +20,15 @@ def metric_id(name: str, k: int) -> str:
 
 @dataclass
 class Context:
-    """What every family sees: lists cut at max(ks) for truth users only, the truth (a pair may
-    repeat), truth users (``n`` distinct relevant items, ``segment``), optional train/categories,
-    and ``pair_key``: the packed (user, item) key of :mod:`harness.pairs` (None for
-    non-integer ids)."""
+    """What every family sees for one chunk of lists.
+
+    ``recs``: the lists of some truth users (``user_id, item_id, rank``), cut at max(ks), each
+    user's rows contiguous and in rank order, every user whole and in this chunk only;
+    ``starts``: first row of each user's block plus the row count at the end; ``users``: those
+    users' truth rows (``user_id``, ``n`` distinct relevant items, ``segment``), one per block, in
+    block order; ``truth``: the truth pairs of those users (a pair may repeat); optional
+    train/categories; ``pair_key``: the packed (user, item) key of :mod:`harness.pairs` (None for
+    non-integer ids); ``shared``: state a family prepares once and reuses for every chunk."""
 
     recs: pl.DataFrame
     truth: pl.DataFrame
@@ -27,12 +38,42 @@ class Context:
     item_categories: pl.DataFrame | None = None
     pair_key: pl.Expr | None = None
     notices: list[str] = field(default_factory=list)
+    starts: np.ndarray | None = None
+    shared: dict = field(default_factory=dict)
+
+    def note(self, message: str) -> None:
+        """A notice for the report, once per evaluation however many chunks there are."""
+        if message not in self.notices:
+            self.notices.append(message)
+
+    def prepared(self, key: str, make: Callable[[], object]):
+        """``make()`` once per evaluation; the same object for every chunk."""
+        if key not in self.shared:
+            self.shared[key] = make()
+        return self.shared[key]
+
+
+@dataclass
+class PerUser:
+    """Per-user values of a chunk: metric id -> one float per block of ``ctx.users``; ``missing``
+    is the value of a truth user without a list (NaN: no value, left out of the mean)."""
+
+    columns: dict[str, np.ndarray]
+    missing: float = 0.0
+
+
+@dataclass
+class Totals:
+    """Counts that add up over chunks (exactly: integers) and ``finish(counts)`` -> ``{segment:
+    {metric id: value}}`` once every chunk is in."""
+
+    counts: np.ndarray
+    finish: Callable[[np.ndarray], dict[str, dict[str, float]]]
 
 
 class Registry(dict):
-    """Family name -> function(ctx) returning per-user columns (a frame keyed by user_id) or
-    ``{segment: {metric id: value}}`` for metrics that are not per user. ``names`` lists metric
-    names in report order."""
+    """Family name -> function(ctx) returning :class:`PerUser`, :class:`Totals` or None.
+    ``names`` lists metric names in report order."""
 
     def __init__(self):
         super().__init__()

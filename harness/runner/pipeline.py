@@ -1,5 +1,5 @@
 """The submit pipeline: run a recommender on a prepared split in a worker process, validate and
-score its lists, store the run; and :func:`score_external` for lists made elsewhere.
+score its lists (:mod:`harness.scoring`, the one scoring path), store the run.
 
 Stages: load (split from the store), handoff (train/users/items/test users as parquet in a private
 temporary directory), spawn (worker start-up and reading those files), fit and recommend (worker
@@ -26,10 +26,11 @@ from typing import Any
 
 import polars as pl
 
-from harness import __version__
+from harness import __version__, scoring
 from harness.api import Columns
 from harness.config import runs_dir
-from harness.errors import ConfigError, HarnessError, PluginError, RunError, ValidationError
+from harness.errors import (ConfigError, DataError, HarnessError, PluginError, RunError,
+                            ValidationError)
 from harness.runner import jobs
 from harness.runner.process import allowed_cores, run_worker
 from harness.store import runs as store
@@ -161,36 +162,25 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
                                peak_memory_bytes=outcome.peak_memory_bytes)
                 raise RunError(f"run {run_id} failed: {outcome.reason}")
             result = outcome.result
-            stages.start("validate")
-            try:
-                raw = read_lists(job.box / "recs.parquet")
-                recs, report = _validate(raw, source=f"{name} (run {run_id})", k=k, users=test_users)
-            except ValidationError as exc:
-                store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
-                raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
-            del raw
-            # The normalised lists are written now so that scoring runs without their scores in
-            # memory (0.8 GiB at 1M users x 100).
-            recs.write_parquet(job.recs, compression="zstd")
-            recs = recs.drop(Columns.SCORE, strict=False)
-            stages.done("validate", **{k_: v for k_, v in report.items() if isinstance(v, (int, float))})
+            # validated and scored a chunk of users at a time, straight from the worker's file;
+            # the normalised lists go to job.recs as they pass (the store stage moves them)
             stages.start("score")
             truth = pl.read_parquet(job.truth)  # the truth of the version this run started on
-            try:  # ids of the lists that cannot match the truth's (harness.ids) fail the run
-                evaluation = _evaluate(recs, truth, k=k, train=train_pairs, cold_users=cold,
-                                       item_categories=categories, source=f"{name} (run {run_id})")
-            except ValidationError as exc:
+            try:
+                lists = _lists_file(job.box / "recs.parquet")
+                scored = scoring.score_lists(
+                    lists, truth, ks=scoring.ks_for(k), train=train_pairs, cold_users=cold,
+                    item_categories=categories, users=test_users, k=k,
+                    name=f"{name} (run {run_id})", write_to=job.recs)
+            except (ValidationError, DataError) as exc:
                 store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
                 raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
-            del truth, train_pairs, recs
-            stages.done("score")
+            del truth, train_pairs
+            report = scored.report
+            stages.done("score", **{k_: v for k_, v in report.items() if isinstance(v, (int, float))})
             stages.start("store")
-            job.recs.replace(recs_file)
-            store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user, fields={
-                **result, "ended_at": datetime.now(), "recs_path": str(recs_file.relative_to(home)),
-                "report": {"validation": report, "notices": evaluation.notices,
-                           "parent_seconds": stages.seconds},
-            })
+            scoring.store_run(home, run_id, scored, recs_file=recs_file, written=job.recs,
+                              fields=result, report={"parent_seconds": stages.seconds})
             stages.done("store")
     except BaseException as exc:
         recs_file.unlink(missing_ok=True)
@@ -236,20 +226,15 @@ def _embedded_data() -> Path:
     return Path(datasets.__file__).parent / "embedded"
 
 
-def read_lists(path: Path) -> pl.DataFrame:
-    """The worker's lists; the sandboxed code made this file, so it must be a plain file here and
-    a readable parquet, else the run fails with a ValidationError (never a traceback)."""
+def _lists_file(path: Path) -> Path:
+    """The worker's lists file; the sandboxed code made it, so it must be a plain file here (a
+    corrupt one fails in the reader, with a DataError): else a ValidationError."""
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             raise ValidationError("recs.parquet is not a regular file")
-        return pl.read_parquet(path)
     except FileNotFoundError:
         raise ValidationError("the worker wrote no recs.parquet") from None
-    except ValidationError:
-        raise
-    except Exception as exc:  # polars' errors for a corrupt file
-        raise ValidationError(f"recs.parquet cannot be read: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return path
 
 
 def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, seed: int) -> None:
@@ -300,65 +285,3 @@ def _follower(stages: _Stages):
             stages.start(current[0])
 
     return on_event
-
-
-def _validate(recs, *, source, k, users):
-    from harness.recs import validate_recommendations
-
-    return validate_recommendations(recs, source=source, k=k, users=users)
-
-
-def _evaluate(recs, truth, *, k, train, cold_users, item_categories, source="recommendations"):
-    from harness.metrics import DEFAULT_KS, evaluate
-
-    ks = tuple(x for x in DEFAULT_KS if x <= k) or (k,)
-    if k not in ks and k > max(ks):
-        ks = (*ks, k)
-    return evaluate(recs, truth, ks=ks, train=train, cold_users=cold_users,
-                    item_categories=item_categories, source=source)
-
-
-def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
-                   ks=None) -> store.Run:
-    """Score lists produced elsewhere against the prepared split's truth; store an external run."""
-    from harness.metrics import DEFAULT_KS, evaluate
-    from harness.recs import read_table, validate_recommendations
-    from harness.store.splits import load_split
-
-    recs_path = Path(recs_path)
-    prepared = load_split(home, dataset, split, parts=("train", "truth", "test_users", "items"))
-    raw = read_table(recs_path)
-    if Columns.USER in raw.columns and Columns.ITEM in raw.columns and raw.height:
-        from harness.ids import align_ids
-
-        raw, prepared.truth = align_ids(raw, prepared.truth, source=str(recs_path),
-                                        against=f"the truth of {prepared.dataset}")
-    recs, report = validate_recommendations(
-        raw, source=str(recs_path), users=prepared.test_users.get_column(Columns.USER))
-    ks = tuple(ks) if ks else DEFAULT_KS
-    cold = prepared.test_users.filter(pl.col("cold")).get_column(Columns.USER)
-    evaluation = evaluate(recs, prepared.truth, ks=ks,
-                          train=prepared.train.select(Columns.USER, Columns.ITEM),
-                          cold_users=cold, item_categories=_categories(prepared.items),
-                          source=str(recs_path))
-    run_id = new_run_id()
-    recs_file = runs_dir(home) / f"{run_id}.parquet"
-    now = datetime.now()
-    store.create_run(home, store.Run(
-        run_id=run_id, recommender=name, k=max(ks), dataset=prepared.dataset,
-        split=prepared.split, fingerprint=prepared.fingerprint, harness_version=__version__,
-        started_at=now, external=True, **_environment(),
-    ))
-    try:
-        recs.write_parquet(recs_file, compression="zstd")
-        store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user,
-                         fields={"ended_at": datetime.now(),
-                                 "recs_path": str(recs_file.relative_to(home)),
-                                 "report": {"validation": report, "notices": evaluation.notices,
-                                            "source": str(recs_path)}})
-    except BaseException as exc:
-        recs_file.unlink(missing_ok=True)
-        store.mark_run(home, run_id, "aborted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                       error=f"{type(exc).__name__}: {exc}")
-        raise
-    return store.get_run(home, run_id)

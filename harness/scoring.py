@@ -1,0 +1,219 @@
+"""One scoring path for every command that scores lists: read -> validate -> score -> store.
+
+``harness score --truth`` (:func:`score_files`), ``harness score --dataset`` (:func:`score_external`)
+and ``harness submit`` (the runner) all call :func:`score_lists`, and the two that keep a run call
+:func:`store_run`. The metric maths lives in :mod:`harness.metrics`, the storage SQL in
+:mod:`harness.store`; commands only parse and print.
+
+The local engine reads, validates and scores the lists a chunk of whole users at a time
+(:class:`harness.recs.ListReader`, :class:`harness.metrics.Scorer`), so memory holds the truth, one
+value per truth user and metric, and one chunk, however long the list file is. Other engines
+(``engine="spark"``) live in :mod:`harness.engines` and take the same arguments."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from harness.api import Columns
+from harness.errors import ConfigError
+from harness.metrics import DEFAULT_KS, Evaluation, Scorer, align_catalogue
+from harness.recs import CHUNK_ROWS, ListReader, NotGrouped, read_table, validate_truth
+
+USER, ITEM = Columns.USER, Columns.ITEM
+ENGINES = ("local", "spark")
+
+
+@dataclass
+class Scored:
+    """The evaluation and the validation report of one list file (rows, users with lists, ...)."""
+
+    evaluation: Evaluation
+    report: dict
+
+
+def read_catalog(path: Path) -> pl.DataFrame:
+    """Train interactions or items (``item_id[, user_id]``) for coverage, gini, novelty, cold."""
+    train = read_table(Path(path))
+    if ITEM not in train.columns:
+        raise ConfigError(f"{path}: needs an item_id column (and user_id for novelty)")
+    return train
+
+
+def read_categories(path: Path) -> pl.DataFrame:
+    """``item_id, categories`` (a list, or ``a|b|c`` in CSV) for diversity."""
+    cats = read_table(Path(path))
+    if "categories" not in cats.columns or ITEM not in cats.columns:
+        raise ConfigError(f"{path}: needs item_id and categories columns")
+    if cats.schema["categories"] == pl.Utf8:  # CSV: "a|b|c"
+        cats = cats.with_columns(pl.col("categories").str.split("|"))
+    return cats
+
+
+def score_lists(lists, truth: pl.DataFrame, *, ks=DEFAULT_KS, train: pl.DataFrame | None = None,
+                cold_users: pl.Series | None = None, item_categories: pl.DataFrame | None = None,
+                users: pl.Series | None = None, k: int | None = None, name: str | None = None,
+                against: str = "the truth", write_to: Path | None = None,
+                chunk_rows: int = CHUNK_ROWS) -> Scored:
+    """Validate and score ``lists`` (a list file, a directory of parquet files or a frame) with the
+    local engine. ``users``: the users a list may name; ``k``: the longest list allowed;
+    ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
+    score]``), chunk by chunk. Raises ValidationError naming ``name`` and the offending rows."""
+    name = name or ("recommendations" if isinstance(lists, pl.DataFrame) else str(lists))
+
+    def run(reader: ListReader) -> Scored:
+        scorer = writer = None
+        try:
+            for chunk, starts in reader:
+                if scorer is None:  # the truth has the lists' id types once the first batch is in
+                    catalogue, cats = align_catalogue(train, item_categories, reader.truth)
+                    scorer = Scorer(reader.truth, ks=ks, train=catalogue, cold_users=cold_users,
+                                    item_categories=cats, source=name)
+                scorer.add(chunk, starts)
+                if write_to is not None:
+                    writer = _write(writer, write_to, chunk)
+        finally:
+            if writer is not None:
+                writer.close()
+        return Scored(scorer.finish(), reader.report)
+
+    options = {"name": name, "k": k, "users": users, "truth": truth, "against": against}
+    try:
+        return run(ListReader(lists, chunk_rows=chunk_rows, **options))
+    except NotGrouped:
+        # a user's rows in two places: read the lists whole (memory grows with the file)
+        whole = lists if isinstance(lists, pl.DataFrame) else ListReader(lists, **options).read()
+        return run(ListReader(whole, chunk_rows=max(whole.height, 1), **options))
+
+
+def _write(writer, path: Path, chunk: pl.DataFrame):
+    import pyarrow.parquet as pq
+
+    table = chunk.to_arrow()
+    if writer is None:
+        writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+    writer.write_table(table)
+    return writer
+
+
+def score_files(recs: Path, truth: Path, *, ks=DEFAULT_KS, catalog: Path | None = None,
+                categories: Path | None = None, dialect: str = "harness", engine: str = "local",
+                **options) -> Scored:
+    """``harness score --recs --truth``: score a list file (or a directory of parquet files)
+    against a truth file; ``catalog`` (train interactions or items) and ``categories`` enable
+    the catalogue metrics, novelty and diversity. ``engine`` picks the engine (local: this
+    machine, in bounded memory; spark: :mod:`harness.engines.spark`); ``dialect`` another
+    library's definitions (:mod:`harness.metrics.dialects`, in memory)."""
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine: unknown engine {engine!r} (one of {', '.join(ENGINES)})")
+    if engine != "local":
+        module = importlib.import_module(f"harness.engines.{engine}")
+        return module.score_files(recs, truth, ks=ks, catalog=catalog, categories=categories,
+                                  dialect=dialect, **options)
+    # a dialect that counts a repeated truth pair twice needs the rows as given
+    truth_frame = validate_truth(read_table(Path(truth)), source=str(truth),
+                                 keep_repeats=dialect != "harness")
+    train = read_catalog(catalog) if catalog else None
+    cats = read_categories(categories) if categories else None
+    # a catalogue of items only says nothing about who is cold: every truth user is warm
+    cold = (pl.Series([], dtype=truth_frame.schema[USER])
+            if train is not None and USER not in train.columns else None)
+    if dialect != "harness":
+        return _score_dialect(recs, truth_frame, Path(truth), ks=ks, train=train, cold=cold,
+                              cats=cats, dialect=dialect)
+    return score_lists(recs, truth_frame, ks=ks, train=train, cold_users=cold,
+                       item_categories=cats, name=str(recs), against=str(truth), **options)
+
+
+def _score_dialect(recs: Path, truth: pl.DataFrame, truth_path: Path, *, ks, train, cold, cats,
+                   dialect: str) -> Scored:
+    """Another library's definitions: lists of users outside the truth matter to some, so the
+    whole file is validated and scored in memory (:func:`harness.metrics.evaluate`)."""
+    from harness.ids import align_ids
+    from harness.metrics import evaluate
+    from harness.recs import validate_recommendations
+
+    raw = ListReader(recs).read()
+    if USER in raw.columns and ITEM in raw.columns and raw.height:
+        # aligned before validation, so that a message names the row of the input file
+        raw, truth = align_ids(raw, truth, source=str(recs), against=str(truth_path))
+    lists, report = validate_recommendations(raw, source=str(recs))
+    return Scored(evaluate(lists, truth, ks=ks, train=train, cold_users=cold,
+                           item_categories=cats, source=str(recs), dialect=dialect), report)
+
+
+def store_run(home: Path, run_id: str, scored: Scored, *, recs_file: Path,
+              written: Path | None = None, fields: dict[str, Any] | None = None,
+              report: dict[str, Any] | None = None) -> dict:
+    """Store a scored run (created with :func:`harness.store.runs.create_run`): move the
+    normalised lists ``written`` into ``recs_file`` and keep metrics, per-user values and the
+    report, in one transaction. Returns the stored run."""
+    from harness.store import runs as store
+
+    if written is not None:
+        written.replace(recs_file)
+    evaluation = scored.evaluation
+    store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user,
+                     fields={**(fields or {}), "ended_at": datetime.now(),
+                             "recs_path": str(recs_file.relative_to(home)),
+                             "report": {"validation": scored.report,
+                                        "notices": evaluation.notices, **(report or {})}})
+    return store.get_run(home, run_id)
+
+
+def ks_for(k: int) -> tuple[int, ...]:
+    """The cut-offs a submission of top-``k`` lists is scored at: the defaults up to k, and k."""
+    ks = tuple(x for x in DEFAULT_KS if x <= k) or (k,)
+    return ks if k in ks or k < max(ks) else (*ks, k)
+
+
+def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
+                   ks=None):
+    """``harness score --dataset``: score lists produced elsewhere against the prepared split's
+    truth and store them as an external run; returns the stored run."""
+    from harness import __version__
+    from harness.config import runs_dir
+    from harness.runner.pipeline import _categories, _environment, new_run_id
+    from harness.store import runs as store
+    from harness.store.splits import load_split
+
+    recs_path = Path(recs_path)
+    prepared = load_split(home, dataset, split, parts=("train", "truth", "test_users", "items"))
+    ks = tuple(ks) if ks else DEFAULT_KS
+    run_id = new_run_id()
+    recs_file = runs_dir(home) / f"{run_id}.parquet"
+    written = recs_file.with_suffix(".parquet.tmp")
+    test_users = prepared.test_users
+    try:
+        scored = score_lists(recs_path, prepared.truth, ks=ks,
+                             train=prepared.train.select(USER, ITEM),
+                             cold_users=test_users.filter(pl.col("cold")).get_column(USER),
+                             item_categories=_categories(prepared.items),
+                             users=test_users.get_column(USER), name=str(recs_path),
+                             against=f"the truth of {prepared.dataset}", write_to=written)
+    except BaseException:
+        written.unlink(missing_ok=True)
+        raise
+    store.create_run(home, store.Run(
+        run_id=run_id, recommender=name, k=max(ks), dataset=prepared.dataset,
+        split=prepared.split, fingerprint=prepared.fingerprint, harness_version=__version__,
+        started_at=datetime.now(), external=True, **_environment(),
+    ))
+    try:
+        return store_run(home, run_id, scored, recs_file=recs_file, written=written,
+                         report={"source": str(recs_path)})
+    except BaseException as exc:
+        written.unlink(missing_ok=True)
+        recs_file.unlink(missing_ok=True)
+        store.mark_run(home, run_id, "aborted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                       error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+__all__ = ["ENGINES", "Scored", "ks_for", "score_external", "score_files", "score_lists",
+           "store_run"]
