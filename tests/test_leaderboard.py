@@ -80,13 +80,14 @@ def test_leaderboard_html_is_one_self_contained_page(cli, board, tmp_path):
     page.feed(out.read_text())
     assert page.tags[:2] == ["html", "head"] and "style" in page.tags and not page.external
     header, *body = page.rows
-    assert header[:4] == ["rank", "recommender", "params", "ndcg@10"]
-    assert [row[1] for row in body] == ["mine", "popular (baseline)", "random (baseline)"]
+    assert header[:5] == ["rank", "band", "recommender", "params", "ndcg@10"]
+    assert [row[2] for row in body] == ["mine", "popular (baseline)", "random (baseline)"]
     assert all(len(row) == len(header) for row in body)
     text = out.read_text()
     # numeric headers align with their numbers; the main metric stands out
     assert '<th class="num main">ndcg@10</th>' in text and '<th class="num">vs best baseline</th>' in text
-    assert '<td class="num main">0.2500</td>' in text and "<th>recommender</th>" in text
+    # two users of equal value: a point CI
+    assert '<td class="num main">0.2500 ±0.0000</td>' in text and "<th>recommender</th>" in text
     assert 'name="viewport"' in text and "grey italics" in text
 
 
@@ -112,7 +113,7 @@ def test_submit_cli_json(cli, dataset, register_plugins):
     assert out["status"] == "ok" and out["rank"] == 1 and out["of"] == 1
     assert out["metrics"] == out["segments"]["all"]
     text = cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3").stdout
-    assert "leaderboard position:" in text and "of 2" in text
+    assert "leaderboard: rank" in text and "of 2 (band" in text
     assert "short lists" in text  # 3 items asked 5: reported, not fatal
     shown = cli("show", out["run_id"]).stdout
     assert f"users with lists {out['report']['validation']['users_with_lists']:,}" in shown

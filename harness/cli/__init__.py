@@ -95,9 +95,9 @@ pass_context = click.make_pass_decorator(Context)
 
 
 def _register() -> None:
-    from harness.cli import data, plugins, runs, scaffold, score
+    from harness.cli import compare, data, plugins, runs, scaffold, score
 
-    for module in (data, plugins, runs, scaffold, score):
+    for module in (data, plugins, runs, scaffold, score, compare):
         for command in module.COMMANDS:
             main.add_command(command)
 

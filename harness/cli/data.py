@@ -80,13 +80,17 @@ def prepare_command(name: str, split: str | None, force: bool, as_json: bool) ->
 @click.option("--split", "split", help="Split name (default: the dataset's default).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info_command(name: str, split: str | None, as_json: bool) -> None:
-    """Counts of a prepared split: users, items, density, time range, train/truth, warm/cold."""
+    """Counts of a prepared split: users, items, density, time range, train/truth, warm/cold,
+    why the split is what it is, and the smallest NDCG@10 difference it can detect."""
     from harness.store.splits import split_meta
+
+    from harness.leaderboard import detectable_difference
 
     ctx = _ctx()
     meta = split_meta(ctx.home, ctx.check_dataset(name), split)
+    mdd = detectable_difference(ctx.home, name, meta["split"])
     if as_json:
-        echo_json(meta)
+        echo_json({**meta, "detectable_difference": mdd})
         return
     from rich.markup import escape
     from rich.table import Table
@@ -94,7 +98,7 @@ def info_command(name: str, split: str | None, as_json: bool) -> None:
     table = Table(show_header=False, title=f"{name} / {meta['split']}")
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    for label, value in info_rows(meta):
+    for label, value in info_rows(meta, mdd):
         table.add_row(escape(label), escape(value))
     console().print(table)
 
@@ -130,7 +134,7 @@ def _value(value) -> str:
     return "-" if value is None else str(value)
 
 
-def info_rows(meta: dict) -> list[tuple[str, str]]:
+def info_rows(meta: dict, mdd: dict | None = None) -> list[tuple[str, str]]:
     """``data info`` as (label, text) rows: words and numbers, no Python dicts."""
     info = dict(meta["info"])
     rows = [("fingerprint", meta["fingerprint"][:16]),
@@ -139,6 +143,13 @@ def info_rows(meta: dict) -> list[tuple[str, str]]:
              else "- (per-user or random split)")]
     if meta["protocol"].get("note"):
         rows.append(("why this split", str(meta["protocol"]["note"])))
+    if mdd and mdd["value"] is not None:
+        source = (f"from the per-user spread of {mdd['reference']}" if mdd["reference"] else
+                  f"at most: a bound from {meta['info'].get('test_users', 0):,} test users; "
+                  "submit popular for an estimate")
+        rows.append((f"detectable {mdd['metric']}",
+                     f"~{mdd['value']:.4f}: a smaller difference between two runs is likely to go "
+                     f"unnoticed (80% power, paired test at 0.05; {source})"))
     source = info.pop("source", None) or {}
     for key, value in info.items():
         if key == "cleaning":

@@ -67,7 +67,7 @@ class _Progress:
 @pass_context
 def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, sandbox, as_json):
     """Fit recommender NAME on the training part, score its top-k lists, store the run."""
-    from harness.leaderboard import build, position
+    from harness.leaderboard import build, describe_standing, standing
     from harness.plugins import parse_params
     from harness.runner import parse_size, submit
 
@@ -80,17 +80,19 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
     # A run asked for fewer than 10 items has no ndcg@10: place it by ndcg at its own k.
     metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else f"ndcg@{k}"
     board = build(home, dataset, run.split, metric=metric)
-    rank = position(board, run.run_id)
+    where = standing(board, run.run_id) or {"rank": None, "of": len(board.rows), "rank_band": None}
     if as_json:
-        echo_json({**run.to_json(), "rank": rank, "of": len(board.rows)})
+        echo_json({**run.to_json(), "rank": where["rank"], "of": where["of"],
+                   "rank_band": where["rank_band"]})
         return
     out = console()
     metric = board.metric
     value = run.metrics.get(metric)
     out.print(f"run [bold]{run.run_id}[/bold]: {name} on {dataset}/{run.split} — "
               f"{metric} = {value:.4f}" if value is not None else f"run {run.run_id} stored")
-    out.print(f"leaderboard position: {rank} of {len(board.rows)} "
-              f"(`harness leaderboard --dataset {dataset}`)")
+    if where["rank"] is not None:
+        out.print(f"leaderboard: {describe_standing(where)} "
+                  f"(`harness leaderboard --dataset {dataset}`)")
     if run.sandbox == "none":
         out.print("[yellow]note:[/yellow] unsandboxed run (--sandbox none): marked so on every board")
     report = (run.report or {}).get("validation") or {}
@@ -106,13 +108,17 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
 @click.option("--segment", type=click.Choice(SEGMENTS), default="all", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "html"]), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the export to FILE instead of stdout.")
+@click.option("--ci-resamples", "resamples", type=click.IntRange(min=1), default=1000, show_default=True, help="Bootstrap and randomization resamples for the CIs and rank bands.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @pass_context
-def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, as_json):
-    """Rank the runs on a prepared split (only runs scored on its current fingerprint)."""
+def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resamples, seed, as_json):
+    """Rank the runs on a prepared split (only runs scored on its current fingerprint), with a
+    95% CI of the main metric and the band of ranks each run may hold."""
     from harness.leaderboard import build
 
-    board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment)
+    board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment,
+                  resamples=resamples, seed=seed)
     if as_json:
         fmt = "json"
     if fmt == "table":
@@ -169,15 +175,29 @@ def runs_command(ctx, dataset, limit, as_json):
 
 @click.command("show")
 @click.argument("run_id")
+@click.option("--per-user", is_flag=True, help="Write the run's per-user metrics to --out: user_id, cold, one column per metric.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="With --per-user: a .parquet or .csv file.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
-def show_command(ctx, run_id, as_json):
-    """Show one run in full: parameters, environment, timings, every metric per segment, error."""
+def show_command(ctx, run_id, per_user, out_file, as_json):
+    """Show one run in full: parameters, environment, timings, every metric per segment, its
+    place on the board (rank, band, 95% CI), error. --per-user --out FILE exports per-user values."""
+    from harness.errors import ConfigError
+    from harness.leaderboard import describe_standing, run_standing
     from harness.store.runs import get_run
 
+    if per_user or out_file:
+        if not (per_user and out_file):
+            raise ConfigError("--per-user and --out go together: harness show RUN --per-user --out FILE")
+        from harness.leaderboard.compare import export_per_user
+
+        rows = export_per_user(ctx.home, run_id, Path(out_file))
+        click.echo(f"wrote {rows:,} users to {out_file}", err=True)
+        return
     run = get_run(ctx.home, run_id)
+    where = run_standing(ctx.home, run)
     if as_json:
-        echo_json(run.to_json())
+        echo_json({**run.to_json(), "board": where})
         return
     from rich.table import Table
 
@@ -201,6 +221,8 @@ def show_command(ctx, run_id, as_json):
         for m in names:
             t.add_row(m, *(_cell(run.segments[s].get(m)) for s in segs))
         out.print(t)
+    if where:
+        out.print(f"board: {describe_standing(where)}")
     if run.report:
         checked = run.report.get("validation") or {}
         if checked:

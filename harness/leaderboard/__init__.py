@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.config import DEFAULT_METRIC, SEGMENTS
 from harness.errors import ConfigError
+from harness.stats import DEFAULT_RESAMPLES
 
 
 @dataclass
@@ -35,6 +36,8 @@ class BoardRow:
     date: str | None  # ISO start time, to the second
     metrics: dict[str, float | None]
     vs_best_baseline: float | None = None
+    ci: dict[str, list[float]] | None = None  # {main metric: [lo, hi]}, 95% bootstrap over users
+    rank_band: list[int] | None = None  # [1 + runs significantly better, N - runs significantly worse]
 
 
 @dataclass
@@ -47,9 +50,16 @@ class Board:
     columns: list[str]  # metric columns shown, main metric first
     rows: list[BoardRow] = field(default_factory=list)
     best_baseline: float | None = None
+    # resamples, seed, alpha, users, mdd (minimal detectable difference of the main metric) and
+    # mdd_reference (the run whose spread it comes from); None without per-user values
+    statistics: dict[str, Any] | None = None
+    # run_id -> {k: value} of the main metric's family at every stored k (charts; not in JSON)
+    curves: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("curves")
+        return out
 
 
 def other_metrics(metric: str, available: list[str]) -> list[str]:
@@ -66,8 +76,13 @@ def short_params(params: dict[str, Any], width: int = 40) -> str:
 
 
 def build(home: Path, dataset: str, split: str | None = None, *, metric: str = DEFAULT_METRIC,
-          segment: str = "all") -> Board:
-    """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first)."""
+          segment: str = "all", resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Board:
+    """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first).
+
+    Each row carries ``ci`` ({metric: [lo, hi]}, a percentile bootstrap over the segment's
+    users, ``resamples`` resamples seeded by ``seed``) and ``rank_band`` ([1 + runs significantly
+    better, N - runs significantly worse]: paired randomization tests between all pairs, Holm
+    at 0.05), both None for a run without per-user values of the metric (see harness.stats)."""
     from harness.store.runs import leaderboard_rows
     from harness.store.splits import split_meta
 
@@ -79,9 +94,15 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
     if frame.height and metric not in available:
         raise ConfigError(f"--metric {metric!r} is not stored for these runs; known: "
                           f"{', '.join(sorted(available))}")
+    if resamples < 1:
+        raise ConfigError(f"--ci-resamples must be at least 1, got {resamples}")
     columns = [metric, *other_metrics(metric, available)]
-    rows = []
+    family = metric.split("@")[0]
+    at_k = {int(c.split("@")[1]): c for c in available
+            if c.split("@")[0] == family and c.split("@")[1].isdigit()}
+    rows, curves = [], {}
     for r in frame.to_dicts():
+        curves[r["run_id"]] = {k: r[c] for k, c in sorted(at_k.items()) if r.get(c) is not None}
         params = json.loads(r["parameters"]) if r["parameters"] else {}
         rows.append(BoardRow(
             rank=0, run_id=r["run_id"], recommender=r["recommender"], parameters=params,
@@ -98,12 +119,117 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
         r.rank = rank
         value = r.metrics[metric]
         r.vs_best_baseline = None if best is None or value is None else value - best
-    return Board(dataset, meta["split"], meta["fingerprint"], segment, metric, columns, rows, best)
+    board = Board(dataset, meta["split"], meta["fingerprint"], segment, metric, columns, rows, best,
+                  curves=curves)
+    _attach_statistics(home, board, resamples, seed)
+    return board
+
+
+def _attach_statistics(home: Path, board: Board, resamples: int, seed: int) -> None:
+    """CI and rank band of every row that has per-user values of the main metric."""
+    import numpy as np
+
+    from harness import stats
+    from harness.store.runs import user_values
+
+    if not board.rows:
+        return
+    _, values = user_values(home, [r.run_id for r in board.rows], [board.metric], board.segment)
+    rows = [r for r in board.rows if (r.run_id, board.metric) in values]
+    if not rows:
+        return
+    matrix = np.stack([values[(r.run_id, board.metric)] for r in rows], axis=1)
+    matrix = matrix[~np.isnan(matrix).any(axis=1)]   # paired: users every run has a value for
+    if matrix.shape[0] == 0:
+        return
+    result = stats.board_statistics(matrix, resamples=resamples, seed=seed)
+    for i, r in enumerate(rows):
+        r.ci = {board.metric: [float(v) for v in result["ci"][i]]}
+        r.rank_band = [int(v) for v in result["rank_band"][i]]
+    ref = _reference(rows)
+    board.statistics = {
+        "resamples": resamples, "seed": seed, "alpha": stats.ALPHA, "users": int(matrix.shape[0]),
+        "mdd": stats.minimal_detectable_difference(matrix[:, rows.index(ref)]),
+        "mdd_reference": f"{ref.recommender} {ref.run_id}",
+    }
+
+
+def _reference(rows: list[BoardRow]) -> BoardRow:
+    """The run whose spread sizes the minimal detectable difference: popular, else the best
+    baseline, else the best run."""
+    return next((r for r in rows if r.recommender == "popular" and r.baseline),
+                next((r for r in rows if r.baseline), rows[0]))
+
+
+def detectable_difference(home: Path, dataset: str, split: str | None = None,
+                          metric: str = DEFAULT_METRIC) -> dict[str, Any]:
+    """Roughly the smallest difference of ``metric`` this split can detect (80% power, paired
+    test at 0.05; harness.stats.minimal_detectable_difference): from the per-user spread of a
+    reference run (popular, else the best baseline, else the best run), or, before any run, an
+    upper bound from the number of test users (a per-user value in [0, 1] has a spread of at
+    most 0.5)."""
+    from harness import stats
+    from harness.store.runs import leaderboard_rows, user_values
+    from harness.store.splits import split_meta
+
+    meta = split_meta(home, dataset, split)
+    has_runs = leaderboard_rows(home, meta["dataset"], meta["split"], meta["fingerprint"]).height > 0
+    board = build(home, dataset, meta["split"], metric=metric, resamples=1) if has_runs else None
+    rows = [r for r in (board.rows if board else []) if r.ci is not None]
+    if rows:
+        ref = _reference(rows)
+        _, values = user_values(home, [ref.run_id], [metric])
+        return {"metric": metric, "value": stats.minimal_detectable_difference(
+            values[(ref.run_id, metric)]), "reference": f"{ref.recommender} {ref.run_id}",
+            "bound": False}
+    n = meta["info"].get("test_users") or 0
+    z = 1.959964 + 0.841621
+    return {"metric": metric, "value": z * 0.5 / math.sqrt(n) if n else None, "reference": None,
+            "bound": True}
 
 
 def position(board: Board, run_id: str) -> int | None:
     """Rank of a run on the board, or None."""
     return next((r.rank for r in board.rows if r.run_id == run_id), None)
+
+
+def standing(board: Board, run_id: str) -> dict[str, Any] | None:
+    """Where a run stands: rank, of, rank_band, metric, value, ci; None when not on the board."""
+    row = next((r for r in board.rows if r.run_id == run_id), None)
+    if row is None:
+        return None
+    return {"rank": row.rank, "of": len(board.rows), "rank_band": row.rank_band,
+            "metric": board.metric, "value": row.metrics[board.metric],
+            "ci": (row.ci or {}).get(board.metric)}
+
+
+def run_standing(home: Path, run, **options) -> dict[str, Any] | None:
+    """:func:`standing` of a stored run (harness.store.runs.Run) on the board of its split (None
+    when the split was prepared again since, or the run is not ok)."""
+    from harness.errors import NotFoundError
+
+    if run.status != "ok":
+        return None
+    metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else (
+        f"ndcg@{run.k}" if run.k else DEFAULT_METRIC)
+    try:
+        board = build(home, run.dataset, run.split, metric=metric, **options)
+    except (NotFoundError, ConfigError):
+        return None
+    return standing(board, run.run_id)
+
+
+def describe_standing(s: dict[str, Any]) -> str:
+    """'rank 2 of 8 (band 1–4); ndcg@10 0.0847, 95% CI [0.0738, 0.0954]'."""
+    band = s["rank_band"]
+    text = f"rank {s['rank']} of {s['of']}"
+    if band:
+        text += f" (band {band[0]}–{band[1]})" if band[0] != band[1] else f" (band {band[0]})"
+    if s["value"] is not None:
+        text += f"; {s['metric']} {s['value']:.4f}"
+    if s["ci"]:
+        text += f", 95% CI [{s['ci'][0]:.4f}, {s['ci'][1]:.4f}]"
+    return text
 
 
 def _num(v: float | None) -> float:

@@ -14,14 +14,16 @@ FORMATS = ("markdown", "csv", "json", "html")
 
 def table(board: Board) -> tuple[list[str], list[list[str]]]:
     """Header and text cells shared by every format (and the Rich table)."""
-    header = ["rank", "recommender", "params", *board.columns, "vs best baseline",
+    header = ["rank", "band", "recommender", "params", *board.columns, "vs best baseline",
               "fit s", "recommend s", "date", "run"]
     body = []
     for r in board.rows:
         name = r.recommender + (" (baseline)" if r.baseline else "") + (
             " (external)" if r.external else "") + (
             " (unsandboxed)" if r.sandbox == "none" else "")
-        body.append([str(r.rank), name, r.params, *(_fmt(r.metrics[c]) for c in board.columns),
+        main = _fmt(r.metrics[board.metric]) + _half_width(r, board.metric)
+        body.append([str(r.rank), band_text(r.rank_band), name, r.params, main,
+                     *(_fmt(r.metrics[c]) for c in board.columns[1:]),
                      _signed(r.vs_best_baseline), _secs(r.fit_seconds),
                      _secs(r.recommend_seconds), _date(r.date), r.run_id])
     return header, body
@@ -29,7 +31,48 @@ def table(board: Board) -> tuple[list[str], list[list[str]]]:
 
 def is_numeric(header: str) -> bool:
     """Columns of numbers: right-aligned in every format."""
-    return header == "rank" or "@" in header or header.endswith(" s") or header == "vs best baseline"
+    return (header in ("rank", "band", "vs best baseline") or "@" in header
+            or header.endswith(" s"))
+
+
+def band_text(band) -> str:
+    """[2, 4] -> '2–4', [3, 3] -> '3'."""
+    if not band:
+        return ""
+    return str(band[0]) if band[0] == band[1] else f"{band[0]}–{band[1]}"
+
+
+def _half_width(row, metric: str) -> str:
+    ci = (row.ci or {}).get(metric)
+    return "" if not ci else f" ±{(ci[1] - ci[0]) / 2:.4f}"
+
+
+def breaks_after(board: Board) -> list[bool]:
+    """Per row: whether every run above it is significantly better than every run below (a
+    line between them); rows between two lines share a band of runs the data cannot order."""
+    rows = board.rows
+    out = []
+    for i, r in enumerate(rows):
+        if i + 1 == len(rows) or not r.rank_band or not rows[i + 1].rank_band:
+            out.append(False)
+            continue
+        out.append(max(x.rank_band[1] for x in rows[: i + 1] if x.rank_band)
+                   < min(x.rank_band[0] for x in rows[i + 1:] if x.rank_band))
+    return out
+
+
+def caption(board: Board) -> str:
+    """What the ± and the bands mean, and the smallest difference the split can detect."""
+    st = board.statistics
+    if not st:
+        return "no per-user values: no confidence intervals or bands"
+    mdd = st.get("mdd")
+    text = (f"±: half a 95% bootstrap CI ({st['resamples']} resamples of {st['users']:,} users, "
+            f"seed {st['seed']}); band: the ranks the data allow (paired randomization tests, "
+            f"Holm {st['alpha']:g})")
+    if mdd is not None and mdd == mdd:
+        text += f"; MDD ~{mdd:.4f} (80% power, spread of {st['mdd_reference'].split()[0]})"
+    return text
 
 
 def _date(iso: str | None) -> str:
@@ -53,7 +96,7 @@ def to_markdown(board: Board) -> str:
     header, body = table(board)
     esc = lambda s: s.replace("|", "\\|")  # noqa: E731
     lines = [f"Leaderboard: {board.dataset} / {board.split} ({board.segment} users, "
-             f"by {board.metric})", "", "| " + " | ".join(header) + " |",
+             f"by {board.metric})", "", caption(board), "", "| " + " | ".join(header) + " |",
              "|" + "|".join("---:" if is_numeric(h) else "---" for h in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
@@ -63,11 +106,16 @@ def to_csv(board: Board) -> str:
     """One row per run; raw numbers (not rounded), for spreadsheets and scripts."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["rank", "run_id", "recommender", "parameters", "baseline", "external", "sandbox",
-                *board.columns, "vs_best_baseline", "fit_seconds", "recommend_seconds", "date"])
+    m = board.metric
+    w.writerow(["rank", "band_lo", "band_hi", "run_id", "recommender", "parameters", "baseline",
+                "external", "sandbox", m, f"{m}_ci_lo", f"{m}_ci_hi", *board.columns[1:],
+                "vs_best_baseline", "fit_seconds", "recommend_seconds", "date"])
     for r in board.rows:
-        w.writerow([r.rank, r.run_id, r.recommender, json.dumps(r.parameters), r.baseline,
-                    r.external, r.sandbox or "", *(r.metrics[c] for c in board.columns), r.vs_best_baseline,
+        band = r.rank_band or [None, None]
+        ci = (r.ci or {}).get(m) or [None, None]
+        w.writerow([r.rank, *band, r.run_id, r.recommender, json.dumps(r.parameters), r.baseline,
+                    r.external, r.sandbox or "", r.metrics[m], *ci,
+                    *(r.metrics[c] for c in board.columns[1:]), r.vs_best_baseline,
                     r.fit_seconds, r.recommend_seconds, r.date])
     return buf.getvalue()
 
@@ -81,7 +129,8 @@ table{border-collapse:collapse}th,td{padding:.3rem .7rem;border-bottom:1px solid
 th{background:#f4f4f4;text-align:left;white-space:nowrap}td{white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums}.main{font-weight:bold}
 tr.baseline{color:#666;font-style:italic}caption{text-align:left;margin:.5rem 0}
-caption b{font-size:1.1rem}caption span{color:#666}"""
+caption b{font-size:1.1rem}caption span{color:#666}tr.cut td{border-bottom:2px solid #444}
+figure{margin:2rem 0 0}figure svg{max-width:100%;height:auto}figcaption{color:#666}"""
 
 
 def to_html(board: Board) -> str:
@@ -91,21 +140,30 @@ def to_html(board: Board) -> str:
                for h in header]
     cls = [f' class="{c}"' if c else "" for c in classes]
     title = f"Leaderboard: {board.dataset} / {board.split}"
-    note = (f"{board.segment} users, by {board.metric}; baselines shipped with harness in grey "
-            f"italics; fingerprint {board.fingerprint[:12]}")
+    note = (f"{board.segment} users, by {board.metric}; {caption(board)}; baselines shipped with "
+            f"harness in grey italics; a line separates runs the data can order; fingerprint "
+            f"{board.fingerprint[:12]}")
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
            "<table>", f"<caption><b>{html.escape(title)}</b><br><span>{html.escape(note)}</span></caption>",
            "<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
            + "</tr></thead>", "<tbody>"]
-    for r, row in zip(board.rows, body):
-        row_cls = ' class="baseline"' if r.baseline else ""
+    for r, row, cut in zip(board.rows, body, breaks_after(board)):
+        names = " ".join(c for c in ("baseline" if r.baseline else "", "cut" if cut else "") if c)
+        row_cls = f' class="{names}"' if names else ""
         cells = "".join(f"<td{c}>{html.escape(v)}</td>" for c, v in zip(cls, row))
         out.append(f"<tr{row_cls}>{cells}</tr>")
     if not board.rows:
         out.append(f'<tr><td colspan="{len(header)}">no runs yet</td></tr>')
-    out += ["</tbody>", "</table>", "</body>", "</html>"]
+    out += ["</tbody>", "</table>"]
+    if board.rows:
+        from harness.leaderboard.plots import svg
+
+        out += ['<figure>', svg(board), f"<figcaption>{html.escape(board.metric)} with its 95% CI "
+                "per run (runs the data cannot order share a colour) and the metric at every k for "
+                "the top runs</figcaption>", "</figure>"]
+    out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 
 

@@ -6,11 +6,11 @@ from rich.table import Table
 
 from harness.cli.output import text
 from harness.leaderboard import Board
-from harness.leaderboard.export import is_numeric, table
+from harness.leaderboard.export import breaks_after, caption, is_numeric, table
 
 # Columns that always show, then the others in the order they are dropped last-to-first when the
 # terminal is too narrow for all of them (the exports always carry every column).
-ALWAYS = ("rank", "recommender")
+ALWAYS = ("rank", "band", "recommender")
 PADDING = 3  # a cell's share of borders and padding in Rich's default box
 
 
@@ -30,19 +30,19 @@ def rich_table(board: Board, highlight: str | None = None, width: int | None = N
             shown.add(h)
             used += widths[h]
     hidden = len(header) - len(shown)
-    caption = f"fingerprint {board.fingerprint[:12]}; baselines in dim italics"
+    note = f"{caption(board)}; fingerprint {board.fingerprint[:12]}; baselines in dim italics"
     if hidden:
-        caption += f"; {hidden} columns left out for width (--format markdown|csv|html has all)"
+        note += f"; {hidden} columns left out for width (--format markdown|csv|html has all)"
     t = Table(title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}",
-              caption=caption)
+              caption=note)
     keep = [i for i, h in enumerate(header) if h in shown]
     for i in keep:
         h = header[i]
         t.add_column(h, justify="right" if is_numeric(h) else "left", no_wrap=True,
                      style="bold" if h == board.metric else None)
-    for r, row in zip(board.rows, body):
+    for r, row, cut in zip(board.rows, body, breaks_after(board)):
         style = "dim italic" if r.baseline else None
         if highlight and r.run_id == highlight:
             style = "bold green"
-        t.add_row(*(text(row[i]) for i in keep), style=style)
+        t.add_row(*(text(row[i]) for i in keep), style=style, end_section=cut)
     return t

@@ -279,3 +279,42 @@ def leaderboard_rows(home: Path, dataset: str, split: str, fingerprint: str, seg
         wide = metrics.pivot(on="metric", index="run_id", values="value", aggregate_function="first")
         runs = runs.join(wide, on="run_id", how="left")
     return runs
+
+
+def user_values(home: Path, run_ids: list[str], metrics: list[str], segment: str = "all"
+                ) -> tuple[pl.Series, dict[tuple[str, str], "np.ndarray"]]:
+    """Per-user values of ``metrics`` for each of ``run_ids``, aligned on the same users.
+
+    Returns (user ids as text, in one order; {(run_id, metric): float64 array in that order}).
+    A (run, metric) the run did not store per user is missing from the mapping; a user a run has
+    no row for gets NaN. ``segment`` ``all`` takes every user, else that segment's users."""
+    import numpy as np
+
+    if not run_ids or not metrics:
+        return pl.Series("user_id", [], dtype=pl.Utf8), {}
+    with connect(home, read_only=True) as con:
+        names = dict(con.sql(
+            "SELECT run_id, user_metric_names FROM runs WHERE list_contains(?, run_id)",
+            params=[run_ids]).fetchall())
+        cols, args, keys = [], [], []
+        for run_id in run_ids:
+            for metric in metrics:
+                stored = names.get(run_id) or []
+                if metric not in stored:
+                    continue
+                cols.append(f"max(metric_values[{stored.index(metric) + 1}]) "
+                            f"FILTER (WHERE run_id = ?) AS c{len(cols)}")
+                args.append(run_id)
+                keys.append((run_id, metric))
+        if not cols:
+            return pl.Series("user_id", [], dtype=pl.Utf8), {}
+        where = "" if segment == "all" else "AND segment = ?"
+        # one pass over the runs' rows, pivoted to one column per (run, metric) by user
+        frame = con.sql(
+            f"SELECT user_id, {', '.join(cols)} FROM run_user_metrics "
+            f"WHERE list_contains(?, run_id) {where} GROUP BY user_id ORDER BY user_id",
+            params=[*args, list({k[0] for k in keys}), *([] if segment == "all" else [segment])],
+        ).pl()
+    out = {key: frame[f"c{i}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+           for i, key in enumerate(keys)}
+    return frame["user_id"], out
