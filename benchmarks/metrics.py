@@ -1,16 +1,27 @@
-"""Benchmark: harness `evaluate` versus RecTools `calc_metrics` and ranx `evaluate`.
+"""Benchmark: the `harness score` command versus RecTools `calc_metrics` (and ranx, and the
+in-memory `harness.metrics.evaluate`).
 
-    flock /tmp/harness-bench.lock python benchmarks/metrics.py [--repeat 3] [--sizes 100k,1m]
+    flock /tmp/harness-bench.lock python benchmarks/metrics.py [--repeat 3] [--sizes 100k,1m,2m,10m]
+        [--tools harness-cli,harness,rectools,ranx]
 
-Generates seeded synthetic lists (N users x 100 items, 20k items with Zipf popularity, 1-30
-relevant items per user) once into benchmarks/out/metrics/, then times each tool in a fresh
-subprocess per repeat, on the same parquet files: precision, recall, map, ndcg, mrr and hit_rate
-at k = 1, 5, 10, 20, 50, 100 (36 metrics) plus coverage. RecTools 0.19 pins numpy<2 and ranx pulls
-numba, so each runs in its own venv (benchmarks/.venv-rectools, benchmarks/.venv-ranx) that this
-script creates with pip. ranx runs at 100k only; its time includes converting the frames to its
-Qrels/Run (the numba warm-up on a tiny case is timed apart). Wall time is the library call; peak
-RSS is the child's own ru_maxrss (loading the data included). Prints medians, ratios to harness,
-and which shared metrics disagree.
+Generates seeded synthetic lists (N users x top-100 with rank and score, 20k items with Zipf
+popularity, 1-30 relevant items per user, an items file for coverage) once into
+benchmarks/out/metrics/; from 10M users the lists are a directory of parquet files of 1M users each.
+Then times each tool in a fresh subprocess per repeat, on the same files: precision, recall, map,
+ndcg, mrr and hit_rate at k = 1, 5, 10, 20, 50, 100 (36 metrics) plus coverage.
+
+- harness-cli: `harness score --recs --truth --catalog --k ... --json` as a user types it: whole
+  process wall time (start-up, reading, validation, scoring, printing) and peak RSS of the
+  process tree (sampled every 20 ms, and the kernel's peak of the largest process).
+- harness, rectools, ranx: a worker that reads the files and calls the library; "library call"
+  is the call alone, "whole process" the worker measured from outside like the command.
+  RecTools 0.19 pins numpy<2 and ranx pulls numba, so each runs in its own venv
+  (benchmarks/.venv-rectools, benchmarks/.venv-ranx) that this script creates with pip. ranx runs
+  at 100k only (its time includes converting frames; the numba warm-up is timed apart); the
+  in-memory tools stop at 1M.
+
+Prints medians, ratios to harness-cli (whole process against whole process), and which shared
+metrics disagree.
 
 This file is also the worker: `--worker TOOL` runs one tool once and prints one JSON line. The
 worker part imports only the standard library at module level, so the peers' venvs can run it.
@@ -186,6 +197,7 @@ def work_ranx(data: Path) -> dict:
 
 
 WORKERS = {"harness": work_harness, "rectools": work_rectools, "ranx": work_ranx}
+TOOLS = ("harness-cli", *WORKERS)
 
 
 def worker(tool: str, data: Path) -> None:
@@ -198,7 +210,7 @@ def worker(tool: str, data: Path) -> None:
 # ---------------------------------------------------------------- driver (harness venv)
 
 def _venv_python(tool: str) -> str:
-    if tool == "harness":
+    if tool in ("harness", "harness-cli"):
         return sys.executable
     venv = HERE / f".venv-{tool}"
     python = venv / "bin" / "python"
@@ -210,13 +222,56 @@ def _venv_python(tool: str) -> str:
     return str(python)
 
 
+def _tree_peak(cmd: list[str], env: dict) -> tuple[float, float, str, str]:
+    """Run ``cmd``; wall seconds of the whole process, peak resident GiB of its process tree
+    (sampled every 20 ms, and the kernel's own peak of the largest process), stdout, stderr."""
+    import psutil
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = 0
+    out: list[str] = []
+    reader = __import__("threading").Thread(target=lambda: out.append(proc.stdout.read()))
+    reader.start()
+    root = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            rss = root.memory_info().rss + sum(c.memory_info().rss for c in root.children(True))
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    reader.join()
+    seconds = time.perf_counter() - t
+    own = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return seconds, max(peak, own) / 2**30, "".join(out), proc.stderr.read()
+
+
+def cli_command(data: Path) -> list[str]:
+    """The command as a user types it (``--catalog`` for coverage)."""
+    recs = data / "recs" if (data / "recs").is_dir() else data / "recs.parquet"
+    return ["harness", "score", "--recs", str(recs), "--truth", str(data / "truth.parquet"),
+            "--catalog", str(data / "items.parquet"), *[a for k in KS for a in ("--k", str(k))],
+            "--json"]
+
+
 def run_once(tool: str, data: Path) -> dict:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.run([_venv_python(tool), __file__, "--worker", tool, "--data", str(data)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tool} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    if tool == "harness-cli":
+        cmd = cli_command(data)
+        cmd[0] = str(Path(sys.executable).parent / "harness")
+        seconds, peak, out, err = _tree_peak(cmd, env)
+        if not out.strip():
+            raise RuntimeError(f"harness score failed:\n{err[-3000:]}")
+        return {"seconds": seconds, "process_seconds": seconds, "peak_gib": peak,
+                "metrics": json.loads(out)["metrics"]}
+    cmd = [_venv_python(tool), __file__, "--worker", tool, "--data", str(data)]
+    seconds, peak, out, err = _tree_peak(cmd, env)
+    if not out.strip():
+        raise RuntimeError(f"{tool} failed:\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result.update(process_seconds=seconds, peak_gib=max(peak, result["peak_gib"]))
+    return result
 
 
 def compare(ours: dict, theirs: dict, tool: str) -> list[str]:
@@ -233,10 +288,10 @@ def main() -> None:
     parser.add_argument("--worker", choices=WORKERS)
     parser.add_argument("--data", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool and size (medians)")
-    parser.add_argument("--sizes", default="100k,1m", help="comma-separated: 100k, 1m")
+    parser.add_argument("--sizes", default="100k,1m", help="comma-separated: 100k, 1m, 2m, 10m")
     parser.add_argument("--rectools-1m-repeat", type=int, default=1,
                         help="RecTools runs at 1m (about 2 min and 17 GiB each)")
-    parser.add_argument("--tools", default="harness,rectools,ranx")
+    parser.add_argument("--tools", default="harness-cli,harness,rectools,ranx")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.worker:
@@ -254,38 +309,45 @@ def main() -> None:
         for tool in tools:
             if tool == "ranx" and size != "100k":
                 continue  # ranx would need about 47 GiB at 1M
+            if tool in ("rectools", "harness") and size not in ("100k", "1m"):
+                continue  # in-memory tools: 2M and beyond are for the bounded-memory command
             repeat = args.rectools_1m_repeat if (tool, size) == ("rectools", "1m") else args.repeat
             runs = []
             for i in range(repeat):
                 runs.append(run_once(tool, data))
-                print(f"{size} {tool} run {i + 1}: {runs[-1]['seconds']:.2f} s, "
-                      f"peak {runs[-1]['peak_gib']:.2f} GiB", flush=True)
+                print(f"{size} {tool} run {i + 1}: process {runs[-1]['process_seconds']:.2f} s, "
+                      f"call {runs[-1]['seconds']:.2f} s, peak {runs[-1]['peak_gib']:.2f} GiB",
+                      flush=True)
             results[tool] = runs
-        base = results.get("harness")
+        base = results.get("harness-cli") or results.get("harness")
         for tool, runs in results.items():
-            med = statistics.median(r["seconds"] for r in runs)
-            peak = statistics.median(r["peak_gib"] for r in runs)
-            row = {"size": size, "tool": tool, "runs": len(runs), "seconds": med, "peak_gib": peak}
+            row = {"size": size, "tool": tool, "runs": len(runs),
+                   "process": statistics.median(r["process_seconds"] for r in runs),
+                   "call": statistics.median(r["seconds"] for r in runs),
+                   "peak_gib": statistics.median(r["peak_gib"] for r in runs)}
             if "warmup_seconds" in runs[0]:
                 row["extra"] = (f"convert {statistics.median(r['convert_seconds'] for r in runs):.1f} s "
                                 f"(included), numba warm-up {statistics.median(r['warmup_seconds'] for r in runs):.1f} s (not included)")
             if base:
-                bmed = statistics.median(r["seconds"] for r in base)
+                bmed = statistics.median(r["process_seconds"] for r in base)
                 bpeak = statistics.median(r["peak_gib"] for r in base)
-                row["time_ratio"], row["rss_ratio"] = med / bmed, peak / bpeak
-                if tool != "harness":
+                row["time_ratio"], row["rss_ratio"] = row["process"] / bmed, row["peak_gib"] / bpeak
+                if runs is not base:
                     diff = compare(base[0]["metrics"], runs[0]["metrics"], tool)
                     shared = len(set(base[0]["metrics"]) & set(runs[0]["metrics"]))
                     notes.append(f"{size} {tool}: {shared} shared metrics, {len(diff)} differ"
                                  + "".join(f"\n    {d}" for d in diff))
             rows.append(row)
     print()
-    print("| size | tool | runs | wall s (median) | peak RSS GiB | time / harness | RSS / harness | note |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    print("harness-cli: `" + " ".join(cli_command(Path("DATA"))) + "` (whole process)")
+    print("| size | tool | runs | whole process s (median) | library call s | peak RSS GiB (tree) "
+          "| process time / harness-cli | RSS / harness-cli | note |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        print(f"| {r['size']} | {r['tool']} | {r['runs']} | {r['seconds']:.2f} | {r['peak_gib']:.2f} | "
-              f"{r.get('time_ratio', float('nan')):.1f}x | {r.get('rss_ratio', float('nan')):.1f}x | "
-              f"{r.get('extra', '')} |")
+        call = "-" if r["tool"] == "harness-cli" else f"{r['call']:.2f}"
+        print(f"| {r['size']} | {r['tool']} | {r['runs']} | {r['process']:.2f} | {call} | "
+              f"{r['peak_gib']:.2f} | {r.get('time_ratio', float('nan')):.1f}x | "
+              f"{r.get('rss_ratio', float('nan')):.1f}x | {r.get('extra', '')} |")
     print()
     for n in notes:
         print(n)

@@ -176,7 +176,7 @@ class ListReader:
     def _align(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Ids in the truth's and the asked users' comparison types (:mod:`harness.ids`); the
         truth and the users take the types of the first batch's alignment."""
-        if self.truth is not None:
+        if self.truth is not None and not _both_integers(frame, self.truth):
             frame, self.truth = align_ids(frame, self.truth, source=self.name, against=self.against)
         else:
             frame = normalise_ids(frame, source=self.name)
@@ -291,6 +291,12 @@ class ListReader:
 
     def _chunk(self, frame: pl.DataFrame, offset: int) -> tuple[pl.DataFrame, pl.DataFrame]:
         return _normalise(frame, source=self.name, k=self.k, asked=self.asked, offset=offset)
+
+
+def _both_integers(frame: pl.DataFrame, truth: pl.DataFrame) -> bool:
+    """Integer ids on both sides (not UInt64) compare exactly as they are: no cast to Int64 of
+    every batch (the pair keys of :mod:`harness.pairs` widen them on the fly)."""
+    return all(frame.schema[c] in PACKABLE and truth.schema[c] in PACKABLE for c in (USER, ITEM))
 
 
 def _trailing_run(frame: pl.DataFrame) -> int:

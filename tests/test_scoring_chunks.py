@@ -105,3 +105,46 @@ def test_partitioned_directory_and_ungrouped_users(tmp_path):
     dup = pl.concat([recs, recs.head(1)])
     with pytest.raises(ValidationError, match="item listed twice"):
         score_lists(dup, truth, ks=KS, chunk_rows=7)
+
+
+def test_integer_ids_of_two_widths_are_compared_exactly():
+    """Int64 lists against an Int32 truth: no cast of the lists, a user beyond Int32 is in no
+    truth (not a wrapped-around one), the numbers equal those of lists of the truth's width."""
+    truth = pl.DataFrame({"user_id": pl.Series([1, 2], dtype=pl.Int32),
+                          "item_id": pl.Series([10, 20], dtype=pl.Int32)})
+    wide = pl.DataFrame({"user_id": [1, 2, 2**32 + 1], "item_id": [10, 21, 10],
+                         "rank": [1, 1, 1]})
+    narrow = wide.head(2).with_columns(pl.col("user_id", "item_id").cast(pl.Int32))
+    a = score_lists(wide, truth, ks=(1,)).evaluation.metrics
+    b = score_lists(narrow, truth, ks=(1,)).evaluation.metrics
+    assert a == b and a["all"]["hit_rate@1"] == 0.5
+
+
+def test_worker_asks_for_lists_in_batches_and_appends_them(tmp_path, monkeypatch):
+    from harness.runner import worker
+
+    calls = []
+
+    class Model:
+        def recommend(self, users, k):
+            calls.append(users.to_list())
+            ids = users.to_list()
+            return pl.DataFrame({"user_id": [u for u in ids for _ in range(k)],
+                                 "item_id": [i for _ in ids for i in range(k)],
+                                 "score": [float(k - i) for _ in ids for i in range(k)]})
+
+    monkeypatch.setattr(worker, "RECOMMEND_USERS", 3)
+    path = tmp_path / "recs.parquet"
+    worker._recommend_in_batches(Model(), pl.Series("user_id", list(range(7))), 2, path)
+    assert calls == [[0, 1, 2], [3, 4, 5], [6]]
+    written = pl.read_parquet(path)
+    assert written.height == 14 and written.get_column("user_id").to_list() == [
+        u for u in range(7) for _ in range(2)]
+
+    class Drifting(Model):
+        def recommend(self, users, k):
+            out = super().recommend(users, k)
+            return out if users[0] == 0 else out.with_columns(pl.col("item_id").cast(pl.Utf8) + "x")
+
+    with pytest.raises(TypeError, match="one batch of users"):
+        worker._recommend_in_batches(Drifting(), pl.Series("user_id", list(range(7))), 2, path)

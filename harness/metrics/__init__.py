@@ -19,7 +19,7 @@ from harness.config import SEGMENTS
 from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
 from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
 from harness.ids import align_ids, check_overlap
-from harness.pairs import packed_pairs, pair_key
+from harness.pairs import packed_pairs
 from harness.metrics.registry import REGISTRY, Context, PerUser, Totals, metric_id
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
@@ -120,11 +120,8 @@ class Scorer:
         """Score one chunk: ``recs`` as above; ``starts``: the first row of each user's block and
         the row count at the end, when the caller knows them."""
         recs = recs.select(USER, ITEM, RANK)
-        # ids come aligned to the truth's types (harness.ids); a lossless widening at most here
-        if recs.schema[USER] != self.user_ids.dtype:
-            recs = recs.with_columns(pl.col(USER).cast(self.user_ids.dtype))
-        if recs.schema[ITEM] != self.truth.schema[ITEM]:
-            recs = recs.with_columns(pl.col(ITEM).cast(self.truth.schema[ITEM]))
+        # ids come aligned to the truth's comparison types (harness.ids); integer ids of two
+        # widths are left as they are (the pair keys widen them)
         if recs.height and recs.get_column(RANK).max() > self.ks[-1]:
             recs, starts = recs.filter(pl.col(RANK) <= self.ks[-1]), None
         if starts is None:
@@ -132,8 +129,11 @@ class Scorer:
         if len(starts) < 2:
             return
         block_users = recs.get_column(USER).gather(starts[:-1])
-        pos = self.user_ids.search_sorted(block_users).to_numpy()
-        found = pos < self.user_ids.len()
+        if block_users.dtype != self.user_ids.dtype:  # integers of another width
+            block_users = block_users.cast(self.user_ids.dtype, strict=False)  # null: no truth user
+        found = block_users.is_not_null().to_numpy()
+        pos = self.user_ids.search_sorted(block_users.fill_null(self.user_ids[0])).to_numpy()
+        found &= pos < self.user_ids.len()
         found[found] = (self.user_ids.gather(pos[found]) == block_users.filter(found)).to_numpy()
         self._overlap(recs, block_users, found)
         if not found.all():  # lists of users outside the truth are not scored
@@ -150,7 +150,7 @@ class Scorer:
         else:
             truth = self.truth.filter(pl.col(USER).is_in(block_users.implode()))
         ctx = Context(recs=recs, truth=truth, users=self.users[pos], ks=self.ks, train=self.train,
-                      item_categories=self.item_categories, pair_key=pair_key(recs, truth),
+                      item_categories=self.item_categories,
                       notices=self.notices, starts=starts, shared=self.shared)
         for name, family in REGISTRY.items():
             result = family(ctx)
@@ -231,7 +231,7 @@ class Scorer:
         ctx = Context(recs=pl.DataFrame({USER: self.user_ids.head(0), ITEM: self.truth.get_column(ITEM).head(0),
                                          RANK: pl.Series([], dtype=pl.Int32)}),
                       truth=self.truth.head(0), users=self.users.head(0), ks=self.ks,
-                      train=self.train, item_categories=self.item_categories, pair_key=None,
+                      train=self.train, item_categories=self.item_categories,
                       notices=self.notices, starts=np.zeros(1, dtype=np.int64), shared=self.shared)
         for name, family in REGISTRY.items():
             result = family(ctx)

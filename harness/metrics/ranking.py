@@ -75,7 +75,7 @@ def _prefix_sums(values: np.ndarray, first: np.ndarray):
 @family("ranking", tuple(METRICS))
 def ranking(ctx: Context) -> PerUser:
     """Per-user accuracy values ``name@k`` for the chunk's users (0 without a hit)."""
-    rows = np.flatnonzero(hit_mask(ctx.recs, ctx.truth, ctx.pair_key))
+    rows = np.flatnonzero(hit_mask(ctx.recs, ctx.truth))
     starts = ctx.starts
     n_blocks = len(starts) - 1
     rank = ctx.recs.get_column("rank").to_numpy()[rows].astype(np.int64)

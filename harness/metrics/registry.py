@@ -27,8 +27,7 @@ class Context:
     ``starts``: first row of each user's block plus the row count at the end; ``users``: those
     users' truth rows (``user_id``, ``n`` distinct relevant items, ``segment``), one per block, in
     block order; ``truth``: the truth pairs of those users (a pair may repeat); optional
-    train/categories; ``pair_key``: the packed (user, item) key of :mod:`harness.pairs` (None for
-    non-integer ids); ``shared``: state a family prepares once and reuses for every chunk."""
+    train/categories; ``shared``: state a family prepares once and reuses for every chunk."""
 
     recs: pl.DataFrame
     truth: pl.DataFrame
@@ -36,7 +35,6 @@ class Context:
     ks: tuple[int, ...]
     train: pl.DataFrame | None = None
     item_categories: pl.DataFrame | None = None
-    pair_key: pl.Expr | None = None
     notices: list[str] = field(default_factory=list)
     starts: np.ndarray | None = None
     shared: dict = field(default_factory=dict)

@@ -107,15 +107,50 @@ def run(workdir: Path) -> None:
     fit_seconds = time.perf_counter() - start
     _say(stage="recommend", fit_seconds=fit_seconds)
     start = time.perf_counter()
-    recs = model.recommend(test_users, job["k"])
+    _recommend_in_batches(model, test_users, job["k"], workdir / "recs.parquet")
     recommend_seconds = time.perf_counter() - start
-    if not isinstance(recs, pl.DataFrame):
-        raise TypeError(f"recommend returned {type(recs).__name__}, expected a polars DataFrame")
-    recs.write_parquet(workdir / "recs.parquet", compression="lz4")
     result = {"fit_seconds": fit_seconds, "recommend_seconds": recommend_seconds,
               "peak_memory_bytes": _peak_rss()}
     (workdir / "result.json").write_text(json.dumps(result))
     _say(stage="done", **result)
+
+
+RECOMMEND_USERS = 100_000  # users per recommend call: 10M list rows at k = 100, about 160 MB
+
+
+def _recommend_in_batches(model, users, k: int, path: Path) -> None:
+    """Ask for the lists of ``RECOMMEND_USERS`` users at a time and append each answer to the
+    parquet file (one row group or more per batch), so that neither this process nor the parent
+    that validates the file a chunk at a time holds every list at once (96M rows at 960k users).
+    Every batch must have the first batch's columns and types (else TypeError)."""
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    from harness.api import batches
+
+    writer = schema = None
+    try:
+        for part in batches(users.len(), RECOMMEND_USERS) if users.len() else [slice(0, 0)]:
+            recs = model.recommend(users[part], k)
+            if not isinstance(recs, pl.DataFrame):
+                raise TypeError(f"recommend returned {type(recs).__name__}, expected a polars "
+                                f"DataFrame")
+            if schema is None:
+                schema = recs.schema
+            elif recs.schema != schema:
+                try:
+                    recs = recs.select(list(schema)).cast(dict(schema))
+                except Exception:  # noqa: BLE001 - named below
+                    raise TypeError(f"recommend returned columns {dict(recs.schema)} for one "
+                                    f"batch of users and {dict(schema)} for another") from None
+            table = recs.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema, compression="lz4")
+            writer.write_table(table.cast(writer.schema))
+            del recs, table
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _exit(code: int) -> None:
