@@ -129,7 +129,8 @@ table{border-collapse:collapse}th,td{padding:.3rem .7rem;border-bottom:1px solid
 th{background:#f4f4f4;text-align:left;white-space:nowrap}td{white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums}.main{font-weight:bold}
 tr.baseline{color:#666;font-style:italic}caption{text-align:left;margin:.5rem 0}
-caption b{font-size:1.1rem}caption span{color:#666}tr.cut td{border-bottom:2px solid #444}
+h1{font-size:1.1rem;margin:0 0 .3rem}p.note{color:#666;margin:0 0 .7rem;max-width:70rem}
+.scroll{overflow-x:auto}tr.cut td{border-bottom:2px solid #444}
 figure{margin:2rem 0 0}figure svg{max-width:100%;height:auto}figcaption{color:#666}"""
 
 
@@ -146,7 +147,8 @@ def to_html(board: Board) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
-           "<table>", f"<caption><b>{html.escape(title)}</b><br><span>{html.escape(note)}</span></caption>",
+           f"<h1>{html.escape(title)}</h1>", f'<p class="note">{html.escape(note)}</p>',
+           '<div class="scroll"><table>',
            "<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
            + "</tr></thead>", "<tbody>"]
     for r, row, cut in zip(board.rows, body, breaks_after(board)):
@@ -156,13 +158,13 @@ def to_html(board: Board) -> str:
         out.append(f"<tr{row_cls}>{cells}</tr>")
     if not board.rows:
         out.append(f'<tr><td colspan="{len(header)}">no runs yet</td></tr>')
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table></div>"]
     if board.rows:
         from harness.leaderboard.plots import svg
 
         out += ['<figure>', svg(board), f"<figcaption>{html.escape(board.metric)} with its 95% CI "
-                "per run (runs the data cannot order share a colour) and the metric at every k for "
-                "the top runs</figcaption>", "</figure>"]
+                "per run, a colour per group (every run of a group is significantly better than "
+                "every run of the next), and the metric at every k for the top runs</figcaption>", "</figure>"]
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 

@@ -1,7 +1,8 @@
 """Charts of a board, drawn with matplotlib into static SVG or PNG (no browser, no scripts).
 
-Left: each run's main metric with its 95% CI, best first; runs the data cannot order share a
-colour band (the same groups as the lines of the terminal table), baselines in grey text.
+Left: each run's main metric with its 95% CI, best first, with its rank band; a colour per group
+of runs (the groups between the lines of the terminal table: every run of a group is
+significantly better than every run of the next), baselines in grey text.
 Right: metric@k for every stored k of the main metric's family, for the top runs.
 """
 
@@ -16,8 +17,11 @@ from harness.leaderboard import Board
 from harness.leaderboard.export import band_text, breaks_after
 
 TOP_CURVES = 6
-_BAND_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-                 "#17becf")
+# groups of the CI chart in dark tones, curves in matplotlib's bright ones: a colour never means
+# a group on one side and a run on the other
+_BAND_COLOURS = ("#08306b", "#a50f15", "#00441b", "#3f007d", "#7f2704", "#525252")
+_CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                  "#17becf")
 
 
 def figure(board: Board):
@@ -85,7 +89,7 @@ def _curves(ax, board: Board) -> None:
         points = sorted(board.curves[r.run_id].items())
         ax.plot([k for k, _ in points], [v for _, v in points], marker="o", markersize=3.5,
                 linewidth=1.5, linestyle="--" if r.baseline else "-",
-                color=_BAND_COLOURS[i % len(_BAND_COLOURS)], label=f"{r.rank}. {_label(r)}")
+                color=_CURVE_COLOURS[i % len(_CURVE_COLOURS)], label=f"{r.rank}. {_label(r)}")
     ax.set_xscale("log")
     ks = sorted({k for r in top for k in board.curves[r.run_id]})
     ax.set_xticks(ks)
