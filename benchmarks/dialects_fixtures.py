@@ -38,7 +38,8 @@ PINS = {  # dialect -> pip requirements of its venv
     "trec": ["pytrec-eval-terrier==0.5.11"],
     "msrec": ["recommenders==1.2.1"],
     "lenskit": ["lenskit==2025.8.1"],
-    "recbole": ["recbole==1.2.1"],
+    # RecBole 1.2.1 uses np.float (removed in numpy 1.24): older numpy and its stack
+    "recbole": ["recbole==1.2.1", "numpy==1.23.5", "pandas==2.0.3", "scipy<1.12", "scikit-learn<1.4"],
 }
 DISTRIBUTION = {"rectools": "rectools", "ranx": "ranx", "trec": "pytrec-eval-terrier",
                 "msrec": "recommenders", "lenskit": "lenskit", "recbole": "recbole"}
@@ -176,15 +177,22 @@ def _lenskit(recs, truth, train, ks):
         from lenskit.metrics.ranking import AveragePrecision
 
     ranked = pd.DataFrame(_ranked(recs))[["user_id", "item_id", "rank"]]
-    outputs = ItemListCollection.from_df(ranked, ["user_id"])
-    test = ItemListCollection.from_df(pd.DataFrame(truth)[["user_id", "item_id"]], ["user_id"])
-    analysis = RunAnalysis()
-    for k in ks:
-        for cls, name in ((Precision, "precision"), (Recall, "recall"), (AveragePrecision, "map"),
-                          (NDCG, "ndcg"), (RecipRank, "mrr"), (Hit, "hit_rate")):
-            analysis.add_metric(cls(k), label=f"{name}@{k}")
-    result = analysis.measure(outputs, test)
-    return dict(result.list_summary()["mean"])
+    truth_df = pd.DataFrame(truth)[["user_id", "item_id"]]
+    test = ItemListCollection.from_df(truth_df, ["user_id"])
+    out = {}
+    # AveragePrecision raises ZeroDivisionError on a list whose user has no test items
+    # (min(len(test), len(recs)) = 0), so it is measured on the lists of truth users only
+    for metrics, lists in (((Precision, "precision"), (Recall, "recall"), (NDCG, "ndcg"),
+                            (RecipRank, "mrr"), (Hit, "hit_rate")), ranked), \
+                          (((AveragePrecision, "map"),),
+                           ranked[ranked["user_id"].isin(set(truth_df["user_id"]))]):
+        analysis = RunAnalysis()
+        for k in ks:
+            for cls, name in metrics:
+                analysis.add_metric(cls(k), label=f"{name}@{k}")
+        result = analysis.measure(ItemListCollection.from_df(lists, ["user_id"]), test)
+        out.update(dict(result.list_summary()["mean"]))
+    return out
 
 
 def _recbole(recs, truth, train, ks):
@@ -380,6 +388,7 @@ def real(peers) -> None:
     import polars as pl
 
     from harness.api import Columns
+    from harness.datasets import prepare
     from harness.runner import submit
     from harness.store.runs import get_run
     from harness.store.splits import load_split
@@ -389,6 +398,7 @@ def real(peers) -> None:
           "| --- | --- | --- | ---: | ---: | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
+        prepare("ml-latest-small", home=home)
         for model, params in (("popular", {}), ("ease", {}), ("als", {"iterations": 10})):
             run = submit(home, model, dataset="ml-latest-small", params=params, k=100)
             prepared = load_split(home, "ml-latest-small", None, parts=("train", "truth"))

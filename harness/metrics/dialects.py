@@ -47,7 +47,9 @@ class Dialect:
     ndcg_discount: str = "log2"       # log2: 1/log2(i+1); lenskit: 1/log2(max(i, 2))
     ties: str = "file"                # file: equal scores keep file order; docno: trec_eval's
                                       # score descending, then item id as text descending
-    truth_repeats: str = "once"       # once | count (each truth row is a relevant occurrence)
+    truth_repeats: str = "once"       # once: a repeated pair counts once; count: each truth row
+                                      # is a relevant occurrence (hits and n_u); n_only: n_u
+                                      # counts truth rows, a listed item hits once (LensKit)
     map_term: str = "rows"            # AP term of a relevant item listed at i with weight w:
                                       # rows: one term per truth row, sum_j (h_(i-1) + j) / i
                                       # (a merge of lists and truth); once: h_i / i (RecTools'
@@ -88,10 +90,11 @@ DIALECTS: dict[str, Dialect] = {d.name: d for d in (
             notes="precision_at_k, recall_at_k, map_at_k, ndcg_at_k, novelty, catalog_coverage"),
     Dialect("lenskit", "LensKit 2025.8.1", "src/lenskit/metrics/ranking/*.py, bulk.py",
             ("precision", "recall", "map", "ndcg", "mrr", "hit_rate"),
-            users="lists", precision="length", recall="min_n_k", map="min_n_length",
-            ndcg_discount="lenskit", novelty=None, coverage=None,
+            users="lists", users_by_metric={"map": "listed"}, precision="length", recall="min_n_k", map="min_n_length",
+            ndcg_discount="lenskit", truth_repeats="n_only", novelty=None, coverage=None,
             notes="Precision, Recall, AveragePrecision, NDCG, RecipRank, Hit via RunAnalysis; "
-                  "mean over output lists"),
+                  "mean over output lists; AveragePrecision raises ZeroDivisionError on a list "
+                  "without test items, so map is the mean over lists of truth users"),
 )}
 
 
@@ -199,7 +202,7 @@ def _users(recs: pl.DataFrame, truth: pl.DataFrame, max_k: int, d: Dialect) -> p
     """One row per user the dialect may average: truth users, plus users with a list when a
     metric averages over lists. Columns: ``n`` (relevant items; truth rows with repeats counted),
     ``length`` (list length cut at max k), ``in_truth``, ``listed``."""
-    n = pl.len() if d.truth_repeats == "count" else pl.col(ITEM).n_unique()
+    n = pl.len() if d.truth_repeats in ("count", "n_only") else pl.col(ITEM).n_unique()
     users = truth.group_by(USER).agg(n.cast(pl.Int64).alias("n"))
     lengths = (recs.filter(pl.col("rank") <= max_k).group_by(USER)
                .agg(pl.len().cast(pl.Int64).alias("length")))
