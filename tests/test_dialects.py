@@ -149,3 +149,71 @@ def test_unknown_dialect_is_one_error_line():
                                        str(directory / "truth.csv"), "--dialect", "sklearn"])
     assert result.exit_code != 0
     assert "sklearn" in result.output and "Traceback" not in result.output
+
+
+def _lists(truth: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """Lists of up to 10 items per truth user: some relevant, some not, tied scores."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    items = truth.get_column("item_id").unique().sort()
+    users = truth.get_column("user_id").unique().sort()
+    n = users.len() * 10
+    frame = pl.DataFrame({"user_id": users.to_numpy().repeat(10),
+                          "item_id": items.to_numpy()[rng.integers(0, items.len(), n)],
+                          "score": rng.integers(0, 4, n).astype(float)})
+    return frame.unique(["user_id", "item_id"], keep="first", maintain_order=True)
+
+
+def test_leaderboard_in_a_dialect_rescores_the_stored_lists(cli, home, dataset, tmp_path):
+    """The board read with --dialect X equals `harness score --dialect X` on the same files,
+    for every dialect, without running a model; a run without stored lists is named."""
+    from harness.store.splits import load_split
+
+    prepared = load_split(home, dataset, None, parts=("truth", "train"))
+    truth, train = tmp_path / "truth.parquet", tmp_path / "train.parquet"
+    prepared.truth.write_parquet(truth)
+    prepared.train.select("user_id", "item_id").write_parquet(train)
+    files = {}
+    for seed, name in ((1, "model-a"), (2, "model-b")):
+        files[name] = tmp_path / f"{name}.parquet"
+        _lists(prepared.truth, seed).write_parquet(files[name])
+        cli("score", "--recs", str(files[name]), "--dataset", dataset, "--name", name,
+            "--k", "5", "--k", "10", "--json")
+    harness_board = json.loads(cli("leaderboard", "--dataset", dataset, "--json").stdout)
+    for dialect in DIALECTS:
+        metric = "ndcg@10"
+        board = json.loads(cli("leaderboard", "--dataset", dataset, "--dialect", dialect,
+                               "--json").stdout)
+        assert board["dialect"] == dialect
+        for row in board["rows"]:
+            scored = json.loads(cli("score", "--recs", str(files[row["recommender"]]), "--truth",
+                                    str(truth), "--catalog", str(train), "--k", "5", "--k", "10",
+                                    "--dialect", dialect, "--json").stdout)["metrics"]
+            for name, value in row["metrics"].items():
+                assert value == pytest.approx(scored[name], abs=1e-12), (dialect, name)
+            assert set(row["metrics"]) <= set(scored)
+            assert metric in row["metrics"]
+    # the dialects really differ here (rectools' NDCG ideal over k positions)
+    rt = json.loads(cli("leaderboard", "--dataset", dataset, "--dialect", "rectools",
+                        "--json").stdout)
+    assert rt["rows"][0]["metrics"]["ndcg@10"] != harness_board["rows"][0]["metrics"]["ndcg@10"]
+    # a metric the dialect does not offer is a one-line error
+    bad = cli("leaderboard", "--dataset", dataset, "--dialect", "msrec", "--metric", "mrr@10",
+              expect=1)
+    assert bad.stderr.startswith("error: ") and "msrec has no mrr" in bad.stderr
+
+
+def test_leaderboard_dialect_names_runs_without_lists(cli, board):
+    out = cli("leaderboard", "--dataset", board, "--dialect", "ranx", "--json")
+    data = json.loads(out.stdout)
+    assert all(row["metrics"]["ndcg@10"] is None for row in data["rows"])
+    assert "stored lists not found" in out.stderr
+
+
+def test_score_dataset_refuses_a_dialect(cli, dataset, tmp_path):
+    recs = tmp_path / "r.csv"
+    recs.write_text("user_id,item_id,score\n1,1,1.0\n")
+    out = cli("score", "--recs", str(recs), "--dataset", dataset, "--name", "x", "--dialect",
+              "trec", expect=1)
+    assert out.stderr.startswith("error: ") and "leaderboard" in out.stderr

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from harness.cli import pass_context
-from harness.cli.output import block, console, echo_json, text
+from harness.cli.output import block, console, echo_json, escape, text
+from harness.cli.score import DIALECT_NAMES
 from harness.config import DEFAULT_METRIC, SEGMENTS
 
 # Settings for the demo on ml-latest-small: the classic baselines fit in about 11 s together on
@@ -110,15 +111,19 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the export to FILE instead of stdout.")
 @click.option("--ci-resamples", "resamples", type=click.IntRange(min=1), default=1000, show_default=True, help="Bootstrap and randomization resamples for the CIs and rank bands.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="harness", show_default=True, help="Re-score the stored lists with another library's metric definitions (docs/metrics.md, Dialects).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @pass_context
-def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resamples, seed, as_json):
+def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resamples, seed, dialect,
+                        as_json):
     """Rank the runs on a prepared split (only runs scored on its current fingerprint), with a
     95% CI of the main metric and the band of ranks each run may hold."""
     from harness.leaderboard import build
 
     board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment,
-                  resamples=resamples, seed=seed)
+                  resamples=resamples, seed=seed, dialect=dialect)
+    for notice in board.notices:
+        console(stderr=True).print(f"[dim]{escape(notice)}[/dim]")
     if as_json:
         fmt = "json"
     if fmt == "table":

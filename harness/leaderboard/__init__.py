@@ -55,6 +55,8 @@ class Board:
     statistics: dict[str, Any] | None = None
     # run_id -> {k: value} of the main metric's family at every stored k (charts; not in JSON)
     curves: dict[str, dict[int, float]] = field(default_factory=dict)
+    dialect: str = "harness"  # whose metric definitions (harness.metrics.dialects)
+    notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -76,13 +78,16 @@ def short_params(params: dict[str, Any], width: int = 40) -> str:
 
 
 def build(home: Path, dataset: str, split: str | None = None, *, metric: str = DEFAULT_METRIC,
-          segment: str = "all", resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> Board:
+          segment: str = "all", resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
+          dialect: str = "harness") -> Board:
     """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first).
 
     Each row carries ``ci`` ({metric: [lo, hi]}, a percentile bootstrap over the segment's
     users, ``resamples`` resamples seeded by ``seed``) and ``rank_band`` ([1 + runs significantly
     better, N - runs significantly worse]: paired randomization tests between all pairs, Holm
-    at 0.05), both None for a run without per-user values of the metric (see harness.stats)."""
+    at 0.05), both None for a run without per-user values of the metric (see harness.stats).
+    ``dialect`` other than harness re-scores the stored lists with that library's definitions
+    (:mod:`harness.leaderboard.dialect`); CIs and rank bands are then not computed."""
     from harness.store.runs import leaderboard_rows
     from harness.store.splits import split_meta
 
@@ -90,6 +95,16 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
         raise ConfigError(f"--segment must be one of {', '.join(SEGMENTS)}, got {segment!r}")
     meta = split_meta(home, dataset, split)
     frame = leaderboard_rows(home, dataset, meta["split"], meta["fingerprint"], segment)
+    notices: list[str] = []
+    if dialect != "harness":
+        from harness.leaderboard.dialect import rescore
+        from harness.metrics.dialects import get
+
+        name = metric.split("@")[0]
+        if name not in get(dialect).metrics:
+            raise ConfigError(f"--metric {metric!r}: dialect {dialect} has no {name}; it offers "
+                              f"{', '.join(get(dialect).metrics)}")
+        frame, notices = rescore(home, frame, dataset, meta["split"], segment, dialect)
     available = [c for c in frame.columns if "@" in c]
     if frame.height and metric not in available:
         raise ConfigError(f"--metric {metric!r} is not stored for these runs; known: "
@@ -120,8 +135,12 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
         value = r.metrics[metric]
         r.vs_best_baseline = None if best is None or value is None else value - best
     board = Board(dataset, meta["split"], meta["fingerprint"], segment, metric, columns, rows, best,
-                  curves=curves)
-    _attach_statistics(home, board, resamples, seed)
+                  curves=curves, dialect=dialect, notices=notices)
+    if dialect == "harness":
+        _attach_statistics(home, board, resamples, seed)
+    elif rows:  # the stored per-user values are harness'; the dialect's are not stored
+        notices.append(f"no CIs or rank bands in the {dialect} dialect (computed from the "
+                       "stored harness per-user values only)")
     return board
 
 
