@@ -37,19 +37,31 @@ class Scored:
     report: dict
 
 
-def read_catalog(path: Path) -> pl.DataFrame:
+Table = Path | pl.DataFrame  # a file (parquet or CSV) or a frame already in memory (Python API)
+
+
+def _table(source: Table) -> pl.DataFrame:
+    return source if isinstance(source, pl.DataFrame) else read_table(Path(source))
+
+
+def _label(source: Table, frame_name: str) -> str:
+    """How messages name an input: its path, or the argument name of a frame."""
+    return frame_name if isinstance(source, pl.DataFrame) else str(source)
+
+
+def read_catalog(path: Table) -> pl.DataFrame:
     """Train interactions or items (``item_id[, user_id]``) for coverage, gini, novelty, cold."""
-    train = read_table(Path(path))
+    train = _table(path)
     if ITEM not in train.columns:
-        raise ConfigError(f"{path}: needs an item_id column (and user_id for novelty)")
+        raise ConfigError(f"{_label(path, 'catalog')}: needs an item_id column (and user_id for novelty)")
     return train
 
 
-def read_categories(path: Path) -> pl.DataFrame:
+def read_categories(path: Table) -> pl.DataFrame:
     """``item_id, categories`` (a list, or ``a|b|c`` in CSV) for diversity."""
-    cats = read_table(Path(path))
+    cats = _table(path)
     if "categories" not in cats.columns or ITEM not in cats.columns:
-        raise ConfigError(f"{path}: needs item_id and categories columns")
+        raise ConfigError(f"{_label(path, 'item_categories')}: needs item_id and categories columns")
     if cats.schema["categories"] == pl.Utf8:  # CSV: "a|b|c"
         cats = cats.with_columns(pl.col("categories").str.split("|"))
     return cats
@@ -101,12 +113,13 @@ def _write(writer, path: Path, chunk: pl.DataFrame):
     return writer
 
 
-def score_files(recs: Path, truth: Path, *, ks=DEFAULT_KS, catalog: Path | None = None,
-                categories: Path | None = None, dialect: str = "harness", engine: str = "local",
+def score_files(recs: Table, truth: Table, *, ks=DEFAULT_KS, catalog: Table | None = None,
+                categories: Table | None = None, dialect: str = "harness", engine: str = "local",
                 **options) -> Scored:
-    """``harness score --recs --truth``: score a list file (or a directory of parquet files)
-    against a truth file; ``catalog`` (train interactions or items) and ``categories`` enable
-    the catalogue metrics, novelty and diversity. ``engine`` picks the engine (local: this
+    """``harness score --recs --truth`` and ``harness.score``: score a list file (or a directory
+    of parquet files, or a frame) against a truth file (or frame); ``catalog`` (train
+    interactions or items) and ``categories`` enable the catalogue metrics, novelty and
+    diversity. ``engine`` picks the engine (local: this
     machine, in bounded memory; spark: :mod:`harness.engines.spark`); ``dialect`` another
     library's definitions (:mod:`harness.metrics.dialects`, in memory)."""
     if engine not in ENGINES:
@@ -116,22 +129,22 @@ def score_files(recs: Path, truth: Path, *, ks=DEFAULT_KS, catalog: Path | None 
         return module.score_files(recs, truth, ks=ks, catalog=catalog, categories=categories,
                                   dialect=dialect, **options)
     # a dialect that counts a repeated truth pair twice needs the rows as given
-    truth_frame = validate_truth(read_table(Path(truth)), source=str(truth),
-                                 keep_repeats=dialect != "harness")
+    recs_name, truth_name = _label(recs, "recs"), _label(truth, "truth")
+    truth_frame = validate_truth(_table(truth), source=truth_name, keep_repeats=dialect != "harness")
     train = read_catalog(catalog) if catalog else None
     cats = read_categories(categories) if categories else None
     # a catalogue of items only says nothing about who is cold: every truth user is warm
     cold = (pl.Series([], dtype=truth_frame.schema[USER])
             if train is not None and USER not in train.columns else None)
     if dialect != "harness":
-        return _score_dialect(recs, truth_frame, Path(truth), ks=ks, train=train, cold=cold,
-                              cats=cats, dialect=dialect)
+        return _score_dialect(recs, truth_frame, ks=ks, train=train, cold=cold, cats=cats,
+                              dialect=dialect, recs_name=recs_name, truth_name=truth_name)
     return score_lists(recs, truth_frame, ks=ks, train=train, cold_users=cold,
-                       item_categories=cats, name=str(recs), against=str(truth), **options)
+                       item_categories=cats, name=recs_name, against=truth_name, **options)
 
 
-def _score_dialect(recs: Path, truth: pl.DataFrame, truth_path: Path, *, ks, train, cold, cats,
-                   dialect: str) -> Scored:
+def _score_dialect(recs: Table, truth: pl.DataFrame, *, ks, train, cold, cats, dialect: str,
+                   recs_name: str, truth_name: str) -> Scored:
     """Another library's definitions: lists of users outside the truth matter to some, so the
     whole file is validated and scored in memory (:func:`harness.metrics.evaluate`)."""
     from harness.ids import align_ids
@@ -141,10 +154,10 @@ def _score_dialect(recs: Path, truth: pl.DataFrame, truth_path: Path, *, ks, tra
     raw = ListReader(recs).read()
     if USER in raw.columns and ITEM in raw.columns and raw.height:
         # aligned before validation, so that a message names the row of the input file
-        raw, truth = align_ids(raw, truth, source=str(recs), against=str(truth_path))
-    lists, report = validate_recommendations(raw, source=str(recs))
+        raw, truth = align_ids(raw, truth, source=recs_name, against=truth_name)
+    lists, report = validate_recommendations(raw, source=recs_name)
     return Scored(evaluate(lists, truth, ks=ks, train=train, cold_users=cold,
-                           item_categories=cats, source=str(recs), dialect=dialect), report)
+                           item_categories=cats, source=recs_name, dialect=dialect), report)
 
 
 def store_run(home: Path, run_id: str, scored: Scored, *, recs_file: Path,

@@ -8,8 +8,8 @@ from rich.console import Console
 
 
 def _draw(home, dataset_name, width):
-    from harness.leaderboard import build
-    from harness.leaderboard.render import rich_table
+    from harness.board import build
+    from harness.board.render import rich_table
 
     console = Console(width=width, record=True, color_system=None)
     console.print(rich_table(build(home, dataset_name), width=width))

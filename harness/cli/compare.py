@@ -1,5 +1,5 @@
-"""``harness compare`` and ``harness plot``: thin over :mod:`harness.leaderboard.compare` and
-:mod:`harness.leaderboard.plots`."""
+"""``harness compare`` and ``harness plot``: thin over :mod:`harness.board.compare` and
+:mod:`harness.board.plots`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def compare_command(ctx, run_a, run_b, metric, segment, resamples, seed, out_fil
     """Compare two runs on the same split user by user: means, difference with its 95% CI,
     p-value, wins/ties/losses, list overlap, and who went from a hit to a miss and back."""
     from harness.errors import ConfigError
-    from harness.leaderboard.compare import compare
+    from harness.board.compare import compare
 
     if out_file and Path(out_file).suffix not in (".parquet", ".csv"):
         raise ConfigError(f"--out {out_file}: use a .parquet or .csv file name")
@@ -80,8 +80,8 @@ def plot_command(ctx, dataset, split, metric, segment, resamples, seed, out_file
     """Chart the board: the main metric with its 95% CI per run, and metric@k for the top runs
     (the charts of the HTML export)."""
     from harness.errors import ConfigError
-    from harness.leaderboard import build
-    from harness.leaderboard.plots import save
+    from harness.board import build
+    from harness.board.plots import save
 
     if Path(out_file).suffix not in (".png", ".svg"):
         raise ConfigError(f"--out {out_file}: use a .png or .svg file name")

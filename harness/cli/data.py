@@ -84,7 +84,7 @@ def info_command(name: str, split: str | None, as_json: bool) -> None:
     why the split is what it is, and the smallest NDCG@10 difference it can detect."""
     from harness.store.splits import split_meta
 
-    from harness.leaderboard import detectable_difference
+    from harness.board import detectable_difference
 
     ctx = _ctx()
     meta = split_meta(ctx.home, ctx.check_dataset(name), split)

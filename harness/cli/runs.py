@@ -1,5 +1,5 @@
 """``harness submit``, ``leaderboard``, ``runs``, ``show`` and ``demo``: thin over
-:mod:`harness.runner`, :mod:`harness.leaderboard` and :mod:`harness.store.runs`."""
+:mod:`harness.runner`, :mod:`harness.board` and :mod:`harness.store.runs`."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ class _Progress:
 @pass_context
 def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, sandbox, as_json):
     """Fit recommender NAME on the training part, score its top-k lists, store the run."""
-    from harness.leaderboard import build, describe_standing, standing
+    from harness.board import build, describe_standing, standing
     from harness.plugins import parse_params
     from harness.runner import parse_size, submit
 
@@ -118,7 +118,7 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resample
                         as_json):
     """Rank the runs on a prepared split (only runs scored on its current fingerprint), with a
     95% CI of the main metric and the band of ranks each run may hold."""
-    from harness.leaderboard import build
+    from harness.board import build
 
     board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment,
                   resamples=resamples, seed=seed, dialect=dialect)
@@ -127,7 +127,7 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resample
     if as_json:
         fmt = "json"
     if fmt == "table":
-        from harness.leaderboard.render import rich_table
+        from harness.board.render import rich_table
 
         if out:
             from rich.console import Console
@@ -140,7 +140,7 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resample
             term = console()
             term.print(rich_table(board, width=term.width))
         return
-    from harness.leaderboard.export import export
+    from harness.board.export import export
 
     text = export(board, fmt)
     if out:
@@ -188,13 +188,13 @@ def show_command(ctx, run_id, per_user, out_file, as_json):
     """Show one run in full: parameters, environment, timings, every metric per segment, its
     place on the board (rank, band, 95% CI), error. --per-user --out FILE exports per-user values."""
     from harness.errors import ConfigError
-    from harness.leaderboard import describe_standing, run_standing
+    from harness.board import describe_standing, run_standing
     from harness.store.runs import get_run
 
     if per_user or out_file:
         if not (per_user and out_file):
             raise ConfigError("--per-user and --out go together: harness show RUN --per-user --out FILE")
-        from harness.leaderboard.compare import export_per_user
+        from harness.board.compare import export_per_user
 
         rows = export_per_user(ctx.home, run_id, Path(out_file))
         click.echo(f"wrote {rows:,} users to {out_file}", err=True)
@@ -274,8 +274,8 @@ def demo_command(ctx, dataset, only, neural, sandbox):
     """Prepare the embedded dataset, submit every baseline with fast settings, print the leaderboard."""
     from harness.datasets import prepare
     from harness.errors import HarnessError
-    from harness.leaderboard import build
-    from harness.leaderboard.render import rich_table
+    from harness.board import build
+    from harness.board.render import rich_table
     from harness.plugins import entry_points
     from harness.runner import submit
     from harness.runner.sandbox import SandboxError

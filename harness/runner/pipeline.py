@@ -74,8 +74,12 @@ class _Stages:
 def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
            params: dict[str, str] | None = None, k: int = 100, timeout: float | None = None,
            memory: int | None = None, seed: int = 0, sandbox: str = "auto",
-           progress: Progress | None = None) -> store.Run:
+           progress: Progress | None = None, pickled: bytes | None = None) -> store.Run:
     """Run recommender ``name`` on the prepared split and store the run; return the stored run.
+
+    ``pickled``: a model object serialised by value (the Python API's ``harness.submit`` of a
+    notebook model); ``name`` is then only its label, and the worker unpickles it instead of
+    loading an entry point.
 
     ``sandbox``: "auto" runs the worker in bubblewrap (SandboxError, naming ``--sandbox none``,
     where it cannot start), "none" as a plain process (debugging; the run is marked so).
@@ -96,11 +100,19 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     if isolation == "bwrap":
         sb.find_bwrap()
     params = dict(params or {})
-    ep = plugins.entry_point(name)
-    module = ep.value.partition(":")[0].strip()
-    declared = plugin_source.parameters(ep)
-    if declared is not None:  # else the worker checks them, before any run is stored
-        plugins.convert_params(name, declared, params)
+    if pickled is None:
+        ep = plugins.entry_point(name)
+        module = ep.value.partition(":")[0].strip()
+        declared = plugin_source.parameters(ep)
+        if declared is not None:  # else the worker checks them, before any run is stored
+            plugins.convert_params(name, declared, params)
+        dist = getattr(ep, "dist", None)
+        model: dict[str, str] = {"entry_point": name, "value": ep.value}
+        readable = [p for p in [plugin_source.package_dir(module)] if p is not None]
+        origin = (dist.metadata["Name"] if dist is not None else None,
+                  dist.version if dist is not None else None, ep.value.startswith("baselines."))
+    else:
+        model, readable, origin = {"pickle": "model.pkl"}, [], ("python", None, False)
     jobs.sweep(home)
     stages = _Stages(progress)
     stages.start("load")
@@ -108,14 +120,11 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     prepared = load_split(home, dataset, split)
     stages.done("load")
     run_id = new_run_id()
-    dist = getattr(ep, "dist", None)
     row = store.Run(
         run_id=run_id, recommender=name, parameters=params, seed=seed, k=k,
         dataset=prepared.dataset, split=prepared.split, fingerprint=prepared.fingerprint,
-        harness_version=__version__,
-        plugin_distribution=dist.metadata["Name"] if dist is not None else None,
-        plugin_version=dist.version if dist is not None else None,
-        baseline=ep.value.startswith("baselines."), started_at=datetime.now(),
+        harness_version=__version__, plugin_distribution=origin[0], plugin_version=origin[1],
+        baseline=origin[2], started_at=datetime.now(),
         external=False, sandbox=isolation, **_environment(),
     )
     created = False
@@ -130,8 +139,9 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     try:
         with jobs.job(home, run_id) as job, _sigterm_as_interrupt():
             stages.start("handoff")
-            _write_job(job.box, prepared, model={"entry_point": name, "value": ep.value},
-                       params=params, k=k, seed=seed)
+            _write_job(job.box, prepared, model=model, params=params, k=k, seed=seed)
+            if pickled is not None:
+                (job.box / model["pickle"]).write_bytes(pickled)
             prepared.truth.write_parquet(job.truth)
             test_users = prepared.test_users.get_column(Columns.USER)
             cold = prepared.test_users.filter(pl.col("cold")).get_column(Columns.USER)
@@ -150,7 +160,7 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
             outcome = run_worker(
                 job.box, sandbox=isolation, timeout=timeout, memory=memory, on_event=on_event,
                 hidden=[home], masked=[_embedded_data()],
-                readable=[p for p in [plugin_source.package_dir(module)] if p is not None])
+                readable=readable)
             if not outcome.ok:
                 if not created and outcome.kind == "config":
                     raise ConfigError(outcome.reason)

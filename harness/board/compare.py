@@ -36,7 +36,7 @@ def compare(home: Path, run_a: str, run_b: str, *, metric: str | None = None,
     ``hit_to_miss`` and ``miss_to_hit`` (counts), and ``changed`` (a polars frame of those users:
     user_id, change)."""
     from harness import stats
-    from harness.leaderboard import SEGMENTS
+    from harness.board import SEGMENTS
     from harness.store.runs import get_run, user_values
 
     if segment not in SEGMENTS:

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 from harness.errors import ConfigError
-from harness.leaderboard import Board
-from harness.leaderboard.export import band_text, breaks_after
+from harness.board import Board
+from harness.board.export import band_text, breaks_after
 
 TOP_CURVES = 6
 # groups of the CI chart in dark tones, curves in matplotlib's bright ones: a colour never means

@@ -7,7 +7,7 @@ import html
 import io
 import json
 
-from harness.leaderboard import Board
+from harness.board import Board
 
 FORMATS = ("markdown", "csv", "json", "html")
 
@@ -160,7 +160,7 @@ def to_html(board: Board) -> str:
         out.append(f'<tr><td colspan="{len(header)}">no runs yet</td></tr>')
     out += ["</tbody>", "</table></div>"]
     if board.rows:
-        from harness.leaderboard.plots import svg
+        from harness.board.plots import svg
 
         out += ['<figure>', svg(board), f"<figcaption>{html.escape(board.metric)} with its 95% CI "
                 "per run, a colour per group (every run of a group is significantly better than "

@@ -1,7 +1,7 @@
 """The leaderboard as data: ranked rows for one dataset, split and fingerprint.
 
-:func:`build` returns a :class:`Board` (plain rows, no Rich); :mod:`harness.leaderboard.render`
-draws it as a Rich table and :mod:`harness.leaderboard.export` writes markdown, csv, json, html.
+:func:`build` returns a :class:`Board` (plain rows, no Rich); :mod:`harness.board.render`
+draws it as a Rich table and :mod:`harness.board.export` writes markdown, csv, json, html.
 Only runs scored against the fingerprint of the split as prepared now are shown.
 """
 
@@ -87,7 +87,7 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
     better, N - runs significantly worse]: paired randomization tests between all pairs, Holm
     at 0.05), both None for a run without per-user values of the metric (see harness.stats).
     ``dialect`` other than harness re-scores the stored lists with that library's definitions
-    (:mod:`harness.leaderboard.dialect`); CIs and rank bands are then not computed."""
+    (:mod:`harness.board.dialect`); CIs and rank bands are then not computed."""
     from harness.store.runs import leaderboard_rows
     from harness.store.splits import split_meta
 
@@ -97,7 +97,7 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
     frame = leaderboard_rows(home, dataset, meta["split"], meta["fingerprint"], segment)
     notices: list[str] = []
     if dialect != "harness":
-        from harness.leaderboard.dialect import rescore
+        from harness.board.dialect import rescore
         from harness.metrics.dialects import get
 
         name = metric.split("@")[0]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 
 from harness.cli.output import text
-from harness.leaderboard import Board
-from harness.leaderboard.export import breaks_after, caption, is_numeric, table
+from harness.board import Board
+from harness.board.export import breaks_after, caption, is_numeric, table
 
 # Columns that always show, then the others in the order they are dropped last-to-first when the
 # terminal is too narrow for all of them (the exports always carry every column).
