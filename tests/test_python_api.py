@@ -56,7 +56,7 @@ def test_score_by_hand_from_polars_and_pandas():
     assert tidy.columns == ["metric", "k", "segment", "value"]
     ndcg = tidy.filter((pl.col("metric") == "ndcg") & (pl.col("segment") == "all"))
     assert ndcg.get_column("k").to_list() == [1, 2]
-    assert "<table" in scores._repr_html_() and "ndcg@2" in scores._repr_html_()
+    assert "<th>@2</th>" in scores._repr_html_() and "<td>ndcg</td>" in scores._repr_html_()
     assert scores.to_pandas().shape == (tidy.height, 4)
 
 
