@@ -25,7 +25,14 @@ class Context:
 
     @property
     def home(self) -> Path:
-        return resolve_home(self._home)
+        """The home; the first use also sweeps the jobs a killed submission left behind."""
+        home = resolve_home(self._home)
+        if not getattr(self, "_swept", False):
+            from harness.runner.jobs import sweep
+
+            sweep(home)
+            self._swept = True
+        return home
 
     def check_dataset(self, name: str) -> str:
         """``name`` when it is registered or prepared; else NotFoundError "unknown dataset" with
