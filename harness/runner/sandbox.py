@@ -105,28 +105,14 @@ def _editable_roots() -> list[str]:
     return [str(p) for p in out if isinstance(p, str)]
 
 
-def _site_paths() -> list[str]:
-    """Site directories and the paths their .pth files add: the worker's import path, without
-    what only this process added to its own (a test runner's root, the current directory)."""
-    import site
-
-    dirs = list(site.getsitepackages())
-    if site.ENABLE_USER_SITE and site.getusersitepackages() in sys.path:
-        dirs.append(site.getusersitepackages())
-    out = list(dirs)
-    for d in dirs:
-        try:
-            pth_files = sorted(Path(d).glob("*.pth"))
-        except OSError:
-            continue
-        for pth in pth_files:
-            try:
-                lines = pth.read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                continue
-            out += [os.path.join(d, ln.strip()) for ln in lines
-                    if ln.strip() and not ln.startswith(("#", "import ", "import\t"))]
-    return out
+def _import_path() -> list[str]:
+    """The worker's import path: this interpreter's, from the standard library on (site
+    directories, what .pth files and ``site.addsitedir`` added), without what this program put in
+    front of it (the current directory, a test runner's root). PYTHONPATH is added by the caller."""
+    base = os.path.realpath(sys.base_prefix)
+    start = next((i for i, p in enumerate(sys.path)
+                  if p and os.path.realpath(p).startswith(base + os.sep)), 0)
+    return sys.path[start:]
 
 
 def readable_paths(env: dict[str, str], extra: Iterable[str | os.PathLike] = ()) -> list[Path]:
@@ -135,7 +121,7 @@ def readable_paths(env: dict[str, str], extra: Iterable[str | os.PathLike] = ())
     trees), libraries on LD_LIBRARY_PATH, and ``extra`` (a plugin's package directory)."""
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
                   os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable)),
-                  *_site_paths(), *env.get("PYTHONPATH", "").split(os.pathsep),
+                  *_import_path(), *env.get("PYTHONPATH", "").split(os.pathsep),
                   *env.get("LD_LIBRARY_PATH", "").split(os.pathsep), *_editable_roots(), *extra]
     paths = set()
     for c in candidates:
