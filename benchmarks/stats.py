@@ -95,17 +95,22 @@ def time_library(home: Path, repeat: int) -> tuple[float, int]:
     return statistics.median(times), matrix.shape[0]
 
 
-def time_command(home: Path, repeat: int, *extra: str) -> tuple[float, float]:
-    """(median wall seconds, peak RSS GiB of the slowest child) of `harness leaderboard`."""
+def time_command(home: Path, repeat: int, *extra: str) -> tuple[float, float, float]:
+    """(median wall s, median CPU s = user + sys of the process and its threads, peak RSS GiB) of
+    `harness leaderboard`; CPU seconds say what wall seconds would be on idle cores when the
+    machine is shared."""
     cmd = [str(Path(sys.executable).with_name("harness")), "--home", str(home), "leaderboard",
            "--dataset", "bench", "--format", "json", *extra]
-    times, peak = [], 0
+    walls, cpus, peak = [], [], 0
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t)
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return statistics.median(times), peak / (1 << 20)
+        walls.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        peak = max(peak, after.ru_maxrss)
+    return statistics.median(walls), statistics.median(cpus), peak / (1 << 20)
 
 
 def main() -> None:
@@ -121,16 +126,16 @@ def main() -> None:
         home = root / f"u{users}-r{args.runs}"
         build_home(home, users, args.runs)
         lib, n = time_library(home, args.repeat)
-        full, rss = time_command(home, args.repeat)
-        bare, _ = time_command(home, args.repeat, "--ci-resamples", "1")
-        rows.append((f"{args.runs} runs x {n:,} users", lib, full, bare, rss))
+        full, full_cpu, rss = time_command(home, args.repeat)
+        bare, bare_cpu, _ = time_command(home, args.repeat, "--ci-resamples", "1")
+        rows.append((f"{args.runs} runs x {n:,} users", lib, full, full_cpu, bare, bare_cpu, rss))
     load = os.getloadavg()[0]
     print(f"\n1000 resamples, medians of {args.repeat}; load average {load:.1f} on "
-          f"{os.cpu_count()} cores\n")
-    print("| board | statistics alone (s) | `harness leaderboard` (s) | same, --ci-resamples 1 (s) | peak RSS (GiB) |")
+          f"{os.cpu_count()} cores; wall (CPU) seconds\n")
+    print("| board | statistics alone | `harness leaderboard` | same, --ci-resamples 1 | peak RSS (GiB) |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, lib, full, bare, rss in rows:
-        print(f"| {name} | {lib:.2f} | {full:.2f} | {bare:.2f} | {rss:.2f} |")
+    for name, lib, full, full_cpu, bare, bare_cpu, rss in rows:
+        print(f"| {name} | {lib:.2f} | {full:.2f} ({full_cpu:.1f}) | {bare:.2f} ({bare_cpu:.1f}) | {rss:.2f} |")
 
 
 if __name__ == "__main__":
