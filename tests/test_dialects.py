@@ -219,3 +219,14 @@ def test_score_dataset_refuses_a_dialect(cli, dataset, tmp_path):
     out = cli("score", "--recs", str(recs), "--dataset", dataset, "--name", "x", "--dialect",
               "trec", expect=1)
     assert out.stderr.startswith("error: ") and "leaderboard" in out.stderr
+
+
+def test_ranx_names_lists_whose_ties_it_sorts_unstably():
+    # ranx sorts a list of more than 15 items with numba's unstable quicksort: harness says so
+    long = pl.DataFrame({"user_id": [1] * 16 + [2] * 3, "item_id": list(range(16)) + [1, 2, 3],
+                         "score": [1.0] * 16 + [1.0] * 3})
+    long = long.with_columns(pl.int_range(1, pl.len() + 1).over("user_id").alias("rank"))
+    truth = pl.DataFrame({"user_id": [1, 2], "item_id": [0, 1]})
+    notices = evaluate(long, truth, ks=(5,), dialect="ranx").notices
+    assert any("1 list(s) longer than 15 items have equal scores" in n for n in notices)
+    assert not any("unstable" in n for n in evaluate(long, truth, ks=(5,), dialect="trec").notices)

@@ -57,6 +57,8 @@ class Dialect:
     ndcg_repeats: str = "weight"      # weight: gain w_i; msrec: gain w_i^2 and an ideal over
                                       # n_u + sum(w_i^2 - w_i) rows (its outer merge with the
                                       # truth repeats a hit once per truth row on both sides)
+    unstable_ties_over: int | None = None  # lists longer than this order equal scores with an
+                                      # unstable sort the dialect does not reproduce (a notice)
     novelty: str | None = "harness"   # harness | rectools | msrec | None
     coverage: str | None = "harness"  # harness | rectools | msrec | None
     notes: str = ""
@@ -72,7 +74,7 @@ DIALECTS: dict[str, Dialect] = {d.name: d for d in (
             notes="MAP(k), NDCG(k) (divide_by_achievable=False), MeanInvUserFreq(k), "
                   "CatalogCoverage(k, normalize=True) over train items"),
     Dialect("ranx", "ranx 0.3.21", "ranx/metrics/*.py", RANKING,
-            map="n", novelty=None, coverage=None,
+            map="n", unstable_ties_over=15, novelty=None, coverage=None,
             notes="evaluate(Qrels, Run, make_comparable=True)"),
     Dialect("trec", "trec_eval 9.0.8 (pytrec-eval-terrier 0.5.11)", "trec_eval m_*.c",
             RANKING, users="listed", map="n", ties="docno", novelty=None, coverage=None,
@@ -120,6 +122,14 @@ def order_ties(recs: pl.DataFrame, d: Dialect) -> pl.DataFrame:
     ordered = recs.sort([USER, Columns.SCORE, pl.col(ITEM).cast(pl.Utf8)],
                         descending=[False, True, True], maintain_order=True)
     return ordered.with_columns(pl.int_range(1, pl.len() + 1).over(USER).cast(pl.Int64).alias("rank"))
+
+
+def _unstable_tied_lists(recs: pl.DataFrame, longer_than: int) -> int:
+    """Lists longer than ``longer_than`` rows with at least two equal scores."""
+    per_list = recs.group_by(USER).agg(pl.len().alias("len"),
+                                       pl.col(Columns.SCORE).n_unique().alias("distinct"))
+    return per_list.filter((pl.col("len") > longer_than)
+                           & (pl.col("distinct") < pl.col("len"))).height
 
 
 def _discount(rank: pl.Expr, d: Dialect) -> pl.Expr:
@@ -285,6 +295,14 @@ def evaluate_dialect(recs: pl.DataFrame, truth: pl.DataFrame, *, ks, dialect: st
     notices = check_overlap(recs, truth, source=source)
     if train is not None:
         train, _ = align_ids(train, truth, source="the catalogue")
+    if d.unstable_ties_over and Columns.SCORE in recs.columns:
+        tied = _unstable_tied_lists(recs, d.unstable_ties_over)
+        if tied:
+            notices.append(
+                f"dialect {d.name}: {tied} list(s) longer than {d.unstable_ties_over} items have "
+                f"equal scores; {d.library} orders those with an unstable sort (numba's "
+                "quicksort), harness keeps file order, so values may differ: break the ties to "
+                "compare exactly")
     recs = order_ties(recs, d).filter(pl.col("rank") <= ks[-1])
     missing = offered(d, ["precision", "recall", "map", "ndcg", "mrr", "hit_rate", "novelty",
                           "diversity", "coverage", "gini"])
