@@ -58,3 +58,8 @@ def found_columns(columns) -> str:
     if names and len(names) <= 30 and all(re.fullmatch(r"[\w .#%()-]{1,64}", n) for n in names):
         return f"found: {', '.join(names)}"
     return f"found {len(names)} column(s) that do not look like names"
+
+
+class HarnessWarning(UserWarning):
+    """Input that is accepted but probably not what was meant (an implausible timestamp unit).
+    The CLI prints it as one ``warning: ...`` line."""

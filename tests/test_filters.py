@@ -44,3 +44,30 @@ def test_errors_are_one_line_config_errors(text, fragment):
         compile_filter(text, FRAME.columns, where="[d] positive")
     assert fragment in str(info.value) and str(info.value).startswith("[d] positive")
     assert "\n" not in str(info.value)
+
+
+def test_deep_nesting_is_an_error_not_a_recursion_error():
+    from harness.datasets.filters import MAX_DEPTH
+
+    deep = "(" * 1000 + "rating >= 4" + ")" * 1000
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_DEPTH}"):
+        compile_filter(deep, ["rating"], where="[x] positive")
+    nots = "not " * 1000 + "rating >= 4"
+    with pytest.raises(ConfigError, match="nested"):
+        compile_filter(nots, ["rating"], where="[x] positive")
+    ok = "(" * 20 + "rating >= 4" + ")" * 20  # reasonable nesting still works
+    assert pl.DataFrame({"rating": [3, 5]}).filter(compile_filter(ok, ["rating"]))["rating"].to_list() == [5]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("clicks >= 'x'", ["clicks", "number", "'x'"]),
+    ("kind == 3", ["kind", "text", "3"]),
+    ("kind in (1, 2)", ["kind", "text"]),
+    ("clicks in ('a')", ["clicks", "number"]),
+])
+def test_comparing_a_column_with_a_literal_of_another_type_is_an_error(text, words):
+    schema = {"clicks": pl.Int64, "kind": pl.Utf8}
+    with pytest.raises(ConfigError) as info:
+        compile_filter(text, schema, where="[x] positive")
+    message = str(info.value)
+    assert "[x] positive" in message and all(w in message for w in words), message

@@ -109,3 +109,44 @@ def test_errors_quote_no_file_content(tmp_path, home):
         prepare("leak", home=home, registry_file=reg)
     message = _error(info)
     assert "root:x" not in message and "/bin/bash" not in message and str(secret) in message
+
+
+def _stamped(tmp_path, stamps, unit):
+    lines = ["u,i,t"] + [f"u{n % 3},i{n},{t}" for n, t in enumerate(stamps)]
+    (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
+    path = tmp_path / "reg.toml"
+    path.write_text(f'[mine]\nformat = "csv"\nsource = {{ path = "log.csv" }}\n'
+                    f'columns = {{ user_id = "u", item_id = "i", timestamp = "t" }}\n'
+                    f'timestamp_unit = "{unit}"\n[mine.splits.r]\nprotocol = "random"\n')
+    return path
+
+
+def test_huge_epoch_is_an_error_naming_the_row(tmp_path, home):
+    reg = _stamped(tmp_path, [1_600_000_000, 10**18, 1_600_000_100], "s")
+    with pytest.raises(DataError) as info:
+        prepare("mine", home=home, registry_file=reg)
+    message = _error(info)
+    assert "row 2" in message and "timestamp_unit" in message and "'s'" in message
+
+
+def test_implausible_timestamp_unit_warns(tmp_path, home):
+    from harness.errors import HarnessWarning
+
+    stamps = [1_600_000_000 + 86_400 * d for d in range(30)]
+    reg = _stamped(tmp_path, stamps, "ns")
+    with pytest.warns(HarnessWarning, match=r"timestamp_unit 'ns'.*'s'"):
+        prepare("mine", home=home, registry_file=reg)
+    reg = _stamped(tmp_path, stamps, "s")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HarnessWarning)
+        prepare("mine", home=home, registry_file=reg, force=True)
+
+
+def test_warnings_print_as_one_line_in_the_cli(cli, tmp_path):
+    stamps = [1_600_000_000 + 86_400 * d for d in range(30)]
+    reg = _stamped(tmp_path, stamps, "ms")
+    result = cli("--datasets", str(reg), "data", "prepare", "mine")
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1 and "timestamp_unit 'ms'" in warning[0]

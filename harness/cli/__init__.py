@@ -60,6 +60,28 @@ def fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _show_warnings() -> None:
+    """HarnessWarning (input accepted but probably not meant) prints as one ``warning:`` line."""
+    import warnings
+
+    from harness.cli.output import escape
+    from harness.errors import HarnessWarning
+
+    default = warnings.showwarning
+    if getattr(default, "harness", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, HarnessWarning):
+            click.echo(f"warning: {escape(str(message))}", err=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    show.harness = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+    warnings.simplefilter("always", HarnessWarning)
+
+
 class HarnessGroup(click.Group):
     """Turns input errors into ``error: ...`` on stderr and exit code 1, and usage errors (a
     missing or out-of-range option, an unknown command) into one such line and exit code 2,
@@ -67,6 +89,7 @@ class HarnessGroup(click.Group):
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
+        _show_warnings()
         try:
             return super().main(*args, **kwargs)
         except click.exceptions.NoArgsIsHelpError as exc:  # `harness` or `harness data` alone

@@ -193,6 +193,7 @@ def _generic(root: Path, cfg: dict, fmt: str) -> Frames:
         ts = inter["timestamp"]
         unit = cfg.get("timestamp_unit", "s")
         if ts.dtype.is_numeric():
+            _check_epochs(ts, unit, ipath)
             inter = inter.with_columns(pl.from_epoch(pl.col("timestamp").cast(pl.Int64),
                                                      time_unit=unit).cast(pl.Datetime("us")))
         elif ts.dtype == pl.Utf8:
@@ -211,6 +212,44 @@ def _generic(root: Path, cfg: dict, fmt: str) -> Frames:
         items = _read(root / files["items"])
         _need(items, ["item_id"], root / files["items"])
     return inter, users, items
+
+
+# Epoch seconds of 1900-01-01 and 2200-01-01: numeric timestamps outside this window in their
+# unit are an error (they would overflow or land in year 65466); a log that only another unit
+# puts inside 1980-2100 gets a warning that timestamp_unit is probably wrong.
+_PER_SECOND = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+_VALID = (-2_208_988_800, 7_258_118_400)
+_PLAUSIBLE = (315_532_800, 4_102_444_800)
+
+
+def _check_epochs(ts: pl.Series, unit: str, path: Path) -> None:
+    import warnings
+    from datetime import datetime, timezone
+
+    from harness.errors import HarnessWarning
+
+    ts = ts.cast(pl.Float64)
+    per = _PER_SECOND[unit]
+    outside = ~ts.is_between(_VALID[0] * per, _VALID[1] * per) & ts.is_not_null()
+    if outside.any():
+        row = int(outside.arg_true()[0])
+        raise DataError(f"{path}: timestamp {ts[row]:.0f} at row {row + 1} is outside the years "
+                        f"1900-2200 as timestamp_unit {unit!r}: check the unit (s, ms, us, ns)")
+    lo, hi = ts.min(), ts.max()
+    if lo is None:
+        return
+
+    def plausible(u: str) -> bool:
+        return _PLAUSIBLE[0] <= lo / _PER_SECOND[u] and hi / _PER_SECOND[u] <= _PLAUSIBLE[1]
+
+    if not plausible(unit):
+        better = [u for u in _PER_SECOND if u != unit and plausible(u)]
+        if better:
+            when = [datetime.fromtimestamp(v / per, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+                    for v in (lo, hi)]
+            warnings.warn(f"{path}: as timestamp_unit {unit!r} the log spans {when[0]} to {when[1]};"
+                          f" as {better[0]!r} it would fall in 1980-2100: check timestamp_unit",
+                          HarnessWarning, stacklevel=2)
 
 
 @loader("csv")

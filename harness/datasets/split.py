@@ -31,8 +31,12 @@ def clean(inter: pl.DataFrame, entry: dict, name: str) -> tuple[pl.DataFrame, di
     """Positive filter, dedup, minimum counts; returns the frame and what each step removed."""
     report = {"raw_interactions": inter.height}
     if entry.get("positive"):
-        expr = compile_filter(entry["positive"], inter.columns, where=f"[{name}] positive")
-        inter = inter.filter(expr)
+        expr = compile_filter(entry["positive"], inter.schema, where=f"[{name}] positive")
+        try:
+            inter = inter.filter(expr)
+        except pl.exceptions.PolarsError as exc:  # types the compile-time check cannot see
+            raise ConfigError(f"[{name}] positive: cannot evaluate {entry['positive']!r} on the "
+                              f"data ({type(exc).__name__})") from None
         report["after_positive"] = inter.height
     dedup = entry.get("dedup", "last")
     if dedup != "none":
