@@ -63,3 +63,17 @@ def found_columns(columns) -> str:
 class HarnessWarning(UserWarning):
     """Input that is accepted but probably not what was meant (an implausible timestamp unit).
     The CLI prints it as one ``warning: ...`` line."""
+
+
+class StoreError(HarnessError):
+    """The database file is damaged, truncated or not a harness database."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (an OSError, or a polars/DuckDB error wrapping one) means the disk is full."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return "no space left on device" in text or "os error 28" in text or "disk quota" in text

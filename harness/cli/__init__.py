@@ -109,6 +109,13 @@ class HarnessGroup(click.Group):
             return super().invoke(ctx)
         except HarnessError as exc:
             fail(str(exc), exc.exit_code)
+        except Exception as exc:  # an environment failure is not our bug: name it, no traceback
+            from harness.errors import disk_full
+
+            if not disk_full(exc):
+                raise
+            fail("no space left on device: free space in the harness home (or where --out "
+                 "writes) and run the command again; an interrupted write was not stored", 1)
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -36,6 +36,10 @@ def connection(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnectio
         con = _open_with_retry(path, mode)
         try:
             yield con
+        except (duckdb.IOException, duckdb.InternalException,
+                duckdb.SerializationException) as exc:
+            # a file that opened but cannot be read (truncated), or a full disk while writing
+            raise damaged(path, exc) from None
         finally:
             con.close()
     finally:
@@ -89,8 +93,28 @@ def _open_with_retry(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+            if "lock" not in str(exc).lower():
+                raise damaged(path, exc) from None
+            if time.monotonic() > deadline:
                 raise HarnessError(
                     f"{path}: database is locked by another harness process ({exc})"
                 ) from exc
             time.sleep(0.05 + random.random() * 0.2)
+
+
+def damaged(path: Path, exc: Exception) -> HarnessError:
+    """The error for a database file that cannot be read: what is wrong with it, and what to do."""
+    from harness.errors import StoreError, disk_full
+
+    if disk_full(exc):
+        return StoreError(f"{path}: no space left on device while writing the database; free space "
+                          "and run the command again (the last change was not stored)")
+    text = str(exc)
+    if "not a valid DuckDB database" in text:
+        what = "not a harness database (empty, damaged or another kind of file)"
+    elif "read enough bytes" in text or "truncated" in text.lower():
+        what = "the database file is truncated or damaged"
+    else:
+        what = f"the database file cannot be read ({type(exc).__name__})"
+    return StoreError(f"{path}: {what}; move it away (harness then starts a new, empty one) or "
+                      "restore it from a copy")
