@@ -22,7 +22,7 @@ from harness.stats import DEFAULT_RESAMPLES
 class BoardRow:
     """One ranked run; ``metrics`` holds the board's columns (None where a run lacks one)."""
 
-    rank: int
+    rank: int | None  # None: the run lacks the board's metric (listed last, see Board.notices)
     run_id: str
     recommender: str
     parameters: dict[str, Any]
@@ -64,6 +64,14 @@ class Board:
         return out
 
 
+# Metric families where lower is better (DESIGN.md: boards rank gini ascending).
+LOWER_IS_BETTER = frozenset({"gini"})
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.split("@")[0] in LOWER_IS_BETTER
+
+
 def other_metrics(metric: str, available: list[str]) -> list[str]:
     """A sensible set beside the main metric: the same family at the same k, then the rest at k."""
     k = metric.split("@")[-1]
@@ -79,8 +87,10 @@ def short_params(params: dict[str, Any], width: int = 40) -> str:
 
 def build(home: Path, dataset: str, split: str | None = None, *, metric: str = DEFAULT_METRIC,
           segment: str = "all", resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-          dialect: str = "harness") -> Board:
-    """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first).
+          dialect: str = "harness", best_per_model: bool = False) -> Board:
+    """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first: highest,
+    or lowest for gini). Runs without ``metric`` (asked for a smaller k) are listed after the
+    ranked ones with rank None and a notice. ``best_per_model``: each recommender's best run only.
 
     Each row carries ``ci`` ({metric: [lo, hi]}, a percentile bootstrap over the segment's
     users, ``resamples`` resamples seeded by ``seed``) and ``rank_band`` ([1 + runs significantly
@@ -127,13 +137,28 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
             date=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else None,
             metrics={c: r.get(c) for c in columns},
         ))
-    rows.sort(key=lambda r: (-_num(r.metrics[metric]), r.date or "", r.run_id))
-    baselines = [_num(r.metrics[metric]) for r in rows if r.baseline]
-    best = max(baselines) if baselines else None
-    for rank, r in enumerate(rows, 1):
-        r.rank = rank
-        value = r.metrics[metric]
+    sign = 1 if lower_is_better(metric) else -1
+    rows.sort(key=lambda r: (_num(r.metrics[metric]) is None,
+                             sign * (_num(r.metrics[metric]) or 0.0), r.date or "", r.run_id))
+    if best_per_model:
+        seen: set[str] = set()
+        rows = [r for r in rows if not (r.recommender in seen or seen.add(r.recommender))]
+    baselines = [v for v in (_num(r.metrics[metric]) for r in rows if r.baseline) if v is not None]
+    best = (min(baselines) if sign > 0 else max(baselines)) if baselines else None
+    rank = 0
+    for r in rows:
+        value = _num(r.metrics[metric])
+        if value is None:
+            r.rank = None
+        else:
+            rank += 1
+            r.rank = rank
         r.vs_best_baseline = None if best is None or value is None else value - best
+    missing = [r for r in rows if r.rank is None]
+    if missing:
+        ks = sorted({r.k for r in missing if r.k})
+        notices.append(f"{len(missing)} run(s) have no {metric} (asked for "
+                     f"{', '.join(f'k={k}' for k in ks) or 'a smaller k'}): listed last, unranked")
     board = Board(dataset, meta["split"], meta["fingerprint"], segment, metric, columns, rows, best,
                   curves=curves, dialect=dialect, notices=notices)
     if dialect == "harness":
@@ -161,9 +186,11 @@ def _attach_statistics(home: Path, board: Board, resamples: int, seed: int) -> N
     matrix = matrix[~np.isnan(matrix).any(axis=1)]   # paired: users every run has a value for
     if matrix.shape[0] == 0:
         return
-    result = stats.board_statistics(matrix, resamples=resamples, seed=seed)
+    flip = lower_is_better(board.metric)  # bands count "better" as higher: negate, then undo
+    result = stats.board_statistics(-matrix if flip else matrix, resamples=resamples, seed=seed)
     for i, r in enumerate(rows):
-        r.ci = {board.metric: [float(v) for v in result["ci"][i]]}
+        lo, hi = (float(v) for v in result["ci"][i])
+        r.ci = {board.metric: [-hi, -lo] if flip else [lo, hi]}
         r.rank_band = [int(v) for v in result["rank_band"][i]]
     ref = _reference(rows)
     board.statistics = {
@@ -251,5 +278,5 @@ def describe_standing(s: dict[str, Any]) -> str:
     return text
 
 
-def _num(v: float | None) -> float:
-    return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+def _num(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)

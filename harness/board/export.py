@@ -22,7 +22,7 @@ def table(board: Board) -> tuple[list[str], list[list[str]]]:
             " (external)" if r.external else "") + (
             " (unsandboxed)" if r.sandbox == "none" else "")
         main = _fmt(r.metrics[board.metric]) + _half_width(r, board.metric)
-        body.append([str(r.rank), band_text(r.rank_band), name, r.params, main,
+        body.append(["-" if r.rank is None else str(r.rank), band_text(r.rank_band), name, r.params, main,
                      *(_fmt(r.metrics[c]) for c in board.columns[1:]),
                      _signed(r.vs_best_baseline), _secs(r.fit_seconds),
                      _secs(r.recommend_seconds), _date(r.date), r.run_id])

@@ -11,7 +11,7 @@ def _param_text(info) -> str:
     parts = []
     for p in info.params:
         parts.append(f"{p.name}" if p.required else f"{p.name}={p.default!r}")
-    return ", ".join(parts)
+    return "\n".join(parts)  # one per line: a narrow terminal cuts a value, never splits it
 
 
 @click.command("list")
@@ -29,17 +29,22 @@ def list_command(as_json: bool) -> None:
         return
     from rich.table import Table
 
+    out = console()
+    wide = out.width >= 110  # narrower: package and version only in --json
     table = Table(title="recommenders (entry-point group harness.recommenders)")
-    for column in ("name", "package", "version", "description", "parameters"):
-        table.add_column(column, overflow="fold")
+    table.add_column("name", no_wrap=True)
+    if wide:
+        table.add_column("package", no_wrap=True, overflow="ellipsis", max_width=16)
+        table.add_column("version", no_wrap=True, overflow="ellipsis", max_width=10)
+    table.add_column("description", ratio=1, min_width=20)  # wraps between words
+    table.add_column("parameters", no_wrap=True, overflow="ellipsis", max_width=26)
     for info in infos:
+        package = (info.distribution or "?", info.version or "?") if wide else ()
         if info.error:
-            table.add_row(info.name, info.distribution or "?", info.version or "?",
-                          f"[red]error: {info.error}[/red]", "")
+            table.add_row(info.name, *package, f"[red]error: {info.error}[/red]", "")
         else:
-            table.add_row(info.name, info.distribution or "?", info.version or "?",
-                          info.description, _param_text(info))
-    console().print(table)
+            table.add_row(info.name, *package, info.description, _param_text(info))
+    out.print(table)
 
 
 COMMANDS = [list_command]

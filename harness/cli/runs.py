@@ -113,15 +113,20 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
 @click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="harness", show_default=True, help="Re-score the stored lists with another library's metric definitions (docs/metrics.md, Dialects).")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--best-per-model", is_flag=True, help="Only each recommender's best run.")
+@click.option("--columns", default=None, metavar="A,B,...",
+              help="Table columns to show, e.g. rank,band,run,recommender,params,ndcg@10,vs-best,fit,"
+                   "recommend,date (default: as many as the terminal width allows).")
 @pass_context
 def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resamples, seed, dialect,
-                        as_json):
+                        as_json, best_per_model, columns):
     """Rank the runs on a prepared split (only runs scored on its current fingerprint), with a
     95% CI of the main metric and the band of ranks each run may hold."""
     from harness.board import build
 
     board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment,
-                  resamples=resamples, seed=seed, dialect=dialect)
+                  resamples=resamples, seed=seed, dialect=dialect, best_per_model=best_per_model)
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     for notice in board.notices:
         console(stderr=True).print(f"[dim]{escape(notice)}[/dim]")
     if as_json:
@@ -133,12 +138,12 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resample
             from rich.console import Console
 
             with open(out, "w") as fh:
-                Console(file=fh, width=200).print(rich_table(board))
+                Console(file=fh, width=200).print(rich_table(board, columns=chosen))
         elif not board.rows:
             click.echo(f"no runs yet on {dataset}/{board.split} (try `harness submit popular --dataset {dataset}`)")
         else:
             term = console()
-            term.print(rich_table(board, width=term.width))
+            term.print(rich_table(board, width=term.width, columns=chosen))
         return
     from harness.board.export import export
 
@@ -165,17 +170,26 @@ def runs_command(ctx, dataset, limit, as_json):
         return
     from rich.table import Table
 
-    t = Table(title="runs")
-    for col in ("run", "recommender", "dataset/split", "status", "started", "fit s", "error"):
-        t.add_column(col, overflow="fold")
+    out = console()
+    wide = out.width >= 110
+    t = Table(title="runs", caption=None if wide else "run ids start with their start time")
+    # the run id is the handle `show` and `rm` need: never wrapped; other cells are cut with "…"
+    t.add_column("run", no_wrap=True, min_width=22)
+    t.add_column("recommender", no_wrap=True, overflow="ellipsis", max_width=22 if wide else 14)
+    t.add_column("dataset/split", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16)
+    t.add_column("status", no_wrap=True, min_width=7)
+    if wide:
+        t.add_column("started", no_wrap=True)
+        t.add_column("fit s", no_wrap=True, justify="right")
+    t.add_column("error", overflow="ellipsis", no_wrap=True, ratio=1)
     colours = {"ok": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
     for r in runs:
-        t.add_row(r.run_id, text(r.recommender + _marks(r)),
-                  text(f"{r.dataset}/{r.split}"), f"[{colours[r.status]}]{r.status}[/]",
-                  f"{r.started_at:%Y-%m-%d %H:%M:%S}" if r.started_at else "",
-                  f"{r.fit_seconds:.1f}" if r.fit_seconds is not None else "",
-                  text((r.error or "")[:80]))
-    console().print(t)
+        started = f"{r.started_at:%Y-%m-%d %H:%M}" if r.started_at else ""
+        fit = f"{r.fit_seconds:.1f}" if r.fit_seconds is not None else ""
+        t.add_row(r.run_id, text(r.recommender + _marks(r)), text(f"{r.dataset}/{r.split}"),
+                  f"[{colours[r.status]}]{r.status}[/]", *((started, fit) if wide else ()),
+                  text((r.error or "")[:200]))
+    out.print(t)
 
 
 @click.command("show")
@@ -304,4 +318,19 @@ def demo_command(ctx, dataset, only, neural, sandbox):
     out.print(rich_table(build(home, dataset), width=out.width))
 
 
-COMMANDS = [submit_command, leaderboard_command, runs_command, show_command, demo_command]
+@click.command("rm")
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN...")
+@pass_context
+def rm_command(ctx, run_ids):
+    """Remove runs (a full id, a unique prefix, or the short id the board shows): the run, its
+    metrics, per-user values and lists. A running run is refused."""
+    from harness.store.runs import delete_run
+
+    for run_id in run_ids:
+        run = delete_run(ctx.home, run_id)
+        click.echo(f"removed run {run.run_id} ({run.recommender} on {run.dataset}/{run.split}, "
+                   f"{run.status})")
+
+
+COMMANDS = [submit_command, leaderboard_command, runs_command, show_command, demo_command,
+            rm_command]

@@ -26,8 +26,10 @@ def _render(result: dict, notices=()) -> None:
                               for s in segments))
     out = console()
     out.print(table)
+    from harness.cli.output import text
+
     for notice in notices:
-        out.print(f"[dim]{notice}[/dim]")
+        out.print(text(notice), style="dim")
 
 
 @click.command("score")
@@ -59,7 +61,22 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, 
                               f"in another with `harness leaderboard --dataset {dataset} "
                               f"--dialect {dialect}`")
         ctx.check_dataset(dataset)
-        result = scoring.score_external(ctx.home, recs_path, dataset, split, name, ks).to_json()
+        run = scoring.score_external(ctx.home, recs_path, dataset, split, name, ks)
+        result = run.to_json()
+        notices = list((run.report or {}).get("notices") or [])
+        from harness.board import DEFAULT_METRIC, build, position
+
+        metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else f"ndcg@{max(ks)}"
+        board = build(ctx.home, dataset, run.split, metric=metric)
+        rank = position(board, run.run_id)
+        if as_json:
+            result = {**result, "rank": rank, "of": len(board.rows)}
+        else:
+            split_opt = f" --split {run.split}" if split else ""
+            notices.append(f"run {run.run_id}: leaderboard position: {rank} of "
+                           f"{len(board.rows)} by {metric}")
+            notices.append(f"stored as {name!r} on {dataset}/{run.split} "
+                           f"(`harness leaderboard --dataset {dataset}{split_opt}`)")
     elif truth_path:
         evaluation = scoring.score_files(recs_path, truth_path, ks=ks, catalog=catalog,
                                          categories=categories, dialect=dialect).evaluation

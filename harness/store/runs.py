@@ -237,25 +237,58 @@ def list_runs(home: Path, dataset: str | None = None, limit: int | None = None) 
     return [_decode(r) for r in frame.to_dicts()]
 
 
+def _find_run(con, run_id: str) -> pl.DataFrame:
+    """The run named by its full id, a unique prefix, or a unique suffix (the short id boards show)."""
+    found = con.sql(
+        "SELECT * FROM runs WHERE starts_with(run_id, ?) OR ends_with(run_id, '-' || ?) "
+        "ORDER BY run_id", params=[run_id, run_id]
+    ).pl()
+    if found.height == 0:
+        raise NotFoundError(f"run {run_id!r} not found (see `harness runs`)")
+    if run_id in found["run_id"].to_list():
+        return found.filter(pl.col("run_id") == run_id)
+    if found.height > 1:
+        raise NotFoundError(f"run id {run_id!r} is ambiguous: {', '.join(found['run_id'].to_list()[:5])}")
+    return found
+
+
+def _metric_key(metric: str) -> tuple[int, int, str]:
+    """Report order: metric family as registered, then k as a number (@1, @5, @10, @100)."""
+    from harness.metrics import REGISTRY
+
+    name, _, k = metric.partition("@")
+    names = REGISTRY.names()
+    return (names.index(name) if name in names else len(names),
+            int(k) if k.isdigit() else 0, metric)
+
+
 def get_run(home: Path, run_id: str) -> Run:
-    """One run with ``metrics`` (segment all) and ``segments``; a unique id prefix is enough."""
+    """One run with ``metrics`` (segment all) and ``segments``; a unique id prefix or suffix is enough."""
     with connect(home, read_only=True) as con:
-        found = con.sql(
-            "SELECT * FROM runs WHERE run_id LIKE ? || '%' ORDER BY run_id", params=[run_id]
-        ).pl()
-        if found.height == 0:
-            raise NotFoundError(f"run {run_id!r} not found (see `harness runs`)")
-        if found.height > 1 and run_id not in found["run_id"].to_list():
-            raise NotFoundError(f"run id {run_id!r} is ambiguous: {', '.join(found['run_id'].to_list()[:5])}")
-        row = found.filter(pl.col("run_id") == run_id) if run_id in found["run_id"].to_list() else found
-        run = _decode(row.to_dicts()[0])
+        run = _decode(_find_run(con, run_id).to_dicts()[0])
         metrics = con.sql(
-            "SELECT segment, metric, value FROM run_metrics WHERE run_id = ? ORDER BY segment, metric",
-            params=[run.run_id],
+            "SELECT segment, metric, value FROM run_metrics WHERE run_id = ?", params=[run.run_id],
         ).pl()
-    for seg, metric, value in metrics.iter_rows():
+    for seg, metric, value in sorted(metrics.iter_rows(), key=lambda r: (r[0], _metric_key(r[1]))):
         run.segments.setdefault(seg, {})[metric] = value
     run.metrics = run.segments.get("all", {})
+    return run
+
+
+def delete_run(home: Path, run_id: str) -> Run:
+    """Remove a run that is not live (any status but ``running``), its metrics, per-user values
+    and lists file, in one transaction; return it. ``run_id``: as :func:`get_run`."""
+    with connect(home) as con:
+        run = _decode(_find_run(con, run_id).to_dicts()[0])
+        if run.status == "running":
+            from harness.errors import HarnessError
+
+            raise HarnessError(f"run {run.run_id} is still running; stop it first (Ctrl-C)")
+        with transaction(con):
+            for table in ("run_user_metrics", "run_metrics", "runs"):
+                con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.run_id])
+    if run.recs_path:
+        (Path(home) / run.recs_path).unlink(missing_ok=True)
     return run
 
 
