@@ -12,7 +12,7 @@ from harness.board.export import breaks_after, caption, is_numeric, table
 # terminal is too narrow for all of them (the exports always carry every column). The run id is
 # shown short (its random suffix, which `harness show` and `harness rm` accept) and the params are
 # shortened, never dropped, so that two runs of one model stay told apart at 80 columns.
-ALWAYS = ("rank", "band", "recommender", "run", "params")
+ALWAYS = ("rank", "recommender", "run", "params")
 PADDING = 3  # a cell's share of borders and padding in Rich's default box
 MIN_PARAMS = 12
 GOOD_PARAMS = 28  # what params get before secondary columns are considered
@@ -32,7 +32,7 @@ def short_id(run_id: str) -> str:
 
 def _priority(header: list[str], metric: str) -> list[str]:
     others = [h for h in header if "@" in h and h != metric]
-    return [*ALWAYS, metric, "vs best baseline", *others, "fit s", "recommend s", "date"]
+    return [*ALWAYS, metric, "band", "vs best baseline", *others, "fit s", "recommend s", "date"]
 
 
 def _choose(header, widths, metric, width):
