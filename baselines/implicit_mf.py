@@ -15,7 +15,13 @@ class _ImplicitMF(Baseline):
         raise NotImplementedError
 
     def _fit(self, data) -> None:
-        with threadpool_limits(1, "blas"):  # implicit parallelises itself (and warns otherwise)
+        # implicit parallelises itself and warns when BLAS has a pool of its own. threadpoolctl
+        # limits only the libraries loaded when it is called, so implicit (and the BLAS it links)
+        # is imported before the limit, not inside it (that left the warning in every ALS run).
+        import implicit.cpu.als  # noqa: F401
+        import implicit.cpu.bpr  # noqa: F401
+
+        with threadpool_limits(1, "blas"):
             self.model = self._make(data)
             self.model.fit(data.matrix, show_progress=False)
 

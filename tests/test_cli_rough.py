@@ -64,3 +64,18 @@ def test_data_info_reads_as_text_not_python_dicts(cli):
 
 def test_runs_limit_must_be_positive(cli):
     _one_error(cli("runs", "--limit", "-1", expect=2), "--limit", "-1")
+
+
+def test_hint_after_submit_keeps_split_and_registry(cli, tmp_path):
+    """Following the printed command shows the board the run is on (same split, same registry)."""
+    reg = tmp_path / "reg.toml"
+    reg.write_text('[tiny]\nformat = "synthetic"\n'
+                   'params = { n_users = 200, n_items = 50, n_interactions = 3000, days = 30, seed = 1 }\n'
+                   '[tiny.splits.temporal]\nprotocol = "temporal"\ndays = 7\n'
+                   '[tiny.splits.last]\nprotocol = "leave-last"\n')
+    cli("--datasets", str(reg), "data", "prepare", "tiny", "--split", "last")
+    out = cli("--datasets", str(reg), "submit", "popular", "--dataset", "tiny", "--split", "last",
+              "--k", "5").stdout
+    flat = " ".join(out.split())
+    hint = f"harness --datasets {reg} leaderboard --dataset tiny --split last"
+    assert hint in flat, flat

@@ -34,6 +34,20 @@ class Context:
             self._swept = True
         return home
 
+    def board_command(self, dataset: str, split: str | None = None) -> str:
+        """The command that shows the board a run landed on: the same home, registry and split."""
+        import shlex
+
+        words = ["harness"]
+        if self._home:
+            words += ["--home", str(self._home)]
+        if self.datasets_file:
+            words += ["--datasets", str(self.datasets_file)]
+        words += ["leaderboard", "--dataset", dataset]
+        if split:
+            words += ["--split", split]
+        return " ".join(shlex.quote(w) for w in words)
+
     def check_dataset(self, name: str) -> str:
         """``name`` when it is registered or prepared; else NotFoundError "unknown dataset" with
         the closest names (never a hint to prepare a name that does not exist)."""

@@ -93,7 +93,7 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
               f"{metric} = {value:.4f}" if value is not None else f"run {run.run_id} stored")
     if where["rank"] is not None:
         out.print(f"leaderboard: {describe_standing(where)} "
-                  f"(`harness leaderboard --dataset {dataset}`)")
+                  f"(`{ctx.board_command(dataset, split)}`)")
     if run.sandbox == "none":
         out.print("[yellow]note:[/yellow] unsandboxed run (--sandbox none): marked so on every board")
     report = (run.report or {}).get("validation") or {}

@@ -72,11 +72,10 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, 
         if as_json:
             result = {**result, "rank": rank, "of": len(board.rows)}
         else:
-            split_opt = f" --split {run.split}" if split else ""
             notices.append(f"run {run.run_id}: leaderboard position: {rank} of "
                            f"{len(board.rows)} by {metric}")
             notices.append(f"stored as {name!r} on {dataset}/{run.split} "
-                           f"(`harness leaderboard --dataset {dataset}{split_opt}`)")
+                           f"(`{ctx.board_command(dataset, split)}`)")
     elif truth_path:
         evaluation = scoring.score_files(recs_path, truth_path, ks=ks, catalog=catalog,
                                          categories=categories, dialect=dialect).evaluation
