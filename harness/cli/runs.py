@@ -92,8 +92,9 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
     out.print(f"run [bold]{run.run_id}[/bold]: {name} on {dataset}/{run.split} — "
               f"{metric} = {value:.4f}" if value is not None else f"run {run.run_id} stored")
     if where["rank"] is not None:
-        out.print(f"leaderboard: {describe_standing(where)} "
-                  f"(`{ctx.board_command(dataset, split)}`)")
+        out.print(f"leaderboard: {describe_standing(where)}")
+        # one line, never folded, so that it can be copied: the same home, registry and split
+        out.print(text(f"see: {ctx.board_command(dataset, split)}"), soft_wrap=True)
     if run.sandbox == "none":
         out.print("[yellow]note:[/yellow] unsandboxed run (--sandbox none): marked so on every board")
     report = (run.report or {}).get("validation") or {}
