@@ -89,8 +89,8 @@ class SASRecRecommender(Baseline):
 
     description = "SASRec: causal transformer, next-item loss at every position, early stopping (torch)"
 
-    def __init__(self, epochs: int = 100, patience: int = 5, dim: int = 64, lr: float = 0.001,
-                 batch_size: int = 128, max_len: int = 50, blocks: int = 2, heads: int = 1,
+    def __init__(self, epochs: int = 100, patience: int = 5, dim: int = 64, lr: float = 0.003,
+                 batch_size: int = 64, max_len: int = 50, blocks: int = 2, heads: int = 1,
                  dropout: float = 0.5, loss: str = "softmax", negatives: int = 256,
                  gbce_t: float = 0.75, target: str = "next", weight_decay: float = 0.0,
                  valid_users: int = 512, valid_ratio: float = 0.2, refit: bool = False,
