@@ -80,6 +80,8 @@ def generate(n_users: int, seed: int, directory: Path) -> None:
     import polars as pl
 
     directory.mkdir(parents=True, exist_ok=True)
+    if n_users >= PARTITION_FROM and n_users % PART_USERS == 0:
+        return _tile(n_users, seed, directory)
     rng = np.random.default_rng(seed)
     p = 1.0 / np.arange(1, N_ITEMS + 1) ** ZIPF_S
     cdf = np.cumsum(p) / p.sum()
@@ -122,6 +124,28 @@ def generate(n_users: int, seed: int, directory: Path) -> None:
     pl.DataFrame({"item_id": np.arange(N_ITEMS, dtype=np.int32)}).write_parquet(directory / "items.parquet")
     (directory / "meta.json").write_text(json.dumps({"users": n_users, "seed": seed,
                                                      "items": N_ITEMS, "zipf_s": ZIPF_S}))
+
+
+def _tile(n_users: int, seed: int, directory: Path) -> None:
+    """10M users and more: the 1M data set repeated with disjoint user ids (user + i * 1M), one
+    part file per copy (generating 10M users afresh takes about half an hour here)."""
+    import polars as pl
+
+    one = OUT / f"1m-seed{seed}"
+    if not (one / "meta.json").exists():
+        generate(PART_USERS, seed, one)
+    (directory / "recs").mkdir(exist_ok=True)
+    recs = pl.read_parquet(one / "recs.parquet")
+    truth = pl.read_parquet(one / "truth.parquet")
+    for part in range(n_users // PART_USERS):
+        offset = pl.col("user_id") + part * PART_USERS
+        recs.with_columns(offset).write_parquet(directory / "recs" / f"part-{part:05d}.parquet")
+    del recs
+    pl.concat([truth.with_columns(pl.col("user_id") + p * PART_USERS)
+               for p in range(n_users // PART_USERS)]).write_parquet(directory / "truth.parquet")
+    pl.read_parquet(one / "items.parquet").write_parquet(directory / "items.parquet")
+    (directory / "meta.json").write_text(json.dumps({"users": n_users, "seed": seed, "items": N_ITEMS,
+                                                     "zipf_s": ZIPF_S, "tiled_from": str(one)}))
 
 
 # ---------------------------------------------------------------- workers (any venv)

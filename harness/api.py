@@ -8,7 +8,9 @@ line (``-p factors=64``), converted to the types of its ``__init__`` signature, 
     model.recommend(users, k)        # -> polars DataFrame: user_id, item_id, score (higher first)
 
 ``users`` holds warm and cold users alike (cold: no interactions in ``data``). A recommender
-should return at most ``k`` distinct items per user; fewer are allowed and reported.
+should return at most ``k`` distinct items per user; fewer are allowed and reported. After one
+``fit``, ``recommend`` is called once per batch of up to 100k users (disjoint batches), so that no
+process holds every list at once; each user's rows should come contiguous, best first.
 Both calls run in a worker process that never sees the truth or the database.
 
 Optional class attributes: ``description`` (one line for ``harness list``; defaults to the first
