@@ -1,51 +1,49 @@
 """The plugin contract: everything a recommender author needs, in one file.
 
 A recommender is any class (or factory) registered under the entry-point group
-``harness.recommenders``. The harness calls it with the keyword parameters given on the command
-line (``-p factors=64``), converted to the types of its ``__init__`` signature, then::
+``harness.recommenders`` (:data:`ENTRY_POINT_GROUP`). The harness builds it with the keyword
+parameters given on the command line (``-p factors=64``), converted to the types of its
+``__init__`` signature, then calls :meth:`Recommender.fit` and :meth:`Recommender.recommend` in a
+worker process that never sees the truth or the database. The rules are on those two methods.
 
-    model.fit(data)                  # data: TrainData, the training part only
-    model.recommend(users, k)        # -> polars DataFrame: user_id, item_id, score (higher first)
+A model may build other registered recommenders (:func:`build_recommender`) and report how a
+long ``fit`` goes (:func:`report_progress`). Helpers for the common part of ``recommend``
+(:func:`top_k`, :func:`mask_seen`, :func:`recommendations_frame`, :func:`batches`,
+:func:`index_of`) live in :mod:`harness.kit` and are re-exported here.
+:func:`harness.checks.check_recommender` checks a model against these rules.
 
-``users`` holds warm and cold users alike (cold: no interactions in ``data``). A recommender
-should return at most ``k`` distinct items per user; fewer are allowed and reported. After one
-``fit``, ``recommend`` is called once per batch of up to 100k users (disjoint batches), so that no
-process holds every list at once; each user's rows should come contiguous, best first.
-Both calls run in a worker process that never sees the truth or the database.
-
-Optional class attributes: ``description`` (one line for ``harness list``; defaults to the first
-line of the class docstring).
+Stability: the names in ``__all__`` and the rules below are the public contract. They change only
+with a new minor version of harness and a note in the changelog; anything else in the package is
+internal and may change at any time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
 
+from harness.config import Columns
+from harness.kit import (batches, format_progress, index_of, mask_seen, recommendations_frame,
+                         top_k)
+
 if TYPE_CHECKING:
     import scipy.sparse as sp
+
+__all__ = [
+    "ENTRY_POINT_GROUP", "Columns", "Recommender", "TrainData", "build_recommender",
+    "report_progress", "batches", "index_of", "mask_seen", "recommendations_frame", "top_k",
+]
 
 ENTRY_POINT_GROUP = "harness.recommenders"
 
 
-class Columns:
-    """Column names shared by every table the harness reads or writes."""
-
-    USER = "user_id"
-    ITEM = "item_id"
-    TIMESTAMP = "timestamp"
-    WEIGHT = "weight"
-    SCORE = "score"
-    RANK = "rank"
-    CATEGORIES = "categories"
-
-
-@dataclass
+@dataclass(frozen=True, eq=False)
 class TrainData:
     """The training part of a split, as a recommender sees it.
 
@@ -58,6 +56,12 @@ class TrainData:
             splits without a single cutoff (per-user or random splits).
         seed: seed for every random choice the model makes.
         n_threads: cores the model may use.
+
+    Immutable: the attributes cannot be reassigned, and the frames are private copies (polars
+    clones, which cost no data copy), so a caller that changes its own frames later never
+    desyncs the derived views (``matrix``, ``user_ids``, ...) computed once, on first use. Do not
+    mutate these frames in place (``df[...] = ...``, ``insert_column``, ``extend``); derive new
+    frames instead, as every other polars operation does.
     """
 
     interactions: pl.DataFrame
@@ -66,6 +70,12 @@ class TrainData:
     cutoff: datetime | None = None
     seed: int = 0
     n_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("interactions", "users", "items"):
+            frame = getattr(self, name)
+            if frame is not None:
+                object.__setattr__(self, name, frame.clone())
 
     # -- dense index maps -------------------------------------------------------------------
     @cached_property
@@ -88,11 +98,11 @@ class TrainData:
 
     def user_index(self, users: pl.Series) -> np.ndarray:
         """Dense row of each user in :attr:`matrix`; -1 for users without train interactions."""
-        return _lookup(self.user_ids, users)
+        return index_of(self.user_ids, users)
 
     def item_index(self, items: pl.Series) -> np.ndarray:
         """Dense column of each item in :attr:`matrix`; -1 for items not in train."""
-        return _lookup(self.item_ids, items)
+        return index_of(self.item_ids, items)
 
     @cached_property
     def matrix(self) -> "sp.csr_matrix":
@@ -114,110 +124,53 @@ class TrainData:
         return np.diff(self.matrix.tocsc().indptr).astype(np.int64)
 
 
-@runtime_checkable
 class Recommender(Protocol):
-    """What the harness calls. ``recommend`` returns columns user_id, item_id, score."""
+    """What the harness calls: ``fit`` once, then ``recommend`` once for every test user.
 
-    def fit(self, data: TrainData) -> None: ...
+    Optional class attributes, read when present:
 
-    def recommend(self, users: pl.Series, k: int) -> pl.DataFrame: ...
-
-
-# -- helpers every model needs -------------------------------------------------------------
-
-
-def _lookup(ids: pl.Series, values: pl.Series) -> np.ndarray:
-    """Positions of ``values`` in the sorted, distinct ``ids``; -1 where absent (vectorised)."""
-    values = values.cast(ids.dtype, strict=False) if values.dtype != ids.dtype else values
-    keys = ids.to_numpy()
-    vals = values.to_numpy()
-    if keys.dtype.kind in "iuf" and vals.dtype.kind in "iuf":
-        pos = np.searchsorted(keys, vals)
-        pos = np.clip(pos, 0, max(len(keys) - 1, 0))
-        found = (len(keys) > 0) & (keys[pos] == vals) if len(keys) else np.zeros(len(vals), bool)
-        return np.where(found, pos, -1).astype(np.int64)
-    frame = pl.DataFrame({"id": ids, "pos": pl.int_range(ids.len(), dtype=pl.Int64, eager=True)})
-    joined = pl.DataFrame({"id": values}).join(frame, on="id", how="left", maintain_order="left")
-    return joined.get_column("pos").fill_null(-1).to_numpy()
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top ``k`` of a dense (batch x items) score matrix, best first.
-
-    Returns (indices, scores). Entries of -inf are never selected before finite ones; callers drop
-    them with ``np.isfinite``. Ties keep the lower index first (stable).
+    - ``description: str``: one line for ``harness list`` (default: the first line of the class
+      docstring).
+    - ``exclude_seen: bool``: whether lists leave out the items a user has in train. When true,
+      :func:`harness.checks.check_recommender` fails a list that returns one. Built-ins take it as
+      an ``__init__`` parameter (default ``True``) so that users can turn it off for
+      re-consumption data.
     """
-    k = min(k, scores.shape[1])
-    if k <= 0:
-        empty = np.empty((scores.shape[0], 0))
-        return empty.astype(np.int64), empty.astype(scores.dtype)
-    # The k-th largest score per row; everything above it is in, and ties at it are filled by
-    # lowest index (argpartition alone would pick tied items arbitrarily).
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]
-    above = scores > kth
-    tied = scores == kth
-    room = k - above.sum(axis=1, keepdims=True)
-    chosen = above | tied
-    # Only rows with more ties than room need the (slow) running count.
-    crowded = np.flatnonzero(tied.sum(axis=1) > room[:, 0])
-    if crowded.size:
-        sub_tied = tied[crowded]
-        keep = sub_tied & (np.cumsum(sub_tied, axis=1, dtype=np.int32) <= room[crowded])
-        chosen[crowded] = above[crowded] | keep
-    part = np.nonzero(chosen)[1].reshape(scores.shape[0], k)
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    # lexsort: primary key descending score, secondary key ascending index (deterministic ties)
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
-    return idx, np.take_along_axis(part_scores, order, axis=1)
 
+    def fit(self, data: TrainData) -> None:
+        """Learn from the training part only.
 
-def mask_seen(scores: np.ndarray, matrix: "sp.csr_matrix", rows: np.ndarray) -> None:
-    """Set to -inf, in place, the scores of items each row's user has in train.
+        ``data`` holds the interactions before the split's cutoff and the feature rows known at
+        it; never the truth. Use ``data.seed`` for every random choice (two fits with one seed
+        give the same lists) and at most ``data.n_threads`` cores. The return value is ignored.
+        """
 
-    ``rows`` are matrix rows aligned with the score rows; -1 (cold users) masks nothing.
-    """
-    warm = np.flatnonzero(rows >= 0)
-    if warm.size == 0:
-        return
-    sub = matrix[rows[warm]]
-    batch_rows = np.repeat(warm, np.diff(sub.indptr))
-    scores[batch_rows, sub.indices] = -np.inf
+    def recommend(self, users: pl.Series, k: int) -> pl.DataFrame:
+        """Top-``k`` lists for ``users``: a polars DataFrame with ``user_id``, ``item_id``, ``score``.
 
+        - Called once per batch of up to 100k users after one ``fit`` (disjoint batches), so that
+          no process holds every list at once.
+        - ``users`` holds warm and cold users alike (cold: no interactions in the training data,
+          ``data.user_index`` -1). Return a list for every one of them: a user without a list
+          scores 0 on every metric (serve cold users popular items, or use ``data.users``).
+        - At most ``k`` distinct items per user; fewer are allowed and reported.
+        - ``score`` is numeric, never null or NaN; higher is better. Each user's rows come
+          together, best first (non-increasing score); ties keep the order returned.
+        - Only users that were asked for, only items of the training data.
+        - Memory must not grow with the number of users: score them in :func:`batches`.
 
-def recommendations_frame(
-    users: pl.Series, item_idx: np.ndarray, scores: np.ndarray, item_ids: pl.Series
-) -> pl.DataFrame:
-    """Build the ``recommend`` output from a batch of top-k arrays (rows aligned with ``users``).
-
-    Non-finite scores (masked items, padding) are dropped.
-    """
-    n, k = item_idx.shape
-    flat_scores = scores.reshape(-1).astype(np.float64)
-    keep = np.isfinite(flat_scores)
-    user_pos = np.repeat(np.arange(n), k)[keep]
-    return pl.DataFrame(
-        {
-            Columns.USER: users.gather(user_pos),
-            Columns.ITEM: item_ids.gather(item_idx.reshape(-1)[keep]),
-            Columns.SCORE: flat_scores[keep],
-        }
-    )
-
-
-def batches(n: int, size: int):
-    """Slices ``[start, stop)`` covering ``range(n)`` in chunks of ``size``."""
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
+        A list that breaks these rules fails the run with a message naming the first offending rows.
+        """
+        ...
 
 
 # -- composing and reporting ------------------------------------------------------------------
 
 #: set by the worker process: receives (stage, fields) of every progress report
-_progress_hook = None
+_progress_hook: Callable[[str, dict[str, Any]], None] | None = None
 
 
-def report_progress(stage: str = "fit", **fields) -> None:
+def report_progress(stage: str = "fit", **fields: Any) -> None:
     """Tell the user how a long ``fit`` goes, e.g. ``report_progress("fit", epoch=3, epochs=10,
     loss=5.2, valid_ndcg=0.08, eta_seconds=40)``. Under ``harness submit`` the line reaches the
     submitter's terminal; elsewhere it is printed to stderr. Values should be numbers, strings or
@@ -230,24 +183,7 @@ def report_progress(stage: str = "fit", **fields) -> None:
     sys.stderr.write(f"{stage}: {format_progress(fields)}\n")
 
 
-def format_progress(fields: dict) -> str:
-    """One line from a progress report: ``epoch 3/10 · loss 5.2 · valid_ndcg 0.08 · eta 40 s``."""
-    parts = []
-    fields = dict(fields)
-    if "epoch" in fields:
-        epoch, epochs = fields.pop("epoch"), fields.pop("epochs", None)
-        parts.append(f"epoch {epoch}" + (f"/{epochs}" if epochs else ""))
-    eta = fields.pop("eta_seconds", None)
-    for key, value in fields.items():
-        if value is None:
-            continue
-        parts.append(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}")
-    if eta is not None:
-        parts.append(f"eta {eta:.0f} s")
-    return " · ".join(p for p in parts if p)
-
-
-def build_recommender(name: str, **params) -> Recommender:
+def build_recommender(name: str, **params: Any) -> Recommender:
     """A fresh, unfitted instance of the registered recommender ``name`` (a built-in baseline
     or any installed plugin), constructed from keyword parameters (values or their ``-p`` text).
     This is how one recommender composes others, e.g. a re-ranker over candidate generators::
@@ -260,4 +196,4 @@ def build_recommender(name: str, **params) -> Recommender:
     parameters, like ``harness submit``."""
     from harness import plugins
 
-    return plugins.build(name, {key: value for key, value in params.items()})
+    return plugins.build(name, params)

@@ -12,6 +12,19 @@ ENV_PLUGINS = "HARNESS_PLUGINS"
 
 DB_FILENAME = "harness.duckdb"
 
+
+class Columns:
+    """Column names shared by every table the harness reads or writes."""
+
+    USER = "user_id"
+    ITEM = "item_id"
+    TIMESTAMP = "timestamp"
+    WEIGHT = "weight"
+    SCORE = "score"
+    RANK = "rank"
+    CATEGORIES = "categories"
+
+
 # User segments every metric is reported for, and the metric boards rank by unless told otherwise.
 SEGMENTS = ("all", "warm", "cold")
 DEFAULT_METRIC = "ndcg@10"

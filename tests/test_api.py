@@ -79,3 +79,25 @@ def test_mask_seen_masks_only_warm_rows_and_frame_drops_masked():
 def test_batches_cover_the_range_once():
     assert [(s.start, s.stop) for s in batches(7, 3)] == [(0, 3), (3, 6), (6, 7)]
     assert list(batches(0, 3)) == []
+
+
+def test_train_data_is_immutable_and_owns_its_frames():
+    import dataclasses
+
+    frame = pl.DataFrame({"user_id": [1, 2], "item_id": [5, 6],
+                          "timestamp": pl.Series([None, None], dtype=pl.Datetime("us")),
+                          "weight": pl.Series([1.0, 1.0], dtype=pl.Float32)})
+    data = TrainData(frame)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.interactions = frame.head(1)  # type: ignore[misc]
+    frame[0, "item_id"] = 6  # the caller's frame changes in place; the model's view does not
+    assert data.interactions["item_id"].to_list() == [5, 6]
+    assert data.matrix.toarray().tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_api_reexports_the_kit():
+    import harness.api as api
+    import harness.kit as kit
+
+    assert set(kit.__all__) - {"format_progress"} <= set(api.__all__)
+    assert all(getattr(api, name) is getattr(kit, name) for name in kit.__all__)

@@ -45,7 +45,7 @@ class _Progress:
         if state == "start":
             self.status.update(f"{stage}…")
         elif state == "progress":  # the model's own report (epochs, loss, validation, ETA)
-            from harness.api import format_progress
+            from harness.kit import format_progress
 
             line = f"{stage}: {format_progress(details)}"  # text from the plugin: escaped
             self.status.update(text(line))
