@@ -122,3 +122,47 @@ def test_registry_example_prepares(cli, tmp_path):
                                   "docs/metrics.md", "docs/leaderboard.md", "submissions/README.md"])
 def test_docs_pages_exist(page):
     assert (ROOT / page).read_text().startswith("# ")
+
+
+def _section(heading_words: str) -> str:
+    """A README command section ("### harness X ...") and the docs pages it links to."""
+    for match in re.finditer(r"^### (.+)$", README, flags=re.M):
+        if re.search(rf"\bharness {heading_words}\b", match.group(1)):
+            end = re.search(r"^##", README[match.end():], flags=re.M)
+            text = README[match.start(): match.end() + (end.start() if end else len(README))]
+            pages = re.findall(r"\]\((docs/[^)#]+\.md)", text)
+            return text + "".join((ROOT / page).read_text() for page in pages)
+    raise AssertionError(f"no README section for harness {heading_words}")
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_cli_option_is_documented_in_its_command_section():
+    """Each option of each command appears in the README section of that command (or a docs page
+    the section links to); --json and --help are documented once for all commands."""
+    from harness.cli import main
+
+    missing = []
+    for path, command in _commands(main):
+        text = _section(path[0])
+        for param in command.params:
+            if isinstance(param, click.Option) and param.opts[0] not in ("--json", "--help"):
+                if not any(re.search(rf"(?<![\w-]){re.escape(opt)}\b", text) for opt in param.opts):
+                    missing.append(f"harness {' '.join(path)} {param.opts[0]}")
+    assert not missing, missing
+
+
+def test_every_registered_metric_has_its_definition_in_docs_metrics():
+    from harness.metrics import REGISTRY
+
+    page = (ROOT / "docs" / "metrics.md").read_text()
+    names = REGISTRY.names()
+    assert len(names) >= 10
+    undocumented = [n for n in names if not re.search(rf"^\| `{re.escape(n)}@k` \|", page, re.M)]
+    assert not undocumented, undocumented
