@@ -290,20 +290,9 @@ def test_models_beat_random_on_predictable_data():
 
 
 def _ndcg10(recs: pl.DataFrame, truth: pl.DataFrame) -> float:
-    """harness.metrics when present, else DESIGN.md's formula on the top 10 of each list."""
-    try:
-        from harness.metrics import evaluate
-        from harness.recs import validate_recommendations
-    except ImportError:
-        top = recs.sort("score", descending=True, maintain_order=True).group_by(
-            "user_id", maintain_order=True).head(10)
-        top = top.with_columns(rank=pl.int_range(1, pl.len() + 1).over("user_id"))
-        hits = top.join(truth, on=["user_id", "item_id"], how="semi")
-        dcg = hits.group_by("user_id").agg(dcg=(1 / (pl.col("rank") + 1).log(2)).sum())
-        ideal = truth.group_by("user_id").agg(n=pl.len().clip(upper_bound=10))
-        disc = np.concatenate([[0.0], np.cumsum(1 / np.log2(np.arange(2, 12)))])
-        per_user = ideal.join(dcg, on="user_id", how="left", maintain_order="left").with_columns(
-            idcg=pl.Series(disc[ideal["n"].to_numpy()]))
-        return per_user.select(pl.col("dcg").fill_null(0) / pl.col("idcg")).mean().item()
+    """NDCG@10 of the lists, by harness.metrics."""
+    from harness.metrics import evaluate
+    from harness.recs import validate_recommendations
+
     normalised, _ = validate_recommendations(recs, source="test", k=10)
     return evaluate(normalised, truth, ks=(10,)).metrics["all"]["ndcg@10"]
