@@ -125,7 +125,8 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
     family = metric.split("@")[0]
     at_k = {int(c.split("@")[1]): c for c in available
             if c.split("@")[0] == family and c.split("@")[1].isdigit()}
-    rows, curves = [], {}
+    rows: list[BoardRow] = []
+    curves: dict[str, dict[int, float]] = {}
     for r in frame.to_dicts():
         curves[r["run_id"]] = {k: r[c] for k, c in sorted(at_k.items()) if r.get(c) is not None}
         params = json.loads(r["parameters"]) if r["parameters"] else {}

@@ -27,7 +27,6 @@ class _Progress:
 
     def __init__(self, quiet: bool) -> None:
         self.console = console(stderr=True)
-        self.quiet = quiet
         self.status = None if quiet else self.console.status("starting…")
 
     def __enter__(self):
@@ -40,7 +39,7 @@ class _Progress:
             self.status.__exit__(*exc)
 
     def __call__(self, stage: str, state: str, details: dict) -> None:
-        if self.quiet:
+        if self.status is None:  # quiet
             return
         if state == "start":
             self.status.update(f"{stage}…")
