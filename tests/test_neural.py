@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -89,8 +90,7 @@ def test_same_seed_same_lists_other_seed_differs(name):
     a = fitted(name).recommend(users, K)
     b = fitted(name).recommend(users, K)
     assert a.equals(b)
-    other = tiny()
-    other.seed = 7
+    other = dataclasses.replace(tiny(), seed=7)
     c = CLASSES[name](**FAST[name]).fit(other).recommend(users, K)
     assert not np.allclose(a["score"].to_numpy(), c["score"].to_numpy())
 
