@@ -33,8 +33,8 @@ def _render(result: dict, notices=()) -> None:
 
 
 @click.command("score")
-@click.option("--recs", "recs_path", required=True, type=click.Path(path_type=Path), help="Recommendations: user_id, item_id, score or rank (parquet or CSV; or a directory of parquet files).")
-@click.option("--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path), help="Truth: user_id, item_id (parquet or CSV).")
+@click.option("--recs", "recs_path", required=True, help="Recommendations: user_id, item_id, score or rank (parquet or CSV, or a directory of parquet files; with --engine spark any URI Spark reads).")
+@click.option("--truth", "truth_path", help="Truth: user_id, item_id (parquet or CSV; with --engine spark also a directory or any URI Spark reads).")
 @click.option("--k", "ks", multiple=True, type=click.IntRange(min=1), help="Cut-off; repeat for several (default 1 5 10 20 50 100).")
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), help="Train interactions or items (item_id[, user_id]): coverage, gini, novelty, warm/cold.")
 @click.option("--item-categories", "categories", type=click.Path(dir_okay=False, path_type=Path), help="item_id, categories (list, or 'a|b' in CSV): diversity.")
@@ -43,9 +43,11 @@ def _render(result: dict, notices=()) -> None:
 @click.option("--split", help="Split of --dataset (default: its default split).")
 @click.option("--name", help="Name of the stored external run.")
 @click.option("--json", "as_json", is_flag=True, help="Print {metrics, segments} as JSON.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True, help="local: polars/numpy on this machine; spark: Spark SQL, for lists larger than one machine (pip install 'harness[spark]').")
+@click.option("--spark-master", "spark_master", help="Spark master URL for --engine spark (default: spark-submit's, else local[*]).")
 @pass_context
 def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, dataset, split, name,
-                  as_json):
+                  as_json, engine, spark_master):
     """Score a recommendation file against a truth file (or a prepared dataset's hidden truth)."""
     from harness import scoring
     from harness.cli.output import echo_json
@@ -53,6 +55,14 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, 
 
     ks = tuple(ks) or DEFAULT_KS
     notices: list[str] = []
+    if spark_master and engine != "spark":
+        raise ConfigError("--spark-master needs --engine spark")
+    if engine == "spark" and (dataset or not truth_path):
+        raise ConfigError("--engine spark scores files: give --recs and --truth "
+                          "(--dataset runs are scored by the local engine)")
+    if engine == "spark" and dialect != "harness":
+        raise ConfigError("--dialect: the Spark engine computes the harness definitions only; "
+                          "score with the local engine for another library's")
     if dataset:
         if truth_path or not name:
             raise ConfigError("--dataset needs --name and no --truth")
@@ -61,7 +71,7 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, 
                               f"in another with `harness leaderboard --dataset {dataset} "
                               f"--dialect {dialect}`")
         ctx.check_dataset(dataset)
-        run = scoring.score_external(ctx.home, recs_path, dataset, split, name, ks)
+        run = scoring.score_external(ctx.home, Path(recs_path), dataset, split, name, ks)
         result = run.to_json()
         notices = list((run.report or {}).get("notices") or [])
         from harness.board import DEFAULT_METRIC, build, position
@@ -77,8 +87,14 @@ def score_command(ctx, recs_path, truth_path, ks, catalog, categories, dialect, 
             notices.append(f"stored as {name!r} on {dataset}/{run.split} "
                            f"(`{ctx.board_command(dataset, split)}`)")
     elif truth_path:
-        evaluation = scoring.score_files(recs_path, truth_path, ks=ks, catalog=catalog,
-                                         categories=categories, dialect=dialect).evaluation
+        if engine == "spark":  # URIs (hdfs://, s3a://) stay strings: a Path would fold '//'
+            evaluation = scoring.score_files(recs_path, truth_path, ks=ks, catalog=catalog,
+                                             categories=categories, dialect=dialect,
+                                             engine=engine, master=spark_master).evaluation
+        else:
+            evaluation = scoring.score_files(Path(recs_path), Path(truth_path), ks=ks,
+                                             catalog=catalog, categories=categories,
+                                             dialect=dialect).evaluation
         result, notices = evaluation.to_json(), evaluation.notices
     else:
         raise ConfigError("give --truth FILE, or --dataset D --name NAME")
