@@ -20,6 +20,8 @@ users are none of the truth's and notes lists whose items are none of the truth'
 
 from __future__ import annotations
 
+from typing import cast
+
 import polars as pl
 
 from harness.api import Columns
@@ -77,7 +79,7 @@ def _canonical_ints(series: pl.Series) -> bool:
 def _fits_int64(series: pl.Series) -> bool:
     if series.dtype in (pl.UInt64,) and series.len():
         top = series.max()
-        return top is None or top <= _INT64[1]
+        return top is None or cast(int, top) <= _INT64[1]
     return True
 
 

@@ -293,11 +293,11 @@ class Leaderboard:
         """One row per run: rank, rank band, the board's metric columns (numbers), the main
         metric's CI, and what identifies the run."""
         b = self.board
-        rows = [{"rank": r.rank, "band_lo": (r.rank_band or [None, None])[0],
-                 "band_hi": (r.rank_band or [None, None])[1], "recommender": r.recommender,
+        rows = [{"rank": r.rank, "band_lo": (r.rank_band or (None, None))[0],
+                 "band_hi": (r.rank_band or (None, None))[1], "recommender": r.recommender,
                  "params": r.params, **{c: r.metrics.get(c) for c in b.columns},
-                 "ci_lo": ((r.ci or {}).get(b.metric) or [None, None])[0],
-                 "ci_hi": ((r.ci or {}).get(b.metric) or [None, None])[1],
+                 "ci_lo": ((r.ci or {}).get(b.metric) or (None, None))[0],
+                 "ci_hi": ((r.ci or {}).get(b.metric) or (None, None))[1],
                  "vs_best_baseline": r.vs_best_baseline, "baseline": r.baseline,
                  "sandbox": r.sandbox, "run_id": r.run_id, "date": r.date} for r in b.rows]
         numbers = {c: pl.Float64 for c in (*b.columns, "ci_lo", "ci_hi", "vs_best_baseline")}

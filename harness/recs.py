@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -391,7 +392,7 @@ def _distinct_in_blocks(items: pl.Series, starts: np.ndarray) -> bool:
         return n == 0
     lengths = np.diff(np.append(starts, n))
     width = int(lengths.max())
-    lo, hi = items.min(), items.max()
+    lo, hi = cast(int, items.min()), cast(int, items.max())
     if hi - lo >= 2**31 - width - 1 or len(lengths) * width > 2 * n:
         return False
     values = items.to_numpy()

@@ -89,7 +89,7 @@ def resample(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int =
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(job, range(len(bounds))))
     else:
-        parts = map(job, range(len(bounds)))
+        parts = [job(i) for i in range(len(bounds))]
     for a, b in parts:
         bx += a
         kept += b

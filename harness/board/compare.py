@@ -72,7 +72,7 @@ def compare(home: Path, run_a: str, run_b: str, *, metric: str | None = None,
         metrics[name] = {**row, "users": int(keep.sum())}
     hit = f"hit_rate@{mk}"
     changed = pl.DataFrame(schema={"user_id": pl.Utf8, "change": pl.Utf8})
-    counts = {"hit_to_miss": None, "miss_to_hit": None}
+    counts: dict[str, int | None] = {"hit_to_miss": None, "miss_to_hit": None}
     if (a.run_id, hit) in values and (b.run_id, hit) in values:
         ha, hb = values[(a.run_id, hit)] > 0, values[(b.run_id, hit)] > 0
         frame = pl.DataFrame({"user_id": users, "a": ha, "b": hb})

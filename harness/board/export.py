@@ -111,8 +111,8 @@ def to_csv(board: Board) -> str:
                 "external", "sandbox", m, f"{m}_ci_lo", f"{m}_ci_hi", *board.columns[1:],
                 "vs_best_baseline", "fit_seconds", "recommend_seconds", "date"])
     for r in board.rows:
-        band = r.rank_band or [None, None]
-        ci = (r.ci or {}).get(m) or [None, None]
+        band = r.rank_band or (None, None)
+        ci = (r.ci or {}).get(m) or (None, None)
         w.writerow([r.rank, *band, r.run_id, r.recommender, json.dumps(r.parameters), r.baseline,
                     r.external, r.sandbox or "", r.metrics[m], *ci,
                     *(r.metrics[c] for c in board.columns[1:]), r.vs_best_baseline,

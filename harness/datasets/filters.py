@@ -46,7 +46,7 @@ def _tokenize(text: str, where: str) -> list[tuple[str, str]]:
         match = _TOKEN.match(text, pos)
         if not match:
             raise ConfigError(f"{where}: cannot parse filter {text!r} at {text[pos:].strip()!r}")
-        kind = match.lastgroup
+        kind = match.lastgroup or ""
         value = match.group(kind)
         if kind == "name" and value.lower() in _KEYWORDS:
             kind, value = "kw", value.lower()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 
@@ -31,6 +32,10 @@ def loader(name: str):
     return register
 
 
+@overload
+def find(root: Path, *names: str) -> Path: ...
+@overload
+def find(root: Path, *names: str, required: bool) -> Path | None: ...
 def find(root: Path, *names: str, required: bool = True) -> Path | None:
     """The first of ``names`` found at or under ``root``."""
     if root.is_file():

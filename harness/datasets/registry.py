@@ -11,7 +11,8 @@ import os
 import re
 import sys
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal, Union
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator,
                       model_validator)
@@ -182,7 +183,7 @@ _EXPECTED = {"int_type": "expected an integer", "float_type": "expected a number
              "model_attributes_type": "expected a table"}
 
 
-def _message(error: dict) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     """One pydantic error as ``key: what is wrong (got value)``."""
     loc = [str(p) for p in error["loc"]]
     if len(loc) > 2 and loc[0] == "splits" and loc[2] in PROTOCOLS:

@@ -16,7 +16,8 @@ train interaction.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -74,7 +75,7 @@ def split(inter: pl.DataFrame, spec: dict, name: str, sname: str):
     cutoff = None
     if proto == "temporal":
         if "days" in spec:
-            cutoff = inter[T].max() - timedelta(days=float(spec["days"]))
+            cutoff = cast(datetime, inter[T].max()) - timedelta(days=float(spec["days"]))
         else:
             q = float(spec["quantile"])
             if not 0 < q < 1:

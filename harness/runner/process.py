@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,8 +70,8 @@ def tree_rss(proc: subprocess.Popen) -> int:
 
 
 def run_worker(job_dir: Path, *, sandbox: str = "bwrap", timeout: float | None,
-               memory: int | None, on_event: Event | None = None, hidden: list[Path] = (),
-               masked: list[Path] = (), readable: list[Path] = ()) -> WorkerOutcome:
+               memory: int | None, on_event: Event | None = None, hidden: Sequence[Path] = (),
+               masked: Sequence[Path] = (), readable: Sequence[Path] = ()) -> WorkerOutcome:
     """Run the worker on the job in ``job_dir`` under the limits; report how it ended.
 
     ``sandbox``: "bwrap" runs it in the sandbox (:mod:`harness.runner.sandbox`: ``hidden`` paths

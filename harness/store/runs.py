@@ -13,20 +13,23 @@ they are (their processes cannot be checked from here).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import polars as pl
 
 from harness.errors import NotFoundError
 from harness.store import connect, transaction
+
+if TYPE_CHECKING:
+    import numpy as np
 
 @dataclass
 class Run:
