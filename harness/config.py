@@ -61,3 +61,8 @@ def runs_dir(home: Path) -> Path:
     path = home / "runs"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# The longest list a run may ask for and the largest cut-off `score` computes: memory of
+# validation and scoring grows with k, and no recommender evaluation needs longer lists.
+MAX_K = 10_000

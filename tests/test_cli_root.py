@@ -80,3 +80,13 @@ def test_control_characters_in_messages_are_escaped():
     result = CliRunner().invoke(root, ["bad"], catch_exceptions=False)
     assert result.exit_code == 1
     assert result.stderr == "error: file\\x1b[31m.csv: bad\\nrow\n"
+
+
+@pytest.mark.parametrize("args", [
+    ["submit", "popular", "--dataset", "x", "--k", "3000000000"],
+    ["score", "--recs", "r.csv", "--truth", "t.csv", "--k", "10001"],
+])
+def test_k_above_the_documented_maximum_is_a_usage_error(cli, args):
+    result = cli(*args, expect=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--k" in lines[0] and "10000" in lines[0], result.stderr

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from harness.config import MAX_K
+
 from harness.cli import pass_context
 from harness.cli.output import block, console, echo_json, escape, text
 from harness.cli.score import DIALECT_NAMES
@@ -58,7 +60,7 @@ class _Progress:
 @click.option("--dataset", required=True, help="Prepared dataset name.")
 @click.option("--split", default=None, help="Split protocol (default: the dataset's default).")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Recommender parameter (repeatable).")
-@click.option("--k", default=100, show_default=True, type=click.IntRange(min=1), help="List length asked for.")
+@click.option("--k", default=100, show_default=True, type=click.IntRange(min=1, max=MAX_K), help="List length asked for.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Wall-clock limit in seconds for fit + recommend.")
 @click.option("--memory", default=None, metavar="SIZE", help="Limit on the resident memory (RSS) of the worker and its children, e.g. 2G, 512M.")
 @click.option("--seed", default=0, show_default=True, type=int)

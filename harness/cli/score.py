@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from harness.config import MAX_K
+
 from harness.cli import pass_context
 from harness.errors import ConfigError
 
@@ -35,7 +37,7 @@ def _render(result: dict, notices=()) -> None:
 @click.command("score")
 @click.option("--recs", "recs_path", required=True, help="Recommendations: user_id, item_id, score or rank (parquet or CSV, or a directory of parquet files; with --engine spark any URI Spark reads).")
 @click.option("--truth", "truth_path", help="Truth: user_id, item_id (parquet or CSV; with --engine spark also a directory or any URI Spark reads).")
-@click.option("--k", "ks", multiple=True, type=click.IntRange(min=1), help="Cut-off; repeat for several (default 1 5 10 20 50 100).")
+@click.option("--k", "ks", multiple=True, type=click.IntRange(min=1, max=MAX_K), help="Cut-off; repeat for several (default 1 5 10 20 50 100).")
 @click.option("--catalog", type=click.Path(dir_okay=False, path_type=Path), help="Train interactions or items (item_id[, user_id]): coverage, gini, novelty, warm/cold.")
 @click.option("--item-categories", "categories", type=click.Path(dir_okay=False, path_type=Path), help="item_id, categories (list, or 'a|b' in CSV): diversity.")
 @click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="harness", show_default=True, help="Reproduce another library's metric definitions exactly (docs/metrics.md, Dialects).")

@@ -94,6 +94,10 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     from harness.runner import sandbox as sb
     from harness.store.splits import load_split
 
+    from harness.config import MAX_K
+
+    if k > MAX_K:
+        raise HarnessError(f"--k must be at most {MAX_K}, got {k}")
     if k < 1:
         raise HarnessError(f"--k must be at least 1, got {k}")
     isolation = "bwrap" if sb.check_mode(sandbox) == "auto" else "none"
