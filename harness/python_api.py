@@ -231,6 +231,17 @@ class Run:
 
     record: StoredRun
     metrics: pl.DataFrame
+    standing: dict[str, Any] | None = None  # rank, of, rank_band, metric, value, ci on its board
+
+    @property
+    def ci(self) -> list[float] | None:
+        """95% bootstrap CI of the board's main metric for this run."""
+        return (self.standing or {}).get("ci")
+
+    @property
+    def rank_band(self) -> list[int] | None:
+        """[1 + runs significantly better, N - runs significantly worse] on the run's board."""
+        return (self.standing or {}).get("rank_band")
 
     @property
     def run_id(self) -> str:
@@ -261,6 +272,10 @@ class Run:
         title = f"run {r.run_id}: {r.recommender} on {r.dataset}/{r.split}: {r.status}"
         if r.error:
             title += f" ({r.error})"
+        if self.standing:
+            from harness.board import describe_standing
+
+            title += f"; {describe_standing(self.standing)}"
         return _html_table(_grid(self.metrics), title + _segments_note(self.metrics))
 
     def __repr__(self) -> str:
@@ -268,8 +283,11 @@ class Run:
         return f"Run({r.run_id!r}, {r.recommender!r}, status={r.status!r})"
 
 
-def _run(record: StoredRun) -> Run:
-    return Run(record, _tidy(record.segments))
+def _run(record: StoredRun, home: Path | None = None) -> Run:
+    """The API's view of a stored run; with ``home``, also its standing on its board."""
+    from harness.board import run_standing
+
+    return Run(record, _tidy(record.segments), run_standing(home, record) if home else None)
 
 
 def runs(dataset: str | None = None, *, limit: int | None = None,
@@ -402,10 +420,11 @@ def submit(model: Any, dataset: str = "ml-latest-small", *, split: str | None = 
         label = name or type(instance).__name__
         pickled = _pickle_model(instance, label)
         shown = {key: str(value) for key, value in (params or _public_params(instance)).items()}
-    record = run_submit(resolve_home(home), label, dataset=dataset, split=split, params=shown,
+    root = resolve_home(home)
+    record = run_submit(root, label, dataset=dataset, split=split, params=shown,
                         k=k, timeout=timeout, memory=limit, seed=seed, sandbox=sandbox,
                         progress=_printer() if progress else None, pickled=pickled)
-    return _run(record)
+    return _run(record, root)
 
 
 def _instantiate(model: Any, params: dict[str, Any] | None) -> Any:

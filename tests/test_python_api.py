@@ -118,6 +118,8 @@ def test_a_model_defined_here_runs_in_the_sandbox_and_joins_the_board(prepared, 
     assert run.status == "ok" and run.record.sandbox == "bwrap"
     assert run.record.recommender == "TopSeen" and run.record.parameters == {"boost": "2.0"}
     popular = harness.submit("popular", dataset="ml-latest-small", k=20, progress=False)
+    assert popular.rank_band is not None and popular.ci[0] <= popular["ndcg@10"] <= popular.ci[1]
+    assert "band" in popular._repr_html_() and "95% CI" in popular._repr_html_()
     # the same ranking as the popular baseline (a constant boost changes no order)
     assert run["ndcg@10"] == pytest.approx(popular["ndcg@10"], abs=1e-12)
     board = harness.leaderboard("ml-latest-small")
