@@ -27,7 +27,7 @@ class Baseline:
 
     exclude_seen: bool = True
 
-    def fit(self, data: TrainData) -> "Baseline":
+    def fit(self, data: TrainData) -> Baseline:
         self.data = data
         self._fit_popularity(data.item_popularity.astype(np.float64))
         self._fit(data)
@@ -47,7 +47,9 @@ class Baseline:
         # in (-1, 0): below any positive model score, decreasing with popularity rank
         self._fallback = (-(rank + 1) / (len(score) + 1)).astype(np.float32)
 
-    def _popular_rows(self, rows: np.ndarray, k: int, exclude: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _popular_rows(
+        self, rows: np.ndarray, k: int, exclude: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k popular items per matrix row (-1: cold), skipping the row's seen items when
         ``exclude``. Returns (item indices, scores), padded with -1 / -inf."""
         n_items = len(self._pop_order)
@@ -118,13 +120,18 @@ class Baseline:
             frames.append(_frame(batch_users, idx, scores, data.item_ids))
         if not frames:
             return pl.DataFrame(
-                {"user_id": users.head(0), "item_id": data.item_ids.head(0),
-                 "score": pl.Series([], dtype=pl.Float64)}
+                {
+                    "user_id": users.head(0),
+                    "item_id": data.item_ids.head(0),
+                    "score": pl.Series([], dtype=pl.Float64),
+                }
             )
         return pl.concat(frames, how="vertical")
 
 
-def _frame(users: pl.Series, idx: np.ndarray, scores: np.ndarray, item_ids: pl.Series) -> pl.DataFrame:
+def _frame(
+    users: pl.Series, idx: np.ndarray, scores: np.ndarray, item_ids: pl.Series
+) -> pl.DataFrame:
     """recommendations_frame, tolerant of -1 padding (its score is -inf, so it is dropped)."""
     scores = np.where(idx >= 0, scores, -np.inf)
     return recommendations_frame(users, np.maximum(idx, 0), scores, item_ids)

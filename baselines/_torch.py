@@ -97,7 +97,9 @@ class FeatureCodes:
                 if len(np.unique(vals)) <= NUMERIC_BUCKETS:
                     edges = np.unique(vals)
                 else:
-                    edges = np.unique(np.quantile(vals, np.linspace(0, 1, NUMERIC_BUCKETS + 1)[1:-1]))
+                    edges = np.unique(
+                        np.quantile(vals, np.linspace(0, 1, NUMERIC_BUCKETS + 1)[1:-1])
+                    )
                 if len(vals):
                     self.fields.append((name, "numeric", edges, len(edges) + 2))
             elif dtype in (pl.Utf8, pl.Categorical, pl.Boolean) or isinstance(dtype, pl.Enum):
@@ -127,14 +129,22 @@ class FeatureCodes:
                 continue
             lookup = pl.DataFrame({"v": vocab, "c": pl.int_range(1, vocab.len() + 1, eager=True)})
             if kind == "scalar":
-                codes = (pl.DataFrame({"v": col.cast(pl.Utf8)})
-                         .join(lookup, on="v", how="left", maintain_order="left")
-                         .get_column("c").fill_null(0).to_numpy())
+                codes = (
+                    pl.DataFrame({"v": col.cast(pl.Utf8)})
+                    .join(lookup, on="v", how="left", maintain_order="left")
+                    .get_column("c")
+                    .fill_null(0)
+                    .to_numpy()
+                )
                 out.append(codes.astype(np.int64)[:, None])
                 continue
-            flat = (pl.DataFrame({"v": col.cast(pl.List(pl.Utf8))})
-                    .with_row_index("r").explode("v").drop_nulls("v")
-                    .join(lookup, on="v", how="inner", maintain_order="left"))
+            flat = (
+                pl.DataFrame({"v": col.cast(pl.List(pl.Utf8))})
+                .with_row_index("r")
+                .explode("v")
+                .drop_nulls("v")
+                .join(lookup, on="v", how="inner", maintain_order="left")
+            )
             r = flat.get_column("r").to_numpy().astype(np.int64)
             pos, _ = positions(r, len(ids))
             keep = pos < LIST_WIDTH
@@ -156,7 +166,9 @@ class FieldEmbedding(nn.Module):
         total = None
         for table, c in zip(self.tables, codes):
             present = (c > 0).float()
-            pooled = (table(c) * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True).clamp(min=1)
+            pooled = (table(c) * present.unsqueeze(-1)).sum(1) / present.sum(1, keepdim=True).clamp(
+                min=1
+            )
             total = pooled if total is None else total + pooled
         return total
 
@@ -172,8 +184,9 @@ def gather(codes: list[torch.Tensor], index: torch.Tensor) -> list[torch.Tensor]
 # -- inner validation (early stopping) ---------------------------------------------------------
 
 
-def inner_validation(rows: np.ndarray, items: np.ndarray, n_rows: int, valid_users: int,
-                     ratio: float, seed: int):
+def inner_validation(
+    rows: np.ndarray, items: np.ndarray, n_rows: int, valid_users: int, ratio: float, seed: int
+):
     """Hold out the latest ``ratio`` (at least one) of the items of up to ``valid_users`` seeded
     users with three or more interactions: a per-user temporal validation carved from train.
 
@@ -198,9 +211,10 @@ def inner_validation(rows: np.ndarray, items: np.ndarray, n_rows: int, valid_use
     n_items = int(items.max()) if len(items) else 0
     shape = (chosen.size, n_items)
 
-    def matrix(mask: np.ndarray) -> "sp.csr_matrix":
-        m = sp.csr_matrix((np.ones(int(mask.sum()), np.float32), (slot[rows[mask]], items[mask] - 1)),
-                          shape=shape)
+    def matrix(mask: np.ndarray) -> sp.csr_matrix:
+        m = sp.csr_matrix(
+            (np.ones(int(mask.sum()), np.float32), (slot[rows[mask]], items[mask] - 1)), shape=shape
+        )
         m.sum_duplicates()
         m.data[:] = 1.0
         return m

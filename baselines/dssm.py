@@ -28,8 +28,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines import Baseline
-from baselines._torch import (FeatureCodes, FieldEmbedding, gather, ordered_interactions, positions,
-                              padded_history, setup, to_tensors)
+from baselines._torch import (
+    FeatureCodes,
+    FieldEmbedding,
+    gather,
+    ordered_interactions,
+    padded_history,
+    positions,
+    setup,
+    to_tensors,
+)
 from harness.api import Columns, TrainData, report_progress, top_k
 
 
@@ -48,8 +56,9 @@ class _Tower(nn.Module):
 
 
 class _Net(nn.Module):
-    def __init__(self, n_items: int, dim: int, item_levels: list[int], user_levels: list[int],
-                 dropout: float) -> None:
+    def __init__(
+        self, n_items: int, dim: int, item_levels: list[int], user_levels: list[int], dropout: float
+    ) -> None:
         super().__init__()
         self.item_id = nn.Embedding(n_items + 1, dim, padding_idx=0)
         self.history = nn.Embedding(n_items + 1, dim, padding_idx=0)
@@ -79,13 +88,30 @@ class DSSMRecommender(Baseline):
 
     description = "DSSM two-tower model: user history + features vs item id + features (torch)"
 
-    def __init__(self, epochs: int = 10, dim: int = 64, lr: float = 0.003, batch_size: int = 1024,
-                 max_len: int = 100, dropout: float = 0.1, temperature: float = 0.1,
-                 loss: str = "softmax", margin: float = 0.2, logq: bool = True,
-                 history_dropout: float = 0.1, history: str = "others", weight_decay: float = 0.0,
-                 exclude_seen: bool = True, device: str = "auto") -> None:
-        for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
-                            ("max_len", max_len)):
+    def __init__(
+        self,
+        epochs: int = 10,
+        dim: int = 64,
+        lr: float = 0.003,
+        batch_size: int = 1024,
+        max_len: int = 100,
+        dropout: float = 0.1,
+        temperature: float = 0.1,
+        loss: str = "softmax",
+        margin: float = 0.2,
+        logq: bool = True,
+        history_dropout: float = 0.1,
+        history: str = "others",
+        weight_decay: float = 0.0,
+        exclude_seen: bool = True,
+        device: str = "auto",
+    ) -> None:
+        for name, value in (
+            ("epochs", epochs),
+            ("dim", dim),
+            ("batch_size", batch_size),
+            ("max_len", max_len),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if loss not in ("softmax", "triplet"):
@@ -99,7 +125,11 @@ class DSSMRecommender(Baseline):
         self.epochs, self.dim, self.lr, self.batch_size = epochs, dim, lr, batch_size
         self.max_len, self.dropout, self.temperature = max_len, dropout, temperature
         self.loss, self.margin, self.logq = loss, margin, logq
-        self.history_dropout, self.history, self.weight_decay = history_dropout, history, weight_decay
+        self.history_dropout, self.history, self.weight_decay = (
+            history_dropout,
+            history,
+            weight_decay,
+        )
         self.exclude_seen, self.device = exclude_seen, device
 
     def _fit(self, data: TrainData) -> None:
@@ -117,7 +147,9 @@ class DSSMRecommender(Baseline):
         pairs_i = torch.as_tensor(items - 1, device=device)
         history_of = self._pair_history(rows, items, data.n_users, device)
         share = np.bincount(items - 1, minlength=data.n_items) / max(len(items), 1)
-        log_q = torch.as_tensor(np.log(np.maximum(share, 1e-12)), dtype=torch.float32, device=device)
+        log_q = torch.as_tensor(
+            np.log(np.maximum(share, 1e-12)), dtype=torch.float32, device=device
+        )
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         gen = torch.Generator().manual_seed(data.seed)
         drop_history = self.history_dropout if self._users.fields else 0.0
@@ -140,8 +172,13 @@ class DSSMRecommender(Baseline):
                 opt.step()
                 total, steps = total + float(loss.detach()), steps + 1
             elapsed = time.perf_counter() - started
-            report_progress("fit", epoch=epoch, epochs=self.epochs, loss=total / max(steps, 1),
-                            eta_seconds=elapsed / epoch * (self.epochs - epoch))
+            report_progress(
+                "fit",
+                epoch=epoch,
+                epochs=self.epochs,
+                loss=total / max(steps, 1),
+                eta_seconds=elapsed / epoch * (self.epochs - epoch),
+            )
         net.eval()
         self._net = net
         with torch.no_grad():
@@ -160,6 +197,7 @@ class DSSMRecommender(Baseline):
             def others(idx: torch.Tensor) -> torch.Tensor:
                 hist = self._history[pairs_u[idx]]
                 return hist.masked_fill(hist == flat[idx].unsqueeze(1), 0)
+
             return others
         pos, _ = positions(rows, n_users)
         first = torch.as_tensor(np.arange(len(rows)) - pos, device=device)  # the user's first pair
@@ -168,10 +206,12 @@ class DSSMRecommender(Baseline):
         def before(idx: torch.Tensor) -> torch.Tensor:
             cols = idx.unsqueeze(1) + offsets
             return torch.where(cols >= first[idx].unsqueeze(1), flat[cols.clamp(min=0)], 0)
+
         return before
 
-    def _loss(self, uvec: torch.Tensor, ivec: torch.Tensor, items: torch.Tensor,
-              log_q: torch.Tensor) -> torch.Tensor:
+    def _loss(
+        self, uvec: torch.Tensor, ivec: torch.Tensor, items: torch.Tensor, log_q: torch.Tensor
+    ) -> torch.Tensor:
         sims = uvec @ ivec.T
         same = items.unsqueeze(0) == items.unsqueeze(1)
         eye = torch.eye(len(items), dtype=torch.bool, device=items.device)

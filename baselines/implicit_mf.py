@@ -65,8 +65,12 @@ class ALSRecommender(_ImplicitMF):
         from implicit.cpu.als import AlternatingLeastSquares
 
         return AlternatingLeastSquares(
-            factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, use_cg=self.use_cg, num_threads=data.n_threads,
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            use_cg=self.use_cg,
+            num_threads=data.n_threads,
             random_state=data.seed,
         )
 
@@ -94,7 +98,10 @@ class BPRRecommender(_ImplicitMF):
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         return BayesianPersonalizedRanking(
-            factors=self.factors, learning_rate=self.learning_rate,
-            regularization=self.regularization, iterations=self.iterations,
-            num_threads=data.n_threads, random_state=data.seed,
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            num_threads=data.n_threads,
+            random_state=data.seed,
         )

@@ -41,7 +41,9 @@ class ItemKNNRecommender(Baseline):
         exclude_seen: bool = True,
     ) -> None:
         if weighting not in _WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {', '.join(_WEIGHTINGS)}, got {weighting!r}")
+            raise ValueError(
+                f"weighting must be one of {', '.join(_WEIGHTINGS)}, got {weighting!r}"
+            )
         if neighbours <= 0:
             raise ValueError(f"neighbours must be positive, got {neighbours}")
         self.neighbours = neighbours
@@ -71,8 +73,9 @@ def row_top(m: sp.csr_matrix, n: int) -> sp.csr_matrix:
     frame = pl.DataFrame({"r": rows, "v": m.data}).with_row_index("i")
     keep = frame.group_by("r").agg(pl.col("i").top_k_by("v", n)).get_column("i").explode()
     keep = np.sort(keep.to_numpy())
-    return sp.csr_matrix((m.data[keep], m.indices[keep], np.r_[0, np.cumsum(np.minimum(counts, n))]),
-                         shape=m.shape)
+    return sp.csr_matrix(
+        (m.data[keep], m.indices[keep], np.r_[0, np.cumsum(np.minimum(counts, n))]), shape=m.shape
+    )
 
 
 class UserKNNRecommender(Baseline):
@@ -92,8 +95,13 @@ class UserKNNRecommender(Baseline):
     #: similarity entries computed per sub-batch (bounds memory of the neighbour search)
     search_cells = 1 << 23
 
-    def __init__(self, neighbours: int = 50, max_postings: int = 1000, shrink: float = 0.0,
-                 exclude_seen: bool = True) -> None:
+    def __init__(
+        self,
+        neighbours: int = 50,
+        max_postings: int = 1000,
+        shrink: float = 0.0,
+        exclude_seen: bool = True,
+    ) -> None:
         if neighbours <= 0:
             raise ValueError(f"neighbours must be positive, got {neighbours}")
         if max_postings < 0:

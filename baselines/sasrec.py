@@ -31,24 +31,38 @@ from torch import nn
 from torch.nn import functional as F
 
 from baselines import Baseline
-from baselines._torch import (inner_validation, ordered_interactions, padded_history, positions,
-                              setup, valid_ndcg)
+from baselines._torch import (
+    inner_validation,
+    ordered_interactions,
+    padded_history,
+    positions,
+    setup,
+    valid_ndcg,
+)
 from harness.api import TrainData, report_progress
 
 
 class _Net(nn.Module):
-    def __init__(self, n_items: int, dim: int, max_len: int, blocks: int, heads: int,
-                 dropout: float) -> None:
+    def __init__(
+        self, n_items: int, dim: int, max_len: int, blocks: int, heads: int, dropout: float
+    ) -> None:
         super().__init__()
         self.heads = heads
         self.item = nn.Embedding(n_items + 1, dim, padding_idx=0)
         self.pos = nn.Embedding(max_len, dim)
         self.drop = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout,
-                                           batch_first=True, norm_first=True, activation="gelu")
+        layer = nn.TransformerEncoderLayer(
+            dim,
+            heads,
+            dim_feedforward=dim,
+            dropout=dropout,
+            batch_first=True,
+            norm_first=True,
+            activation="gelu",
+        )
         self.encoder = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
-        nn.init.normal_(self.item.weight, std=dim ** -0.5)
+        nn.init.normal_(self.item.weight, std=dim**-0.5)
         with torch.no_grad():
             self.item.weight[0].zero_()
 
@@ -56,7 +70,7 @@ class _Net(nn.Module):
         """(B x L) right-aligned item sequences -> (B x L x dim) hidden states."""
         length = seq.shape[1]
         real = seq > 0
-        x = self.item(seq) * self.item.embedding_dim ** 0.5 + self.pos.weight[-length:]
+        x = self.item(seq) * self.item.embedding_dim**0.5 + self.pos.weight[-length:]
         x = self.drop(x) * real.unsqueeze(-1)
         eye = torch.eye(length, dtype=torch.bool, device=seq.device)
         causal = torch.ones(length, length, dtype=torch.bool, device=seq.device).tril()
@@ -87,18 +101,42 @@ def training_windows(rows: np.ndarray, items: np.ndarray, n_rows: int, max_len: 
 class SASRecRecommender(Baseline):
     """Self-attentive sequential recommender (causal transformer over the user's history)."""
 
-    description = "SASRec: causal transformer, next-item loss at every position, early stopping (torch)"
+    description = (
+        "SASRec: causal transformer, next-item loss at every position, early stopping (torch)"
+    )
 
-    def __init__(self, epochs: int = 100, patience: int = 5, dim: int = 64, lr: float = 0.003,
-                 batch_size: int = 64, max_len: int = 50, blocks: int = 2, heads: int = 1,
-                 dropout: float = 0.5, loss: str = "softmax", negatives: int = 256,
-                 gbce_t: float = 0.75, target: str = "next", weight_decay: float = 0.0,
-                 valid_users: int = 512, valid_ratio: float = 0.2, refit: bool = False,
-                 exclude_seen: bool = True,
-                 device: str = "auto") -> None:
-        for name, value in (("epochs", epochs), ("dim", dim), ("batch_size", batch_size),
-                            ("max_len", max_len), ("blocks", blocks), ("heads", heads),
-                            ("negatives", negatives), ("patience", patience)):
+    def __init__(
+        self,
+        epochs: int = 100,
+        patience: int = 5,
+        dim: int = 64,
+        lr: float = 0.003,
+        batch_size: int = 64,
+        max_len: int = 50,
+        blocks: int = 2,
+        heads: int = 1,
+        dropout: float = 0.5,
+        loss: str = "softmax",
+        negatives: int = 256,
+        gbce_t: float = 0.75,
+        target: str = "next",
+        weight_decay: float = 0.0,
+        valid_users: int = 512,
+        valid_ratio: float = 0.2,
+        refit: bool = False,
+        exclude_seen: bool = True,
+        device: str = "auto",
+    ) -> None:
+        for name, value in (
+            ("epochs", epochs),
+            ("dim", dim),
+            ("batch_size", batch_size),
+            ("max_len", max_len),
+            ("blocks", blocks),
+            ("heads", heads),
+            ("negatives", negatives),
+            ("patience", patience),
+        ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if dim % heads:
@@ -112,7 +150,9 @@ class SASRecRecommender(Baseline):
         if not 0 <= gbce_t <= 1:
             raise ValueError(f"gbce_t must be in [0, 1], got {gbce_t}")
         if valid_users < 0 or not 0 < valid_ratio < 1:
-            raise ValueError("valid_users must be >= 0 (0: no early stopping) and valid_ratio in (0, 1)")
+            raise ValueError(
+                "valid_users must be >= 0 (0: no early stopping) and valid_ratio in (0, 1)"
+            )
         if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
             raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
         self.epochs, self.patience, self.dim, self.lr = epochs, patience, dim, lr
@@ -127,13 +167,19 @@ class SASRecRecommender(Baseline):
         rows, items = ordered_interactions(data)
         self._history = padded_history(rows, items, data.n_users, self.max_len)
         fit_rows, fit_items, valid = inner_validation(
-            rows, items, data.n_users, self.valid_users, self.valid_ratio, data.seed)
+            rows, items, data.n_users, self.valid_users, self.valid_ratio, data.seed
+        )
         popular = None
         if valid is not None:  # the bar to clear: item popularity on the same validation
-            valid = (padded_history(fit_rows, fit_items, data.n_users, self.max_len)[valid[0]],
-                     valid[1], valid[2])
+            valid = (
+                padded_history(fit_rows, fit_items, data.n_users, self.max_len)[valid[0]],
+                valid[1],
+                valid[2],
+            )
             counts = np.bincount(fit_items - 1, minlength=data.n_items).astype(np.float32)
-            popular = valid_ndcg(lambda h: np.broadcast_to(counts, (len(h), len(counts))).copy(), *valid)
+            popular = valid_ndcg(
+                lambda h: np.broadcast_to(counts, (len(h), len(counts))).copy(), *valid
+            )
         self.valid_popular_ = popular
         self.history_: list[dict] = []
         self.best_epoch_ = self._train(data, fit_rows, fit_items, self.epochs, valid, popular)
@@ -143,8 +189,15 @@ class SASRecRecommender(Baseline):
             torch.manual_seed(data.seed)
             self._train(data, rows, items, self.best_epoch_, None, None)
 
-    def _train(self, data: TrainData, rows: np.ndarray, items: np.ndarray, epochs: int, valid,
-               popular: float | None) -> int:
+    def _train(
+        self,
+        data: TrainData,
+        rows: np.ndarray,
+        items: np.ndarray,
+        epochs: int,
+        valid,
+        popular: float | None,
+    ) -> int:
         """Train a fresh network on the windows of (rows, items) for up to ``epochs``; with
         ``valid``, stop ``patience`` epochs after the best validation NDCG@10 and keep that
         epoch's weights. Returns the epoch kept."""
@@ -153,8 +206,9 @@ class SASRecRecommender(Baseline):
         net = _Net(data.n_items, self.dim, self.max_len, self.blocks, self.heads, self.dropout)
         net.to(device)
         self._net = net
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.9, 0.98),
-                               weight_decay=self.weight_decay)
+        opt = torch.optim.Adam(
+            net.parameters(), lr=self.lr, betas=(0.9, 0.98), weight_decay=self.weight_decay
+        )
         gen = torch.Generator().manual_seed(data.seed)
         best, best_state, best_epoch, started = -1.0, None, 0, time.perf_counter()
         phase = "fit" if valid is not None or not self.history_ else "refit"
@@ -166,7 +220,7 @@ class SASRecRecommender(Baseline):
                 batch = windows[idx].to(device)
                 # trim the all-padding left columns this batch shares
                 first = int((batch > 0).float().argmax(1).min())
-                batch = batch[:, min(first, batch.shape[1] - 2):]
+                batch = batch[:, min(first, batch.shape[1] - 2) :]
                 seq, target = batch[:, :-1], self._targets(batch, gen)
                 hidden = net(seq)
                 valid_pos = (seq > 0) & (target > 0)
@@ -183,11 +237,19 @@ class SASRecRecommender(Baseline):
                     best, best_epoch = score, epoch
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             elapsed = time.perf_counter() - started
-            self.history_.append({"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg": score,
-                                  "phase": phase})
-            report_progress(phase, epoch=epoch, epochs=epochs, loss=total / max(steps, 1),
-                            valid_ndcg=score, valid_popular=popular, best_epoch=best_epoch or None,
-                            eta_seconds=elapsed / epoch * (epochs - epoch))
+            self.history_.append(
+                {"epoch": epoch, "loss": total / max(steps, 1), "valid_ndcg": score, "phase": phase}
+            )
+            report_progress(
+                phase,
+                epoch=epoch,
+                epochs=epochs,
+                loss=total / max(steps, 1),
+                valid_ndcg=score,
+                valid_popular=popular,
+                best_epoch=best_epoch or None,
+                eta_seconds=elapsed / epoch * (epochs - epoch),
+            )
             if valid is not None and epoch - best_epoch >= self.patience:
                 break
         if best_state is not None:
@@ -207,8 +269,14 @@ class SASRecRecommender(Baseline):
         later = col + 1 + (draw * (length - col)).long().clamp(max=length - 1 - col)
         return batch.gather(1, later)
 
-    def _loss(self, net: _Net, hidden: torch.Tensor, target: torch.Tensor, n_items: int,
-              gen: torch.Generator) -> torch.Tensor:
+    def _loss(
+        self,
+        net: _Net,
+        hidden: torch.Tensor,
+        target: torch.Tensor,
+        n_items: int,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
         """Full softmax; gSASRec's gBCE against per-position uniform negatives; or a softmax
         against negatives shared by the batch (a negative equal to the target is masked)."""
         if self.loss == "softmax" or self.negatives >= n_items:
@@ -216,7 +284,9 @@ class SASRecRecommender(Baseline):
         weight = net.item.weight[1:]
         pos = (hidden * weight[target]).sum(-1)
         if self.loss == "gbce":
-            neg = torch.randint(0, n_items, (len(target), self.negatives), generator=gen).to(hidden.device)
+            neg = torch.randint(0, n_items, (len(target), self.negatives), generator=gen).to(
+                hidden.device
+            )
             other = torch.einsum("nd,nkd->nk", hidden, weight[neg])
             other = other.masked_fill(neg == target.unsqueeze(1), -1e9)
             alpha = self.negatives / max(n_items - 1, 1)
@@ -226,7 +296,9 @@ class SASRecRecommender(Baseline):
         other = hidden @ weight[neg].T
         other = other.masked_fill(neg.unsqueeze(0) == target.unsqueeze(1), float("-inf"))
         logits = torch.cat([pos.unsqueeze(1), other], dim=1)
-        return F.cross_entropy(logits, torch.zeros(len(target), dtype=torch.long, device=hidden.device))
+        return F.cross_entropy(
+            logits, torch.zeros(len(target), dtype=torch.long, device=hidden.device)
+        )
 
     def _batch_size(self) -> int:
         return max(1, min(super()._batch_size(), 1024))

@@ -25,7 +25,7 @@ def main(data: Path) -> int:
         reg.write_text(f"""
 [ml-100k]
 format = "movielens-100k"
-source = {{ path = "{data / 'ml-100k'}" }}
+source = {{ path = "{data / "ml-100k"}" }}
 categories = "genres"
   [ml-100k.splits.temporal]
   protocol = "temporal"
@@ -33,7 +33,7 @@ categories = "genres"
 
 [ml-latest-small]
 format = "movielens-latest"
-source = {{ path = "{data / 'ml-latest-small'}" }}
+source = {{ path = "{data / "ml-latest-small"}" }}
 categories = "genres"
   [ml-latest-small.splits.temporal]
   protocol = "temporal"
@@ -41,22 +41,26 @@ categories = "genres"
 
 [lastfm-2k]
 format = "lastfm"
-source = {{ path = "{data / 'lastfm-hetrec2011-2k'}" }}
+source = {{ path = "{data / "lastfm-hetrec2011-2k"}" }}
 weight = "plays"
   [lastfm-2k.splits.random]
   protocol = "random"
   test_ratio = 0.2
 """)
         failed = 0
-        print(f"{'dataset':16} {'interactions':>12} {'users':>6} {'items':>6}  train  truth  test_users  ok")
+        print(
+            f"{'dataset':16} {'interactions':>12} {'users':>6} {'items':>6}  train  truth  test_users  ok"
+        )
         for name, expected in EXPECTED.items():
             meta = prepare(name, home=Path(tmp) / "home", registry_file=reg)
             info = meta["info"]
             got = (info["interactions"], info["users"], info["items"])
             ok = got == expected
             failed += not ok
-            print(f"{name:16} {got[0]:>12} {got[1]:>6} {got[2]:>6}  {info['train_rows']:>5} "
-                  f"{info['truth_rows']:>6} {info['test_users']:>11}  {'yes' if ok else f'NO, expected {expected}'}")
+            print(
+                f"{name:16} {got[0]:>12} {got[1]:>6} {got[2]:>6}  {info['train_rows']:>5} "
+                f"{info['truth_rows']:>6} {info['test_users']:>11}  {'yes' if ok else f'NO, expected {expected}'}"
+            )
     return 1 if failed else 0
 
 

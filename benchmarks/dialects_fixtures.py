@@ -39,13 +39,26 @@ PINS = {  # dialect -> pip requirements of its venv
     "msrec": ["recommenders==1.2.1"],
     "lenskit": ["lenskit==2025.8.1"],
     # RecBole 1.2.1 uses np.float (removed in numpy 1.24): older numpy and its stack
-    "recbole": ["recbole==1.2.1", "numpy==1.23.5", "pandas==2.0.3", "scipy<1.12", "scikit-learn<1.4"],
+    "recbole": [
+        "recbole==1.2.1",
+        "numpy==1.23.5",
+        "pandas==2.0.3",
+        "scipy<1.12",
+        "scikit-learn<1.4",
+    ],
 }
-DISTRIBUTION = {"rectools": "rectools", "ranx": "ranx", "trec": "pytrec-eval-terrier",
-                "msrec": "recommenders", "lenskit": "lenskit", "recbole": "recbole"}
+DISTRIBUTION = {
+    "rectools": "rectools",
+    "ranx": "ranx",
+    "trec": "pytrec-eval-terrier",
+    "msrec": "recommenders",
+    "lenskit": "lenskit",
+    "recbole": "recbole",
+}
 
 
 # ------------------------------------------------------------------ worker (peer venvs)
+
 
 def _read(directory: Path, name: str, integer: bool):
     with open(directory / f"{name}.csv", newline="") as fh:
@@ -64,7 +77,7 @@ def _ranked(recs):
     out, by_user = [], {}
     for i, r in enumerate(recs):
         by_user.setdefault(r["user_id"], []).append((-r["score"], i, r))
-    for user, rows in by_user.items():
+    for rows in by_user.values():
         for rank, (_, _, r) in enumerate(sorted(rows, key=lambda t: (t[0], t[1])), 1):
             out.append({**r, "rank": rank})
     return out
@@ -75,29 +88,61 @@ def worker(dialect: str, directory: Path) -> dict:
     ks, integer = meta["ks"], meta["integer_ids"]
     recs, truth = _read(directory, "recs", integer), _read(directory, "truth", integer)
     train = _read(directory, "train", integer)
-    fn = {"rectools": _rectools, "ranx": _ranx, "trec": _trec, "msrec": _msrec,
-          "lenskit": _lenskit, "recbole": _recbole}[dialect]
+    fn = {
+        "rectools": _rectools,
+        "ranx": _ranx,
+        "trec": _trec,
+        "msrec": _msrec,
+        "lenskit": _lenskit,
+        "recbole": _recbole,
+    }[dialect]
     from importlib.metadata import version
+
     metrics = fn(recs, truth, train, ks)
-    return {"dialect": dialect, "library": f"{DISTRIBUTION[dialect]} {version(DISTRIBUTION[dialect])}",
-            "metrics": {m: float(v) for m, v in sorted(metrics.items())}}
+    return {
+        "dialect": dialect,
+        "library": f"{DISTRIBUTION[dialect]} {version(DISTRIBUTION[dialect])}",
+        "metrics": {m: float(v) for m, v in sorted(metrics.items())},
+    }
 
 
 def _rectools(recs, truth, train, ks):
     import pandas as pd
-    from rectools.metrics import (MAP, MRR, NDCG, CatalogCoverage, HitRate, MeanInvUserFreq,
-                                  Precision, Recall, calc_metrics)
+    from rectools.metrics import (
+        MAP,
+        MRR,
+        NDCG,
+        CatalogCoverage,
+        HitRate,
+        MeanInvUserFreq,
+        Precision,
+        Recall,
+        calc_metrics,
+    )
 
     reco = pd.DataFrame(_ranked(recs))[["user_id", "item_id", "rank"]]
     metrics = {}
     for k in ks:
-        metrics.update({f"precision@{k}": Precision(k), f"recall@{k}": Recall(k),
-                        f"map@{k}": MAP(k), f"ndcg@{k}": NDCG(k), f"mrr@{k}": MRR(k),
-                        f"hit_rate@{k}": HitRate(k), f"novelty@{k}": MeanInvUserFreq(k),
-                        f"coverage@{k}": CatalogCoverage(k, normalize=True)})
+        metrics.update(
+            {
+                f"precision@{k}": Precision(k),
+                f"recall@{k}": Recall(k),
+                f"map@{k}": MAP(k),
+                f"ndcg@{k}": NDCG(k),
+                f"mrr@{k}": MRR(k),
+                f"hit_rate@{k}": HitRate(k),
+                f"novelty@{k}": MeanInvUserFreq(k),
+                f"coverage@{k}": CatalogCoverage(k, normalize=True),
+            }
+        )
     train_df = pd.DataFrame(train)[["user_id", "item_id"]]
-    return calc_metrics(metrics, reco, interactions=pd.DataFrame(truth)[["user_id", "item_id"]],
-                        prev_interactions=train_df, catalog=train_df["item_id"].unique())
+    return calc_metrics(
+        metrics,
+        reco,
+        interactions=pd.DataFrame(truth)[["user_id", "item_id"]],
+        prev_interactions=train_df,
+        catalog=train_df["item_id"].unique(),
+    )
 
 
 def _ranx(recs, truth, train, ks):
@@ -108,7 +153,9 @@ def _ranx(recs, truth, train, ks):
         qrels.setdefault(str(r["user_id"]), {})[str(r["item_id"])] = 1
     for r in recs:  # in file order: ranx keeps it for equal scores
         run.setdefault(str(r["user_id"]), {})[str(r["item_id"])] = r["score"]
-    names = [f"{m}@{k}" for k in ks for m in ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")]
+    names = [
+        f"{m}@{k}" for k in ks for m in ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
+    ]
     out = evaluate(Qrels(qrels), Run(run), names, make_comparable=True)
     return dict(out)
 
@@ -149,13 +196,22 @@ def _msrec(recs, truth, train, ks):
     from recommenders.utils.python_utils import get_top_k_scored_items  # noqa: F401
 
     true = pd.DataFrame(truth)[["user_id", "item_id"]].assign(rating=1.0)
-    pred = pd.DataFrame(recs)[["user_id", "item_id", "score"]].rename(columns={"score": "prediction"})
+    pred = pd.DataFrame(recs)[["user_id", "item_id", "score"]].rename(
+        columns={"score": "prediction"}
+    )
     train_df = pd.DataFrame(train)[["user_id", "item_id"]].assign(rating=1.0)
     cols = dict(col_user="user_id", col_item="item_id")
     out = {}
     for k in ks:
-        args = dict(rating_true=true, rating_pred=pred, k=k, col_rating="rating",
-                    col_prediction="prediction", relevancy_method="top_k", **cols)
+        args = dict(
+            rating_true=true,
+            rating_pred=pred,
+            k=k,
+            col_rating="rating",
+            col_prediction="prediction",
+            relevancy_method="top_k",
+            **cols,
+        )
         out[f"precision@{k}"] = ev.precision_at_k(**args)
         out[f"recall@{k}"] = ev.recall_at_k(**args)
         out[f"map@{k}"] = ev.map_at_k(**args)
@@ -170,7 +226,8 @@ def _msrec(recs, truth, train, ks):
 def _lenskit(recs, truth, train, ks):
     import pandas as pd
     from lenskit.data import ItemListCollection
-    from lenskit.metrics import NDCG, Hit, Precision, RecipRank, Recall, RunAnalysis
+    from lenskit.metrics import NDCG, Hit, Precision, Recall, RecipRank, RunAnalysis
+
     try:
         from lenskit.metrics import AveragePrecision
     except ImportError:  # pragma: no cover - older layouts
@@ -182,10 +239,19 @@ def _lenskit(recs, truth, train, ks):
     out = {}
     # AveragePrecision raises ZeroDivisionError on a list whose user has no test items
     # (min(len(test), len(recs)) = 0), so it is measured on the lists of truth users only
-    for metrics, lists in (((Precision, "precision"), (Recall, "recall"), (NDCG, "ndcg"),
-                            (RecipRank, "mrr"), (Hit, "hit_rate")), ranked), \
-                          (((AveragePrecision, "map"),),
-                           ranked[ranked["user_id"].isin(set(truth_df["user_id"]))]):
+    for metrics, lists in (
+        (
+            (
+                (Precision, "precision"),
+                (Recall, "recall"),
+                (NDCG, "ndcg"),
+                (RecipRank, "mrr"),
+                (Hit, "hit_rate"),
+            ),
+            ranked,
+        ),
+        (((AveragePrecision, "map"),), ranked[ranked["user_id"].isin(set(truth_df["user_id"]))]),
+    ):
         analysis = RunAnalysis()
         for k in ks:
             for cls, name in metrics:
@@ -212,14 +278,26 @@ def _recbole(recs, truth, train, ks):
     pos_index = np.zeros((len(users), kmax), dtype=bool)
     for r in _ranked(recs):
         if r["user_id"] in index and r["rank"] <= kmax:
-            pos_index[index[r["user_id"]], r["rank"] - 1] = (r["user_id"], r["item_id"]) in positives
+            pos_index[index[r["user_id"]], r["rank"] - 1] = (
+                r["user_id"],
+                r["item_id"],
+            ) in positives
     config = {"topk": list(ks), "metric_decimal_place": 12}
     out = {}
-    for cls, name in ((Precision, "precision"), (Recall, "recall"), (MAP, "map"), (NDCG, "ndcg"),
-                      (MRR, "mrr"), (Hit, "hit_rate")):
+    for cls, name in (
+        (Precision, "precision"),
+        (Recall, "recall"),
+        (MAP, "map"),
+        (NDCG, "ndcg"),
+        (MRR, "mrr"),
+        (Hit, "hit_rate"),
+    ):
         metric = cls(config)
-        values = (metric.metric_info(pos_index, pos_len) if name in ("recall", "map", "ndcg")
-                  else metric.metric_info(pos_index))
+        values = (
+            metric.metric_info(pos_index, pos_len)
+            if name in ("recall", "map", "ndcg")
+            else metric.metric_info(pos_index)
+        )
         means = values.mean(axis=0)
         for k in ks:
             out[f"{name}@{k}"] = float(means[k - 1])
@@ -227,6 +305,7 @@ def _recbole(recs, truth, train, ks):
 
 
 # ------------------------------------------------------------------ fixtures (harness venv)
+
 
 def fixture_rows(string_ids: bool):
     """The hand-made fixture: every case the dialects disagree on, in 8 users.
@@ -241,9 +320,11 @@ def fixture_rows(string_ids: bool):
     u8: one relevant item, listed 10th; an item outside train listed
     """
     recs = []
+
     def lst(user, items, scores=None):
         scores = scores or [float(len(items) - i) for i in range(len(items))]
         recs.extend({"user_id": user, "item_id": it, "score": s} for it, s in zip(items, scores))
+
     lst(1, [1, 40, 41, 2, 42, 43, 44, 45, 3, 46])
     lst(2, [10, 100, 9, 55, 8, 60, 61], [5.0, 3.0, 3.0, 3.0, 3.0, 3.0, 1.0])
     lst(3, [20, 70, 21])
@@ -251,14 +332,28 @@ def fixture_rows(string_ids: bool):
     lst(6, [1, 2, 3])
     lst(7, [80, 81, 82, 83, 84])
     lst(8, [90, 91, 92, 93, 94, 95, 96, 97, 98, 99])
-    truth = ([(1, i) for i in (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)] + [(2, 9), (2, 100), (2, 60)]
-             + [(3, i) for i in (20, 21, 22, 23)] + [(4, 1), (4, 2)] + [(5, 7), (5, 7), (5, 74)]
-             + [(7, 5)] + [(8, 99)])
+    truth = (
+        [(1, i) for i in (1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16)]
+        + [(2, 9), (2, 100), (2, 60)]
+        + [(3, i) for i in (20, 21, 22, 23)]
+        + [(4, 1), (4, 2)]
+        + [(5, 7), (5, 7), (5, 74)]
+        + [(7, 5)]
+        + [(8, 99)]
+    )
     truth = [{"user_id": u, "item_id": i} for u, i in truth]
-    train = [{"user_id": u, "item_id": i} for u, items in {
-        1: [7, 8, 9, 10], 2: [1, 2, 40, 41, 42], 3: [1, 43, 44, 45, 46, 55], 9: [1, 20, 70, 71],
-        10: [2, 80, 81, 82, 90, 91, 92], 11: [1, 93, 94, 95, 96, 97, 98, 100, 60, 61]}.items()
-        for i in items]
+    train = [
+        {"user_id": u, "item_id": i}
+        for u, items in {
+            1: [7, 8, 9, 10],
+            2: [1, 2, 40, 41, 42],
+            3: [1, 43, 44, 45, 46, 55],
+            9: [1, 20, 70, 71],
+            10: [2, 80, 81, 82, 90, 91, 92],
+            11: [1, 93, 94, 95, 96, 97, 98, 100, 60, 61],
+        }.items()
+        for i in items
+    ]
     if string_ids:
         for rows in (recs, truth, train):
             for r in rows:
@@ -278,7 +373,9 @@ def random_rows(seed: int = 7, n_users: int = 60, n_items: int = 80, length: int
             n = int(rng.integers(1, length + 1))
             items = rng.choice(n_items, size=n, replace=False)
             scores = np.round(rng.random(n), 1)
-            recs += [{"user_id": u, "item_id": int(i), "score": float(s)} for i, s in zip(items, scores)]
+            recs += [
+                {"user_id": u, "item_id": int(i), "score": float(s)} for i, s in zip(items, scores)
+            ]
         if u % 11 != 5:  # every 11th user has no truth
             m = int(rng.integers(1, 21))
             items = rng.choice(n_items, size=m, replace=False)
@@ -299,7 +396,9 @@ def write_fixture(name: str, rows, ks, integer: bool) -> Path:
             writer = csv.DictWriter(fh, fieldnames=list(data[0]))
             writer.writeheader()
             writer.writerows(data)
-    (directory / "meta.json").write_text(json.dumps({"ks": list(ks), "integer_ids": integer}) + "\n")
+    (directory / "meta.json").write_text(
+        json.dumps({"ks": list(ks), "integer_ids": integer}) + "\n"
+    )
     return directory
 
 
@@ -318,8 +417,12 @@ def run_peer(dialect: str, directory: Path) -> dict:
         python = venv(dialect)
     except subprocess.CalledProcessError as exc:
         return {"dialect": dialect, "error": f"pip install {' '.join(PINS[dialect])} failed: {exc}"}
-    proc = subprocess.run([str(python), __file__, "--worker", dialect, str(directory)],
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [str(python), __file__, "--worker", dialect, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if proc.returncode:
         tail = proc.stderr.strip().splitlines()[-1:] or ["no output"]
         return {"dialect": dialect, "error": tail[0]}
@@ -332,8 +435,18 @@ def harness_values(directory: Path, dialect: str, ks) -> dict:
 
     from harness.cli import main
 
-    args = ["score", "--recs", str(directory / "recs.csv"), "--truth", str(directory / "truth.csv"),
-            "--catalog", str(directory / "train.csv"), "--dialect", dialect, "--json"]
+    args = [
+        "score",
+        "--recs",
+        str(directory / "recs.csv"),
+        "--truth",
+        str(directory / "truth.csv"),
+        "--catalog",
+        str(directory / "train.csv"),
+        "--dialect",
+        dialect,
+        "--json",
+    ]
     result = CliRunner().invoke(main, [*args, *(a for k in ks for a in ("--k", str(k)))])
     if result.exit_code:
         raise RuntimeError(f"harness {' '.join(args)}: {result.output}")
@@ -363,8 +476,11 @@ def main() -> None:
     peers = args.peers.split(",")
     if args.real:
         return real(peers)
-    fixtures = {"edge": (fixture_rows(False), True), "edge-strings": (fixture_rows(True), False),
-                "random": (random_rows(), True)}
+    fixtures = {
+        "edge": (fixture_rows(False), True),
+        "edge-strings": (fixture_rows(True), False),
+        "random": (random_rows(), True),
+    }
     print("| fixture | dialect | library | max abs diff | note |\n| --- | --- | --- | ---: | --- |")
     for name, (rows, integer) in fixtures.items():
         directory = write_fixture(name, rows, KS, integer)
@@ -394,8 +510,10 @@ def real(peers) -> None:
     from harness.store.splits import load_split
 
     ks = (1, 5, 10, 20, 50, 100)
-    print("| lists | dialect | library | metrics compared | max abs diff | note |\n"
-          "| --- | --- | --- | ---: | ---: | --- |")
+    print(
+        "| lists | dialect | library | metrics compared | max abs diff | note |\n"
+        "| --- | --- | --- | ---: | ---: | --- |"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         prepare("ml-latest-small", home=home)
@@ -407,7 +525,9 @@ def real(peers) -> None:
             lists = pl.read_parquet(home / get_run(home, run["run_id"])["recs_path"])
             if Columns.SCORE not in lists.columns:
                 lists = lists.with_columns((-pl.col("rank")).cast(pl.Float64).alias(Columns.SCORE))
-            lists.select(Columns.USER, Columns.ITEM, Columns.SCORE).write_csv(directory / "recs.csv")
+            lists.select(Columns.USER, Columns.ITEM, Columns.SCORE).write_csv(
+                directory / "recs.csv"
+            )
             prepared.truth.select(Columns.USER, Columns.ITEM).write_csv(directory / "truth.csv")
             prepared.train.select(Columns.USER, Columns.ITEM).write_csv(directory / "train.csv")
             (directory / "meta.json").write_text(json.dumps({"ks": list(ks), "integer_ids": True}))
@@ -418,8 +538,10 @@ def real(peers) -> None:
                     continue
                 worst, missing = compare(peer, harness_values(directory, dialect, ks))
                 note = f"harness lacks {', '.join(missing)}" if missing else ""
-                print(f"| {model} | {dialect} | {peer['library']} | {len(peer['metrics'])} | "
-                      f"{worst:.1e} | {note} |")
+                print(
+                    f"| {model} | {dialect} | {peer['library']} | {len(peer['metrics'])} | "
+                    f"{worst:.1e} | {note} |"
+                )
 
 
 if __name__ == "__main__":

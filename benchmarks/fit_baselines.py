@@ -56,8 +56,13 @@ def _standin(out: Path, seed: int = 0) -> None:
     items = np.where(rng.random(n_rows) < 0.5, pop_draw, local)
     start = np.datetime64("2021-03-13T00:00:00", "us")
     seconds = rng.integers(0, 150 * 86400, n_rows)
-    frame = pl.DataFrame({"user_id": users.astype(np.int64), "item_id": items.astype(np.int64),
-                          "timestamp": start + seconds.astype("timedelta64[s]")})
+    frame = pl.DataFrame(
+        {
+            "user_id": users.astype(np.int64),
+            "item_id": items.astype(np.int64),
+            "timestamp": start + seconds.astype("timedelta64[s]"),
+        }
+    )
     frame = frame.unique(["user_id", "item_id"], keep="first")
     cutoff = frame["timestamp"].max() - np.timedelta64(7, "D")
     train = frame.filter(pl.col("timestamp") < cutoff).with_columns(weight=pl.lit(1.0, pl.Float32))
@@ -101,9 +106,15 @@ def _worker(name: str, folder: Path, threads: int) -> dict:
         rows = model.recommend(users, K).height
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
-    return {"model": name, "wall_s": wall, "fit_s": t_fit if name != "als-direct" else None,
-            "peak_rss_gib": rss, "rows": rows, "users": users.len(),
-            "train_rows": train.height}
+    return {
+        "model": name,
+        "wall_s": wall,
+        "fit_s": t_fit if name != "als-direct" else None,
+        "peak_rss_gib": rss,
+        "rows": rows,
+        "users": users.len(),
+        "train_rows": train.height,
+    }
 
 
 def _als_direct(train, users, threads: int, params: dict) -> int:
@@ -115,14 +126,23 @@ def _als_direct(train, users, threads: int, params: dict) -> int:
 
     user_ids, rows = np.unique(train["user_id"].to_numpy(), return_inverse=True)
     item_ids, cols = np.unique(train["item_id"].to_numpy(), return_inverse=True)
-    matrix = sp.csr_matrix((train["weight"].to_numpy(), (rows, cols)),
-                           shape=(len(user_ids), len(item_ids)), dtype=np.float32)
+    matrix = sp.csr_matrix(
+        (train["weight"].to_numpy(), (rows, cols)),
+        shape=(len(user_ids), len(item_ids)),
+        dtype=np.float32,
+    )
     wanted = np.searchsorted(user_ids, users.to_numpy())
-    wanted = wanted[(wanted < len(user_ids)) & (user_ids[np.minimum(wanted, len(user_ids) - 1)]
-                                                == users.to_numpy())]
+    wanted = wanted[
+        (wanted < len(user_ids))
+        & (user_ids[np.minimum(wanted, len(user_ids) - 1)] == users.to_numpy())
+    ]
     with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(factors=params["factors"], iterations=params["iterations"],
-                                        num_threads=threads, random_state=0)
+        model = AlternatingLeastSquares(
+            factors=params["factors"],
+            iterations=params["iterations"],
+            num_threads=threads,
+            random_state=0,
+        )
         model.fit(matrix, show_progress=False)
         ids, _ = model.recommend(wanted, matrix[wanted], N=K)
     return int(ids.size)
@@ -156,8 +176,20 @@ def main() -> None:
         runs = []
         for _ in range(args.repeats):
             proc = subprocess.run(
-                [sys.executable, __file__, "--worker", name, "--data-dir", str(folder),
-                 "--threads", str(args.threads)], capture_output=True, text=True, env=env)
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    name,
+                    "--data-dir",
+                    str(folder),
+                    "--threads",
+                    str(args.threads),
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if proc.returncode != 0:
                 print(f"{name}: failed\n{proc.stderr[-2000:]}", file=sys.stderr)
                 break
@@ -170,15 +202,20 @@ def main() -> None:
         row["peak_rss_gib"] = max(r["peak_rss_gib"] for r in runs)
         results.append(row)
         fit = f"{row['fit_s']:.1f}" if row.get("fit_s") is not None else "-"
-        print(f"{name:18s} wall {row['wall_s']:8.1f} s (runs {row['walls']})  fit {fit:>7s} s  "
-              f"peak RSS {row['peak_rss_gib']:5.2f} GiB  rows {row['rows']}", flush=True)
+        print(
+            f"{name:18s} wall {row['wall_s']:8.1f} s (runs {row['walls']})  fit {fit:>7s} s  "
+            f"peak RSS {row['peak_rss_gib']:5.2f} GiB  rows {row['rows']}",
+            flush=True,
+        )
     walls = {r["model"]: r["wall_s"] for r in results}
     if "als" in walls and "als-direct" in walls:
         overhead = walls["als"] / walls["als-direct"] - 1
         print(f"als wrapper overhead vs implicit directly: {overhead:+.1%}")
     first = results[0] if results else {}
-    print(f"data: {meta['source']}, {first.get('train_rows')} train rows, "
-          f"{first.get('users')} truth users, k={K}, threads={args.threads}")
+    print(
+        f"data: {meta['source']}, {first.get('train_rows')} train rows, "
+        f"{first.get('users')} truth users, k={K}, threads={args.threads}"
+    )
 
 
 if __name__ == "__main__":

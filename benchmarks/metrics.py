@@ -54,6 +54,7 @@ VENVS = {
 
 # ---------------------------------------------------------------- data (harness venv only)
 
+
 def _distinct_zipf(rng, cdf, n_rows: int, width: int, draws: int):
     """`width` distinct Zipf-popular items per row, in random order (first `width` distinct of
     `draws` weighted draws; dense and vectorised, no per-user loop)."""
@@ -92,7 +93,7 @@ def generate(n_users: int, seed: int, directory: Path) -> None:
         (directory / "recs").mkdir(exist_ok=True)
     recs, truth, part = [], [], 0
     chunk = 50_000
-    score = (np.arange(LIST_LEN, 0, -1, dtype=np.float32) / LIST_LEN)
+    score = np.arange(LIST_LEN, 0, -1, dtype=np.float32) / LIST_LEN
 
     def flush() -> None:
         nonlocal recs, part
@@ -104,15 +105,27 @@ def generate(n_users: int, seed: int, directory: Path) -> None:
         n = min(chunk, n_users - start)
         users = np.arange(start, start + n, dtype=np.int32)
         lists = perm[_distinct_zipf(rng, cdf, n, LIST_LEN, 300)]
-        recs.append(pl.DataFrame({
-            "user_id": np.repeat(users, LIST_LEN), "item_id": lists.ravel(),
-            "rank": np.tile(np.arange(1, LIST_LEN + 1, dtype=np.int32), n),
-            "score": np.tile(score, n)}))
+        recs.append(
+            pl.DataFrame(
+                {
+                    "user_id": np.repeat(users, LIST_LEN),
+                    "item_id": lists.ravel(),
+                    "rank": np.tile(np.arange(1, LIST_LEN + 1, dtype=np.int32), n),
+                    "score": np.tile(score, n),
+                }
+            )
+        )
         rel = perm[_distinct_zipf(rng, cdf, n, 30, 120)]
         n_rel = rng.integers(1, 31, n)
         keep = np.arange(30)[None, :] < n_rel[:, None]
-        truth.append(pl.DataFrame({"user_id": np.repeat(users, 30)[keep.ravel()],
-                                   "item_id": rel.ravel()[keep.ravel()]}))
+        truth.append(
+            pl.DataFrame(
+                {
+                    "user_id": np.repeat(users, 30)[keep.ravel()],
+                    "item_id": rel.ravel()[keep.ravel()],
+                }
+            )
+        )
         if partitioned and (start + n) % PART_USERS == 0:
             flush()
     if partitioned:
@@ -121,9 +134,12 @@ def generate(n_users: int, seed: int, directory: Path) -> None:
     else:
         pl.concat(recs).write_parquet(directory / "recs.parquet")
     pl.concat(truth).write_parquet(directory / "truth.parquet")
-    pl.DataFrame({"item_id": np.arange(N_ITEMS, dtype=np.int32)}).write_parquet(directory / "items.parquet")
-    (directory / "meta.json").write_text(json.dumps({"users": n_users, "seed": seed,
-                                                     "items": N_ITEMS, "zipf_s": ZIPF_S}))
+    pl.DataFrame({"item_id": np.arange(N_ITEMS, dtype=np.int32)}).write_parquet(
+        directory / "items.parquet"
+    )
+    (directory / "meta.json").write_text(
+        json.dumps({"users": n_users, "seed": seed, "items": N_ITEMS, "zipf_s": ZIPF_S})
+    )
 
 
 def _tile(n_users: int, seed: int, directory: Path) -> None:
@@ -141,14 +157,28 @@ def _tile(n_users: int, seed: int, directory: Path) -> None:
         offset = pl.col("user_id") + part * PART_USERS
         recs.with_columns(offset).write_parquet(directory / "recs" / f"part-{part:05d}.parquet")
     del recs
-    pl.concat([truth.with_columns(pl.col("user_id") + p * PART_USERS)
-               for p in range(n_users // PART_USERS)]).write_parquet(directory / "truth.parquet")
+    pl.concat(
+        [
+            truth.with_columns(pl.col("user_id") + p * PART_USERS)
+            for p in range(n_users // PART_USERS)
+        ]
+    ).write_parquet(directory / "truth.parquet")
     pl.read_parquet(one / "items.parquet").write_parquet(directory / "items.parquet")
-    (directory / "meta.json").write_text(json.dumps({"users": n_users, "seed": seed, "items": N_ITEMS,
-                                                     "zipf_s": ZIPF_S, "tiled_from": str(one)}))
+    (directory / "meta.json").write_text(
+        json.dumps(
+            {
+                "users": n_users,
+                "seed": seed,
+                "items": N_ITEMS,
+                "zipf_s": ZIPF_S,
+                "tiled_from": str(one),
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------- workers (any venv)
+
 
 def _peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -171,13 +201,28 @@ def work_harness(data: Path) -> dict:
 
 def work_rectools(data: Path) -> dict:
     import pandas as pd
-    from rectools.metrics import MAP, MRR, NDCG, CatalogCoverage, HitRate, Precision, Recall, calc_metrics
+    from rectools.metrics import (
+        MAP,
+        MRR,
+        NDCG,
+        CatalogCoverage,
+        HitRate,
+        Precision,
+        Recall,
+        calc_metrics,
+    )
 
     reco = pd.read_parquet(data / "recs.parquet")
     truth = pd.read_parquet(data / "truth.parquet")
     catalog = list(range(N_ITEMS))
-    classes = {"precision": Precision, "recall": Recall, "map": MAP, "ndcg": NDCG, "mrr": MRR,
-               "hit_rate": HitRate}
+    classes = {
+        "precision": Precision,
+        "recall": Recall,
+        "map": MAP,
+        "ndcg": NDCG,
+        "mrr": MRR,
+        "hit_rate": HitRate,
+    }
     metrics = {f"{name}@{k}": cls(k=k) for name, cls in classes.items() for k in KS}
     metrics.update({f"coverage@{k}": CatalogCoverage(k=k, normalize=True) for k in KS})
     t = time.perf_counter()
@@ -191,9 +236,14 @@ def _ranx_frames(recs, truth):
     from ranx import Qrels, Run
 
     as_text = lambda s: s.astype(str).astype(object)  # noqa: E731  (ranx asserts dtype object)
-    truth = truth.assign(user_id=as_text(truth["user_id"]), item_id=as_text(truth["item_id"]), rel=1)
-    recs = recs.assign(user_id=as_text(recs["user_id"]), item_id=as_text(recs["item_id"]),
-                       score=(LIST_LEN + 1 - recs["rank"]).astype(float))
+    truth = truth.assign(
+        user_id=as_text(truth["user_id"]), item_id=as_text(truth["item_id"]), rel=1
+    )
+    recs = recs.assign(
+        user_id=as_text(recs["user_id"]),
+        item_id=as_text(recs["item_id"]),
+        score=(LIST_LEN + 1 - recs["rank"]).astype(float),
+    )
     qrels = Qrels.from_df(truth, q_id_col="user_id", doc_id_col="item_id", score_col="rel")
     run = Run.from_df(recs, q_id_col="user_id", doc_id_col="item_id", score_col="score")
     return qrels, run
@@ -205,8 +255,10 @@ def work_ranx(data: Path) -> dict:
 
     metrics = [f"{name}@{k}" for name in NAMES for k in KS]
     t = time.perf_counter()  # numba compiles every metric on first use: warm up on a tiny case
-    tiny_q, tiny_r = _ranx_frames(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 3], "rank": [1, 2, 1]}),
-                                  pd.DataFrame({"user_id": [1, 2], "item_id": [2, 3]}))
+    tiny_q, tiny_r = _ranx_frames(
+        pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 3], "rank": [1, 2, 1]}),
+        pd.DataFrame({"user_id": [1, 2], "item_id": [2, 3]}),
+    )
     evaluate(tiny_q, tiny_r, metrics)
     warmup = time.perf_counter() - t
     reco = pd.read_parquet(data / "recs.parquet")
@@ -216,8 +268,12 @@ def work_ranx(data: Path) -> dict:
     convert = time.perf_counter() - t
     values = evaluate(qrels, run, metrics)
     seconds = time.perf_counter() - t
-    return {"seconds": seconds, "convert_seconds": convert, "warmup_seconds": warmup,
-            "metrics": {k: float(v) for k, v in values.items()}}
+    return {
+        "seconds": seconds,
+        "convert_seconds": convert,
+        "warmup_seconds": warmup,
+        "metrics": {k: float(v) for k, v in values.items()},
+    }
 
 
 WORKERS = {"harness": work_harness, "rectools": work_rectools, "ranx": work_ranx}
@@ -232,6 +288,7 @@ def worker(tool: str, data: Path) -> None:
 
 
 # ---------------------------------------------------------------- driver (harness venv)
+
 
 def _venv_python(tool: str) -> str:
     if tool in ("harness", "harness-cli"):
@@ -274,9 +331,18 @@ def _tree_peak(cmd: list[str], env: dict) -> tuple[float, float, str, str]:
 def cli_command(data: Path) -> list[str]:
     """The command as a user types it (``--catalog`` for coverage)."""
     recs = data / "recs" if (data / "recs").is_dir() else data / "recs.parquet"
-    return ["harness", "score", "--recs", str(recs), "--truth", str(data / "truth.parquet"),
-            "--catalog", str(data / "items.parquet"), *[a for k in KS for a in ("--k", str(k))],
-            "--json"]
+    return [
+        "harness",
+        "score",
+        "--recs",
+        str(recs),
+        "--truth",
+        str(data / "truth.parquet"),
+        "--catalog",
+        str(data / "items.parquet"),
+        *[a for k in KS for a in ("--k", str(k))],
+        "--json",
+    ]
 
 
 def run_once(tool: str, data: Path) -> dict:
@@ -287,8 +353,12 @@ def run_once(tool: str, data: Path) -> dict:
         seconds, peak, out, err = _tree_peak(cmd, env)
         if not out.strip():
             raise RuntimeError(f"harness score failed:\n{err[-3000:]}")
-        return {"seconds": seconds, "process_seconds": seconds, "peak_gib": peak,
-                "metrics": json.loads(out)["metrics"]}
+        return {
+            "seconds": seconds,
+            "process_seconds": seconds,
+            "peak_gib": peak,
+            "metrics": json.loads(out)["metrics"],
+        }
     cmd = [_venv_python(tool), __file__, "--worker", tool, "--data", str(data)]
     seconds, peak, out, err = _tree_peak(cmd, env)
     if not out.strip():
@@ -313,8 +383,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool and size (medians)")
     parser.add_argument("--sizes", default="100k,1m", help="comma-separated: 100k, 1m, 2m, 10m")
-    parser.add_argument("--rectools-1m-repeat", type=int, default=1,
-                        help="RecTools runs at 1m (about 2 min and 17 GiB each)")
+    parser.add_argument(
+        "--rectools-1m-repeat",
+        type=int,
+        default=1,
+        help="RecTools runs at 1m (about 2 min and 17 GiB each)",
+    )
     parser.add_argument("--tools", default="harness-cli,harness,rectools,ranx")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -339,19 +413,27 @@ def main() -> None:
             runs = []
             for i in range(repeat):
                 runs.append(run_once(tool, data))
-                print(f"{size} {tool} run {i + 1}: process {runs[-1]['process_seconds']:.2f} s, "
-                      f"call {runs[-1]['seconds']:.2f} s, peak {runs[-1]['peak_gib']:.2f} GiB",
-                      flush=True)
+                print(
+                    f"{size} {tool} run {i + 1}: process {runs[-1]['process_seconds']:.2f} s, "
+                    f"call {runs[-1]['seconds']:.2f} s, peak {runs[-1]['peak_gib']:.2f} GiB",
+                    flush=True,
+                )
             results[tool] = runs
         base = results.get("harness-cli") or results.get("harness")
         for tool, runs in results.items():
-            row = {"size": size, "tool": tool, "runs": len(runs),
-                   "process": statistics.median(r["process_seconds"] for r in runs),
-                   "call": statistics.median(r["seconds"] for r in runs),
-                   "peak_gib": statistics.median(r["peak_gib"] for r in runs)}
+            row = {
+                "size": size,
+                "tool": tool,
+                "runs": len(runs),
+                "process": statistics.median(r["process_seconds"] for r in runs),
+                "call": statistics.median(r["seconds"] for r in runs),
+                "peak_gib": statistics.median(r["peak_gib"] for r in runs),
+            }
             if "warmup_seconds" in runs[0]:
-                row["extra"] = (f"convert {statistics.median(r['convert_seconds'] for r in runs):.1f} s "
-                                f"(included), numba warm-up {statistics.median(r['warmup_seconds'] for r in runs):.1f} s (not included)")
+                row["extra"] = (
+                    f"convert {statistics.median(r['convert_seconds'] for r in runs):.1f} s "
+                    f"(included), numba warm-up {statistics.median(r['warmup_seconds'] for r in runs):.1f} s (not included)"
+                )
             if base:
                 bmed = statistics.median(r["process_seconds"] for r in base)
                 bpeak = statistics.median(r["peak_gib"] for r in base)
@@ -359,19 +441,25 @@ def main() -> None:
                 if runs is not base:
                     diff = compare(base[0]["metrics"], runs[0]["metrics"], tool)
                     shared = len(set(base[0]["metrics"]) & set(runs[0]["metrics"]))
-                    notes.append(f"{size} {tool}: {shared} shared metrics, {len(diff)} differ"
-                                 + "".join(f"\n    {d}" for d in diff))
+                    notes.append(
+                        f"{size} {tool}: {shared} shared metrics, {len(diff)} differ"
+                        + "".join(f"\n    {d}" for d in diff)
+                    )
             rows.append(row)
     print()
     print("harness-cli: `" + " ".join(cli_command(Path("DATA"))) + "` (whole process)")
-    print("| size | tool | runs | whole process s (median) | library call s | peak RSS GiB (tree) "
-          "| process time / harness-cli | RSS / harness-cli | note |")
+    print(
+        "| size | tool | runs | whole process s (median) | library call s | peak RSS GiB (tree) "
+        "| process time / harness-cli | RSS / harness-cli | note |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         call = "-" if r["tool"] == "harness-cli" else f"{r['call']:.2f}"
-        print(f"| {r['size']} | {r['tool']} | {r['runs']} | {r['process']:.2f} | {call} | "
-              f"{r['peak_gib']:.2f} | {r.get('time_ratio', float('nan')):.1f}x | "
-              f"{r.get('rss_ratio', float('nan')):.1f}x | {r.get('extra', '')} |")
+        print(
+            f"| {r['size']} | {r['tool']} | {r['runs']} | {r['process']:.2f} | {call} | "
+            f"{r['peak_gib']:.2f} | {r.get('time_ratio', float('nan')):.1f}x | "
+            f"{r.get('rss_ratio', float('nan')):.1f}x | {r.get('extra', '')} |"
+        )
     print()
     for n in notes:
         print(n)

@@ -40,8 +40,12 @@ def inner_split(train: pl.DataFrame, ratio: float) -> tuple[pl.DataFrame, pl.Dat
     from_end = pl.int_range(pl.len()).reverse().over("user_id")
     marked = inter.with_columns(_v=from_end < n_out)
     fit = marked.filter(~pl.col("_v")).drop("_v")
-    truth = (marked.filter(pl.col("_v")).select("user_id", "item_id").unique()
-             .join(fit.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti"))
+    truth = (
+        marked.filter(pl.col("_v"))
+        .select("user_id", "item_id")
+        .unique()
+        .join(fit.select("user_id", "item_id"), on=["user_id", "item_id"], how="anti")
+    )
     return fit, truth
 
 
@@ -78,14 +82,23 @@ def main() -> None:
     split = load_split(args.home, args.dataset, args.split, parts=("train", "users", "items"))
     fit_part, truth = inner_split(split.train, args.ratio)
     users = truth.get_column("user_id").unique().sort()
-    print(f"inner split of {args.dataset}: fit {fit_part.height} rows, validation {truth.height} "
-          f"rows for {users.len()} users", flush=True)
+    print(
+        f"inner split of {args.dataset}: fit {fit_part.height} rows, validation {truth.height} "
+        f"rows for {users.len()} users",
+        flush=True,
+    )
     first = None
     rng = np.random.default_rng(0)
     for spec in args.settings:
         name, params = parse(spec)
-        data = TrainData(fit_part, users=split.users, items=split.items, cutoff=None,
-                         seed=args.seed, n_threads=args.threads)
+        data = TrainData(
+            fit_part,
+            users=split.users,
+            items=split.items,
+            cutoff=None,
+            seed=args.seed,
+            n_threads=args.threads,
+        )
         start = time.perf_counter()
         model = build_recommender(name, **params)
         model.fit(data)
@@ -96,8 +109,12 @@ def main() -> None:
         if first is None:
             first = scores
         else:
-            d = scores.join(first, on="user_id", suffix="_0").select(
-                pl.col(f"ndcg@{K}") - pl.col(f"ndcg@{K}_0")).to_series().to_numpy()
+            d = (
+                scores.join(first, on="user_id", suffix="_0")
+                .select(pl.col(f"ndcg@{K}") - pl.col(f"ndcg@{K}_0"))
+                .to_series()
+                .to_numpy()
+            )
             boot = d[rng.integers(0, len(d), (2000, len(d)))].mean(1)
             lo, hi = np.quantile(boot, [0.025, 0.975])
             extra = f" vs {args.settings[0]}: {d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]"

@@ -35,17 +35,25 @@ def main() -> None:
     walls, rsss = [], []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as home:
-            out = subprocess.run([sys.executable, "-c", CHILD, args.dataset, home],
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-c", CHILD, args.dataset, home],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
         result = json.loads(out.strip().splitlines()[-1])
         walls.append(result["wall"])
         rsss.append(result["rss_gib"])
         info = result["info"]
-        print(f"run {run + 1}: {result['wall']:.1f} s, peak RSS {result['rss_gib']:.2f} GiB "
-              f"({info['interactions']} interactions, {info['users']} users, {info['items']} items, "
-              f"train {info['train_rows']}, truth {info['truth_rows']}, test users {info['test_users']})")
-    print(f"median of {args.runs}: {statistics.median(walls):.1f} s, "
-          f"peak RSS {statistics.median(rsss):.2f} GiB (target <= 30 s, <= 4 GiB)")
+        print(
+            f"run {run + 1}: {result['wall']:.1f} s, peak RSS {result['rss_gib']:.2f} GiB "
+            f"({info['interactions']} interactions, {info['users']} users, {info['items']} items, "
+            f"train {info['train_rows']}, truth {info['truth_rows']}, test users {info['test_users']})"
+        )
+    print(
+        f"median of {args.runs}: {statistics.median(walls):.1f} s, "
+        f"peak RSS {statistics.median(rsss):.2f} GiB (target <= 30 s, <= 4 GiB)"
+    )
 
 
 if __name__ == "__main__":

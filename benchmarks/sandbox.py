@@ -26,8 +26,12 @@ MODES = ("auto", "none")
 
 
 def _harness(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from harness.cli import main; main()",
-                           "--home", str(home), *args], capture_output=True, text=True, check=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from harness.cli import main; main()", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 def _bare_start(sandboxed: bool) -> float:
@@ -38,8 +42,14 @@ def _bare_start(sandboxed: bool) -> float:
     argv = [sys.executable, "-c", "pass"]
     with tempfile.TemporaryDirectory() as job:
         if sandboxed:
-            argv = sandbox.command(sandbox.find_bwrap(), Path(job), argv, env, hidden=[],
-                                   tmpfs_bytes=sandbox.DEFAULT_TMPFS_BYTES)
+            argv = sandbox.command(
+                sandbox.find_bwrap(),
+                Path(job),
+                argv,
+                env,
+                hidden=[],
+                tmpfs_bytes=sandbox.DEFAULT_TMPFS_BYTES,
+            )
         start = time.perf_counter()
         subprocess.run(argv, env=env, check=True, cwd=job)
         return time.perf_counter() - start
@@ -59,24 +69,43 @@ def main() -> None:
     for _ in range(args.repeat):
         for mode in MODES:
             start = time.perf_counter()
-            out = _harness(args.home, "submit", "popular", "--dataset", "synthetic-small",
-                           "--k", "10", "--sandbox", mode, "--json")
+            out = _harness(
+                args.home,
+                "submit",
+                "popular",
+                "--dataset",
+                "synthetic-small",
+                "--k",
+                "10",
+                "--sandbox",
+                mode,
+                "--json",
+            )
             wall[mode].append(time.perf_counter() - start)
             run = json.loads(out.stdout)
             spawn[mode].append(run["report"]["parent_seconds"]["spawn"])
             metrics[mode].add(run["metrics"]["ndcg@10"])
             bare[mode].append(_bare_start(mode == "auto"))
-    med = {name: {m: statistics.median(v[m]) for m in MODES}
-           for name, v in (("harness submit (whole command)", wall), ("spawn stage", spawn),
-                           ("worker interpreter start", bare))}
+    med = {
+        name: {m: statistics.median(v[m]) for m in MODES}
+        for name, v in (
+            ("harness submit (whole command)", wall),
+            ("spawn stage", spawn),
+            ("worker interpreter start", bare),
+        )
+    }
     load = os.getloadavg()[0]
     print(f"median of {args.repeat}; load average {load:.1f} on {os.cpu_count()} cores")
     print(f"| {'what':<32} | {'sandbox auto s':>14} | {'sandbox none s':>14} | {'added s':>8} |")
     print(f"|{'-' * 34}|{'-' * 15}:|{'-' * 15}:|{'-' * 9}:|")
     for name, v in med.items():
-        print(f"| {name:<32} | {v['auto']:>14.3f} | {v['none']:>14.3f} | {v['auto'] - v['none']:>+8.3f} |")
+        print(
+            f"| {name:<32} | {v['auto']:>14.3f} | {v['none']:>14.3f} | {v['auto'] - v['none']:>+8.3f} |"
+        )
     same = metrics["auto"] == metrics["none"] and len(metrics["auto"]) == 1
-    print(f"ndcg@10 identical with and without: {same} ({sorted(metrics['auto'] | metrics['none'])})")
+    print(
+        f"ndcg@10 identical with and without: {same} ({sorted(metrics['auto'] | metrics['none'])})"
+    )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,16 @@ def _tree_rss(proc: psutil.Process) -> int:
 
 def run_once(engine: str, data: Path, driver_memory: str) -> dict:
     harness = str(Path(sys.executable).with_name("harness"))
-    cmd = [harness, "score", "--recs", str(data / "recs.parquet"),
-           "--truth", str(data / "truth.parquet"), *(a for k in KS for a in ("--k", str(k))), "--json"]
+    cmd = [
+        harness,
+        "score",
+        "--recs",
+        str(data / "recs.parquet"),
+        "--truth",
+        str(data / "truth.parquet"),
+        *(a for k in KS for a in ("--k", str(k))),
+        "--json",
+    ]
     env = dict(os.environ)
     if engine == "spark":
         cmd += ["--engine", "spark", "--spark-master", "local[2]"]
@@ -92,26 +100,39 @@ def main() -> None:
             runs = []
             for i in range(args.repeat):
                 runs.append(run_once(engine, data, args.driver_memory))
-                print(f"{size} {engine} run {i + 1}: {runs[-1]['seconds']:.1f} s, "
-                      f"peak {runs[-1]['peak_gib']:.2f} GiB", flush=True)
+                print(
+                    f"{size} {engine} run {i + 1}: {runs[-1]['seconds']:.1f} s, "
+                    f"peak {runs[-1]['peak_gib']:.2f} GiB",
+                    flush=True,
+                )
             results[engine] = runs
-            rows.append({"size": size, "engine": engine, "runs": len(runs),
-                         "seconds": statistics.median(r["seconds"] for r in runs),
-                         "peak_gib": statistics.median(r["peak_gib"] for r in runs)})
+            rows.append(
+                {
+                    "size": size,
+                    "engine": engine,
+                    "runs": len(runs),
+                    "seconds": statistics.median(r["seconds"] for r in runs),
+                    "peak_gib": statistics.median(r["peak_gib"] for r in runs),
+                }
+            )
         if {"local", "spark"} <= set(results):
             a, b = results["local"][0]["metrics"], results["spark"][0]["metrics"]
             worst = max(abs(a[m] - b[m]) for m in a)
             same = set(a) == set(b) and worst <= 1e-9
-            notes.append(f"{size}: {len(a)} metrics, largest difference {worst:.1e} "
-                         f"({'equal' if same else 'DIFFERENT'})")
+            notes.append(
+                f"{size}: {len(a)} metrics, largest difference {worst:.1e} "
+                f"({'equal' if same else 'DIFFERENT'})"
+            )
     base = {r["size"]: r for r in rows if r["engine"] == "local"}
     print(f"\nload average {os.getloadavg()[0]:.1f}; {os.cpu_count()} cores")
     print("| size | engine | runs | wall s (median) | peak RSS GiB (tree) | time / local |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         ratio = r["seconds"] / base[r["size"]]["seconds"] if r["size"] in base else float("nan")
-        print(f"| {r['size']} | {r['engine']} | {r['runs']} | {r['seconds']:.1f} | "
-              f"{r['peak_gib']:.2f} | {ratio:.1f}x |")
+        print(
+            f"| {r['size']} | {r['engine']} | {r['runs']} | {r['seconds']:.1f} | "
+            f"{r['peak_gib']:.2f} | {ratio:.1f}x |"
+        )
     for note in notes:
         print(note)
 

@@ -47,21 +47,31 @@ def build_home(home: Path, users: int, runs: int) -> None:
         pass
     home.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    save_split(home, PreparedSplit(
-        dataset="bench", split="s", fingerprint="fp-bench", protocol={"protocol": "ratio"},
-        cutoff=None, train=pl.DataFrame({"user_id": [0], "item_id": [0]}),
-        truth=pl.DataFrame({"user_id": [0], "item_id": [0]}),
-        test_users=pl.DataFrame({"user_id": [0], "cold": [False]}),
-        info={"is_default": True, "test_users": users}))
+    save_split(
+        home,
+        PreparedSplit(
+            dataset="bench",
+            split="s",
+            fingerprint="fp-bench",
+            protocol={"protocol": "ratio"},
+            cutoff=None,
+            train=pl.DataFrame({"user_id": [0], "item_id": [0]}),
+            truth=pl.DataFrame({"user_id": [0], "item_id": [0]}),
+            test_users=pl.DataFrame({"user_id": [0], "cold": [False]}),
+            info={"is_default": True, "test_users": users},
+        ),
+    )
     rng = np.random.default_rng(0)
-    ease = rng.beta(0.6, 4.0, users)                       # how findable each user's items are
+    ease = rng.beta(0.6, 4.0, users)  # how findable each user's items are
     ids = pl.Series("user_id", np.arange(users)).cast(pl.Utf8)
     segment = pl.Series("segment", np.where(rng.random(users) < 0.1, "cold", "warm"))
     for r in range(runs):
         skill = 0.6 + 0.04 * r
         cols = {}
         for k in KS:
-            hit = (rng.random(users) < np.clip(ease * skill * (1 + np.log(k)), 0, 1)).astype(np.float64)
+            hit = (rng.random(users) < np.clip(ease * skill * (1 + np.log(k)), 0, 1)).astype(
+                np.float64
+            )
             for fam in FAMILIES:
                 if fam in ("novelty", "diversity"):
                     cols[f"{fam}@{k}"] = rng.random(users) * (8 if fam == "novelty" else 1)
@@ -69,13 +79,24 @@ def build_home(home: Path, users: int, runs: int) -> None:
                     cols[f"{fam}@{k}"] = hit * rng.random(users) if fam != "hit_rate" else hit
         per_user = pl.DataFrame({"user_id": ids, "segment": segment, **cols})
         run_id = f"bench-{r:02d}"
-        store.create_run(home, store.Run(run_id=run_id, recommender=f"model-{r}", k=100,
-                                         dataset="bench", split="s", fingerprint="fp-bench",
-                                         started_at=datetime(2026, 1, 1)))
+        store.create_run(
+            home,
+            store.Run(
+                run_id=run_id,
+                recommender=f"model-{r}",
+                k=100,
+                dataset="bench",
+                split="s",
+                fingerprint="fp-bench",
+                started_at=datetime(2026, 1, 1),
+            ),
+        )
         means = {c: float(v.mean()) for c, v in cols.items()}
         store.finish_run(home, run_id, metrics={"all": means}, per_user=per_user, fields={})
-    print(f"built {home}: {runs} runs x {users:,} users in {time.perf_counter() - t0:.0f} s",
-          file=sys.stderr)
+    print(
+        f"built {home}: {runs} runs x {users:,} users in {time.perf_counter() - t0:.0f} s",
+        file=sys.stderr,
+    )
 
 
 def time_library(home: Path, repeat: int) -> tuple[float, int]:
@@ -99,8 +120,17 @@ def time_command(home: Path, repeat: int, *extra: str) -> tuple[float, float, fl
     """(median wall s, median CPU s = user + sys of the process and its threads, peak RSS GiB) of
     `harness leaderboard`; CPU seconds say what wall seconds would be on idle cores when the
     machine is shared."""
-    cmd = [str(Path(sys.executable).with_name("harness")), "--home", str(home), "leaderboard",
-           "--dataset", "bench", "--format", "json", *extra]
+    cmd = [
+        str(Path(sys.executable).with_name("harness")),
+        "--home",
+        str(home),
+        "leaderboard",
+        "--dataset",
+        "bench",
+        "--format",
+        "json",
+        *extra,
+    ]
     walls, cpus, peak = [], [], 0
     for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -114,7 +144,9 @@ def time_command(home: Path, repeat: int, *extra: str) -> tuple[float, float, fl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--users", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--repeat", type=int, default=3)
@@ -130,12 +162,18 @@ def main() -> None:
         bare, bare_cpu, _ = time_command(home, args.repeat, "--ci-resamples", "1")
         rows.append((f"{args.runs} runs x {n:,} users", lib, full, full_cpu, bare, bare_cpu, rss))
     load = os.getloadavg()[0]
-    print(f"\n1000 resamples, medians of {args.repeat}; load average {load:.1f} on "
-          f"{os.cpu_count()} cores; wall (CPU) seconds\n")
-    print("| board | statistics alone | `harness leaderboard` | same, --ci-resamples 1 | peak RSS (GiB) |")
+    print(
+        f"\n1000 resamples, medians of {args.repeat}; load average {load:.1f} on "
+        f"{os.cpu_count()} cores; wall (CPU) seconds\n"
+    )
+    print(
+        "| board | statistics alone | `harness leaderboard` | same, --ci-resamples 1 | peak RSS (GiB) |"
+    )
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, lib, full, full_cpu, bare, bare_cpu, rss in rows:
-        print(f"| {name} | {lib:.2f} | {full:.2f} ({full_cpu:.1f}) | {bare:.2f} ({bare_cpu:.1f}) | {rss:.2f} |")
+        print(
+            f"| {name} | {lib:.2f} | {full:.2f} ({full_cpu:.1f}) | {bare:.2f} ({bare_cpu:.1f}) | {rss:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import re
 import resource
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
@@ -92,8 +91,11 @@ def registry_with_split(home: Path, dataset: str, split: str) -> Path | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="synthetic-kion")
-    ap.add_argument("--split", default="users-last1",
-                    help=f"a split of the dataset, or one of {', '.join(EXTRA_SPLITS)} (added)")
+    ap.add_argument(
+        "--split",
+        default="users-last1",
+        help=f"a split of the dataset, or one of {', '.join(EXTRA_SPLITS)} (added)",
+    )
     ap.add_argument("--recommender", default="popular")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
@@ -105,10 +107,16 @@ def main() -> None:
 
     args.home.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    meta = prepare(args.dataset, home=args.home, split=args.split,
-                   registry_file=registry_with_split(args.home, args.dataset, args.split))
-    print(f"{args.dataset}/{args.split} ready in {time.perf_counter() - t:.1f} s: "
-          f"{meta['info']['train_rows']:,} train rows, {meta['info']['test_users']:,} test users")
+    meta = prepare(
+        args.dataset,
+        home=args.home,
+        split=args.split,
+        registry_file=registry_with_split(args.home, args.dataset, args.split),
+    )
+    print(
+        f"{args.dataset}/{args.split} ready in {time.perf_counter() - t:.1f} s: "
+        f"{meta['info']['train_rows']:,} train rows, {meta['info']['test_users']:,} test users"
+    )
 
     seconds: dict[str, list[float]] = {s: [] for s in STAGES}
     parent_peak: dict[str, list[float]] = {s: [] for s in STAGES}
@@ -125,8 +133,14 @@ def main() -> None:
 
         t = time.perf_counter()
         try:
-            run = submit(args.home, args.recommender, dataset=args.dataset, split=args.split,
-                         k=args.k, progress=progress)
+            run = submit(
+                args.home,
+                args.recommender,
+                dataset=args.dataset,
+                split=args.split,
+                k=args.k,
+                progress=progress,
+            )
         except Exception as exc:  # report the stages that did run
             print(f"submit failed: {type(exc).__name__}: {exc}")
             break
@@ -139,8 +153,10 @@ def main() -> None:
                 parent_peak[stage].append(parent / GIB)
                 worker_peak[stage].append(children / GIB)
 
-    print(f"\n{args.recommender} on {args.dataset}/{args.split}, k={args.k}, "
-          f"median of {len(totals)} runs")
+    print(
+        f"\n{args.recommender} on {args.dataset}/{args.split}, k={args.k}, "
+        f"median of {len(totals)} runs"
+    )
     print("| stage | seconds | parent peak GiB | worker peak GiB |\n| --- | ---: | ---: | ---: |")
     overhead = 0.0
     for stage in STAGES:
@@ -149,15 +165,20 @@ def main() -> None:
         median = statistics.median(seconds[stage])
         if stage not in WORKER_STAGES:
             overhead += median
-        worker = (f"{statistics.median(worker_peak[stage]):.2f}"
-                  if stage in ("spawn", *WORKER_STAGES) and worker_peak[stage] else "")
+        worker = (
+            f"{statistics.median(worker_peak[stage]):.2f}"
+            if stage in ("spawn", *WORKER_STAGES) and worker_peak[stage]
+            else ""
+        )
         parent = f"{statistics.median(parent_peak[stage]):.2f}" if parent_peak[stage] else ""
         print(f"| {stage} | {median:.2f} | {parent} | {worker} |")
     if totals:
         print(f"| total | {statistics.median(totals):.2f} | | |")
     whole = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20)
-    print(f"\nharness overhead (all but fit + recommend): {overhead:.1f} s (target <= 60 s); "
-          f"parent peak RSS {whole:.2f} GiB over all runs (target < 6 GiB)")
+    print(
+        f"\nharness overhead (all but fit + recommend): {overhead:.1f} s (target <= 60 s); "
+        f"parent peak RSS {whole:.2f} GiB over all runs (target < 6 GiB)"
+    )
 
 
 if __name__ == "__main__":

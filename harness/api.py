@@ -29,15 +29,23 @@ import numpy as np
 import polars as pl
 
 from harness.config import Columns
-from harness.kit import (batches, format_progress, index_of, mask_seen, recommendations_frame,
-                         top_k)
+from harness.kit import batches, format_progress, index_of, mask_seen, recommendations_frame, top_k
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "Columns", "Recommender", "TrainData", "build_recommender",
-    "report_progress", "batches", "index_of", "mask_seen", "recommendations_frame", "top_k",
+    "ENTRY_POINT_GROUP",
+    "Columns",
+    "Recommender",
+    "TrainData",
+    "build_recommender",
+    "report_progress",
+    "batches",
+    "index_of",
+    "mask_seen",
+    "recommendations_frame",
+    "top_k",
 ]
 
 ENTRY_POINT_GROUP = "harness.recommenders"
@@ -105,7 +113,7 @@ class TrainData:
         return index_of(self.item_ids, items)
 
     @cached_property
-    def matrix(self) -> "sp.csr_matrix":
+    def matrix(self) -> sp.csr_matrix:
         """users x items CSR matrix (float32) of summed interaction weights."""
         import scipy.sparse as sp
 

@@ -21,8 +21,9 @@ It fits the model twice on the same data (same seed) and asks for warm and cold 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -70,8 +71,15 @@ def _cold_ids(data: TrainData, n: int) -> pl.Series:
     return pl.Series(U, [f"__cold_user_{i}__" for i in range(n)], dtype=dtype)
 
 
-def _problems(recs: Any, users: pl.Series, cold: pl.Series, data: TrainData, k: int,
-              exclude_seen: bool, full_lists: bool) -> list[str]:
+def _problems(
+    recs: Any,
+    users: pl.Series,
+    cold: pl.Series,
+    data: TrainData,
+    k: int,
+    exclude_seen: bool,
+    full_lists: bool,
+) -> list[str]:
     if not isinstance(recs, pl.DataFrame):
         return [f"recommend returned {type(recs).__name__}, not a polars DataFrame"]
     missing = [c for c in (U, I, S) if c not in recs.columns]
@@ -93,7 +101,9 @@ def _problems(recs: Any, users: pl.Series, cold: pl.Series, data: TrainData, k: 
         known = pl.concat([known, data.items.get_column(I).cast(known.dtype)]).unique()
     unknown = recs.filter(~pl.col(I).is_in(known.implode()))
     if unknown.height:
-        out.append(f"{unknown.height} rows with items unknown to train/items, e.g. {unknown.row(0)}")
+        out.append(
+            f"{unknown.height} rows with items unknown to train/items, e.g. {unknown.row(0)}"
+        )
     dup = recs.group_by(U, I).len().filter(pl.col("len") > 1)
     if dup.height:
         out.append(f"{dup.height} (user, item) pairs recommended twice, e.g. {dup.row(0)[:2]}")
@@ -135,7 +145,9 @@ def _problems(recs: Any, users: pl.Series, cold: pl.Series, data: TrainData, k: 
 
 
 def _canonical(recs: pl.DataFrame) -> pl.DataFrame:
-    return recs.select(U, I, pl.col(S).cast(pl.Float64)).sort([U, S, I], descending=[False, True, False])
+    return recs.select(U, I, pl.col(S).cast(pl.Float64)).sort(
+        [U, S, I], descending=[False, True, False]
+    )
 
 
 def check_recommender(
@@ -164,7 +176,9 @@ def check_recommender(
             model.fit(data)
             recs = model.recommend(users, k)
         except Exception as exc:
-            raise PluginError(f"{type(model).__name__} failed: {type(exc).__name__}: {exc}") from exc
+            raise PluginError(
+                f"{type(model).__name__} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         runs.append(recs)
     exclude = bool(getattr(model, "exclude_seen", False))
     problems = _problems(runs[0], users, cold, data, k, exclude, full_lists)

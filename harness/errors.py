@@ -50,7 +50,7 @@ def without_content(message: str) -> str:
 
 
 def found_columns(columns) -> str:
-    """"found: a, b" when the header looks like column names, else only how many there are (a
+    """ "found: a, b" when the header looks like column names, else only how many there are (a
     file that is not a table, such as /etc/passwd, has its first line as its "header")."""
     import re
 

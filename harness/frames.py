@@ -34,16 +34,21 @@ def to_polars(frame: Any, *, name: str, required: tuple[str, ...] = ()) -> pl.Da
     raise DataError(f"{name}: expected a polars or pandas DataFrame, got {type(frame).__name__}")
 
 
-def _require(name: str, columns: list[str], required: tuple[str, ...],
-             index: list[str] | None = None) -> None:
+def _require(
+    name: str, columns: list[str], required: tuple[str, ...], index: list[str] | None = None
+) -> None:
     missing = [c for c in required if c not in columns]
     if not missing:
         return
     in_index = [c for c in missing if index and c in index]
     if in_index:
-        raise DataError(f"{name}: {', '.join(in_index)} is in the frame's index, not a column; "
-                        f"call .reset_index() first")
-    raise DataError(f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, columns))}")
+        raise DataError(
+            f"{name}: {', '.join(in_index)} is in the frame's index, not a column; "
+            f"call .reset_index() first"
+        )
+    raise DataError(
+        f"{name}: missing column(s) {', '.join(missing)}; has {', '.join(map(str, columns))}"
+    )
 
 
 def _from_pandas(frame: Any, *, name: str, required: tuple[str, ...]) -> pl.DataFrame:
@@ -57,8 +62,10 @@ def _from_pandas(frame: Any, *, name: str, required: tuple[str, ...]) -> pl.Data
             kind = pandas.api.types.infer_dtype(series, skipna=True)
             if kind.startswith("mixed") or kind in ("decimal", "bytes"):
                 types = sorted({type(v).__name__ for v in series.dropna().head(1000)})
-                raise DataError(f"{name}: column {column!r} holds mixed Python types "
-                                f"({', '.join(types)}); cast it to one type (e.g. .astype(str))")
+                raise DataError(
+                    f"{name}: column {column!r} holds mixed Python types "
+                    f"({', '.join(types)}); cast it to one type (e.g. .astype(str))"
+                )
     try:
         return pl.from_pandas(frame, include_index=False)
     except Exception as exc:  # pyarrow's conversion errors name the value, not the column

@@ -54,17 +54,23 @@ def normalise_ids(frame: pl.DataFrame, *, source: str, columns=ID_COLUMNS) -> pl
         if isinstance(dtype, (pl.Categorical, pl.Enum)):
             changes.append(series.cast(pl.Utf8))
         elif dtype.is_float():
-            whole = series.is_finite() & (series == series.floor()) \
+            whole = (
+                series.is_finite()
+                & (series == series.floor())
                 & series.is_between(*_INT64, closed="left")
+            )
             bad = ~whole.fill_null(True)
             if bad.any():
                 row, value = _row(series, bad)
-                raise ValidationError(f"{source}: fractional or non-finite {col} {value!r} at row "
-                                      f"{row}: ids must be integers or strings")
+                raise ValidationError(
+                    f"{source}: fractional or non-finite {col} {value!r} at row "
+                    f"{row}: ids must be integers or strings"
+                )
             changes.append(series.cast(pl.Int64))
         else:
-            raise ValidationError(f"{source}: {col} has type {dtype}; ids must be integers or "
-                                  f"strings")
+            raise ValidationError(
+                f"{source}: {col} has type {dtype}; ids must be integers or strings"
+            )
     return frame.with_columns(changes) if changes else frame
 
 
@@ -93,7 +99,8 @@ def _to_int(series: pl.Series, col: str, source: str, reference: str) -> pl.Seri
         kind = "fractional" if _is_fraction(value) else "non-integer"
         raise ValidationError(
             f"{source}: {kind} {col} {value!r} at row {row}: the {col}s of {reference} are "
-            f"integers, so it cannot match (ids are compared exactly)")
+            f"integers, so it cannot match (ids are compared exactly)"
+        )
     return cast
 
 
@@ -106,12 +113,15 @@ def _check_fractions(series: pl.Series, col: str, source: str, reference: str) -
     frac = series.str.contains(_FRACTION).fill_null(False)
     if frac.any():
         row, value = _row(series, frac)
-        raise ValidationError(f"{source}: fractional {col} {value!r} at row {row}: the {col}s of "
-                              f"{reference} are integers (ids are compared exactly)")
+        raise ValidationError(
+            f"{source}: fractional {col} {value!r} at row {row}: the {col}s of "
+            f"{reference} are integers (ids are compared exactly)"
+        )
 
 
-def align_column(series: pl.Series, ref: pl.Series, *, source: str, reference: str
-                 ) -> tuple[pl.Series, pl.Series]:
+def align_column(
+    series: pl.Series, ref: pl.Series, *, source: str, reference: str
+) -> tuple[pl.Series, pl.Series]:
     """Both id columns in one exact comparison type (module rules); both already normalised."""
     col = series.name
     a_int, b_int = series.dtype.is_integer(), ref.dtype.is_integer()
@@ -136,8 +146,14 @@ def align_column(series: pl.Series, ref: pl.Series, *, source: str, reference: s
     return series, ref
 
 
-def align_ids(frame: pl.DataFrame, reference: pl.DataFrame | pl.Series, *, source: str,
-              against: str = "the truth", columns=ID_COLUMNS):
+def align_ids(
+    frame: pl.DataFrame,
+    reference: pl.DataFrame | pl.Series,
+    *,
+    source: str,
+    against: str = "the truth",
+    columns=ID_COLUMNS,
+):
     """``frame`` and ``reference`` with their shared id columns in one comparison type.
 
     ``reference`` is a frame (the truth) or a Series (the user ids asked for; then only
@@ -145,15 +161,17 @@ def align_ids(frame: pl.DataFrame, reference: pl.DataFrame | pl.Series, *, sourc
     frame = normalise_ids(frame, source=source, columns=columns)
     if isinstance(reference, pl.Series):
         ref = normalise_ids(reference.to_frame(USER), source=against, columns=(USER,))
-        a, b = align_column(frame.get_column(USER), ref.get_column(USER), source=source,
-                            reference=against)
+        a, b = align_column(
+            frame.get_column(USER), ref.get_column(USER), source=source, reference=against
+        )
         return frame.with_columns(a), b.rename(reference.name)
     reference = normalise_ids(reference, source=against, columns=columns)
     left, right = [], []
     for col in columns:
         if col in frame.columns and col in reference.columns:
-            a, b = align_column(frame.get_column(col), reference.get_column(col), source=source,
-                                reference=against)
+            a, b = align_column(
+                frame.get_column(col), reference.get_column(col), source=source, reference=against
+            )
             left.append(a)
             right.append(b)
     return frame.with_columns(left), reference.with_columns(right)
@@ -173,9 +191,12 @@ def check_overlap(recs: pl.DataFrame, truth: pl.DataFrame, *, source: str) -> li
         raise ValidationError(
             f"{source}: none of the {users.len()} users with lists is a truth user "
             f"(lists: {users.sort().head(1).item()!r}, truth: "
-            f"{truth.get_column(USER).sort().head(1).item()!r}, ...): check the user ids")
+            f"{truth.get_column(USER).sort().head(1).item()!r}, ...): check the user ids"
+        )
     items = recs.get_column(ITEM).unique()
     if items.len() and not items.is_in(truth.get_column(ITEM).implode()).any():
-        return [f"no recommended item is in the truth ({items.len()} distinct listed, e.g. "
-                f"{items.sort().head(1).item()!r}): every accuracy metric is 0"]
+        return [
+            f"no recommended item is in the truth ({items.len()} distinct listed, e.g. "
+            f"{items.sort().head(1).item()!r}): every accuracy metric is 0"
+        ]
     return []

@@ -67,7 +67,7 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, np.take_along_axis(part_scores, order, axis=1)
 
 
-def mask_seen(scores: np.ndarray, matrix: "sp.csr_matrix", rows: np.ndarray) -> None:
+def mask_seen(scores: np.ndarray, matrix: sp.csr_matrix, rows: np.ndarray) -> None:
     """Set to -inf, in place, the scores of items each row's user has in train.
 
     ``rows`` are matrix rows aligned with the score rows; -1 (cold users) masks nothing.

@@ -23,9 +23,17 @@ def packing(*frames: pl.DataFrame) -> tuple[int, int, int] | None:
     ids are signed or small unsigned integers whose ranges pack into 63 bits; else None."""
     if not all(f.schema[c] in PACKABLE for f in frames for c in (USER, ITEM)):
         return None
-    bounds = [f.select(*(getattr(pl.col(c), fn)().alias(f"{c}{fn}")
-                         for c in (USER, ITEM) for fn in ("min", "max"))).row(0, named=True)
-              for f in frames if f.height]
+    bounds = [
+        f.select(
+            *(
+                getattr(pl.col(c), fn)().alias(f"{c}{fn}")
+                for c in (USER, ITEM)
+                for fn in ("min", "max")
+            )
+        ).row(0, named=True)
+        for f in frames
+        if f.height
+    ]
     if not bounds:
         return None
     lo = {c: int(min(b[f"{c}min"] for b in bounds)) for c in (USER, ITEM)}
@@ -67,8 +75,13 @@ def hit_mask(frame: pl.DataFrame, pairs: pl.DataFrame) -> np.ndarray:
     hashed = pl.struct(USER, ITEM).hash(0)
     candidates = frame.select(hashed.is_in(pairs.select(hashed).to_series().implode())).to_series()
     mask = np.zeros(frame.height, dtype=bool)
-    rows = (frame.select(USER, ITEM).with_row_index("_row").filter(candidates)
-            .join(pairs.select(USER, ITEM), on=[USER, ITEM], how="semi")
-            .get_column("_row").to_numpy())
+    rows = (
+        frame.select(USER, ITEM)
+        .with_row_index("_row")
+        .filter(candidates)
+        .join(pairs.select(USER, ITEM), on=[USER, ITEM], how="semi")
+        .get_column("_row")
+        .to_numpy()
+    )
     mask[rows] = True
     return mask

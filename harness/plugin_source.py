@@ -76,15 +76,23 @@ def parameters(ep: metadata.EntryPoint) -> list[Parameter] | None:
 
 
 def _from_module(tree: ast.Module, attr: str) -> list[Parameter]:
-    node = next((n for n in reversed(tree.body)
-                 if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == attr), None)
+    node = next(
+        (
+            n
+            for n in reversed(tree.body)
+            if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == attr
+        ),
+        None,
+    )
     if node is None:
         raise _Unknown  # assigned, imported from elsewhere, or made at run time
     if node.decorator_list:
         raise _Unknown  # a dataclass, a registry decorator: its signature may differ
     if isinstance(node, ast.FunctionDef):
         return _from_function(node, skip_self=False)
-    init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    init = next(
+        (n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None
+    )
     if init is None:
         bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "?") for b in node.bases}
         if bases - _PLAIN_BASES:
@@ -102,11 +110,17 @@ def _from_function(fn: ast.FunctionDef, *, skip_self: bool) -> list[Parameter]:
     positional = [*args.posonlyargs, *args.args]
     if skip_self:
         positional = positional[1:]
-    defaults = [inspect.Parameter.empty] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    defaults = [inspect.Parameter.empty] * (len(positional) - len(args.defaults)) + list(
+        args.defaults
+    )
     pairs = [*zip(positional, defaults), *zip(args.kwonlyargs, args.kw_defaults)]
     out = []
     for arg, default in pairs:
-        value = inspect.Parameter.empty if default in (None, inspect.Parameter.empty) else _literal(default)
+        value = (
+            inspect.Parameter.empty
+            if default in (None, inspect.Parameter.empty)
+            else _literal(default)
+        )
         annotation = _annotation(arg.annotation) if arg.annotation is not None else None
         out.append(Parameter(arg.arg, _type_name(annotation, value), value, annotation))
     return out
@@ -129,13 +143,17 @@ def _annotation(node: ast.expr):
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
         return _annotation(node.left) | _annotation(node.right)  # types.UnionType, as at run time
     if isinstance(node, ast.Subscript):
-        head = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+        head = (
+            node.value.attr
+            if isinstance(node.value, ast.Attribute)
+            else getattr(node.value, "id", "")
+        )
         inner = node.slice
         items = inner.elts if isinstance(inner, ast.Tuple) else [inner]
         if head == "Optional":
-            return typing.Optional[_annotation(items[0])]
+            return typing.Optional[_annotation(items[0])]  # noqa: UP045  (built from source text)
         if head == "Union":
-            return typing.Union[tuple(_annotation(i) for i in items)]
+            return typing.Union[tuple(_annotation(i) for i in items)]  # noqa: UP007
         if head == "Literal":
             return typing.Literal[tuple(_literal(i) for i in items)]
     raise _Unknown  # a type we cannot name without importing: the worker checks

@@ -12,9 +12,10 @@ import inspect
 import os
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Sequence
+from typing import Any
 
 from harness.api import ENTRY_POINT_GROUP, Recommender
 from harness.config import ENV_PLUGINS
@@ -68,8 +69,12 @@ class PluginInfo:
             "version": self.version,
             "description": self.description,
             "parameters": [
-                {"name": p.name, "type": p.type_name, "required": p.required,
-                 "default": _plain(None if p.required else p.default)}
+                {
+                    "name": p.name,
+                    "type": p.type_name,
+                    "required": p.required,
+                    "default": _plain(None if p.required else p.default),
+                }
                 for p in self.params
             ],
             "error": self.error,
@@ -231,7 +236,9 @@ def entry_point(name: str) -> metadata.EntryPoint:
     return eps[name]
 
 
-def convert_params(name: str, declared: list[Parameter], params: dict[str, Any] | None) -> dict[str, Any]:
+def convert_params(
+    name: str, declared: list[Parameter], params: dict[str, Any] | None
+) -> dict[str, Any]:
     """String parameters -> keyword arguments of the declared types.
 
     ConfigError for an unknown parameter (listing the accepted ones) or a value of the wrong type.
@@ -241,7 +248,9 @@ def convert_params(name: str, declared: list[Parameter], params: dict[str, Any] 
     for key, text in (params or {}).items():
         if key not in by_name:
             accepted = ", ".join(by_name) or "none"
-            raise ConfigError(f"recommender {name!r} has no parameter {key!r}; accepted: {accepted}")
+            raise ConfigError(
+                f"recommender {name!r} has no parameter {key!r}; accepted: {accepted}"
+            )
         param = by_name[key]
         if not isinstance(text, str):
             kwargs[key] = text
@@ -264,7 +273,9 @@ def instantiate(name: str, factory: Any, params: dict[str, str] | None = None) -
     except (ValueError, TypeError) as exc:
         raise PluginError(f"recommender {name!r} rejected its parameters: {exc}") from exc
     except Exception as exc:
-        raise PluginError(f"recommender {name!r} failed to build: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"recommender {name!r} failed to build: {type(exc).__name__}: {exc}"
+        ) from exc
     if not (callable(getattr(model, "fit", None)) and callable(getattr(model, "recommend", None))):
         raise PluginError(f"recommender {name!r} built an object without fit() and recommend()")
     return model

@@ -33,14 +33,27 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 
-__all__ = ["Comparison", "Dataset", "Leaderboard", "Run", "Scores", "compare", "leaderboard",
-           "prepare", "runs", "score", "submit"]
+__all__ = [
+    "Comparison",
+    "Dataset",
+    "Leaderboard",
+    "Run",
+    "Scores",
+    "compare",
+    "leaderboard",
+    "prepare",
+    "runs",
+    "score",
+    "submit",
+]
 
 
 # -- rendering helpers -------------------------------------------------------------------------
 
-_STYLE = ("<style>.harness-r td,.harness-r th{padding:2px 8px;text-align:right}"
-          ".harness-r td:first-child,.harness-r th:first-child{text-align:left}</style>")
+_STYLE = (
+    "<style>.harness-r td,.harness-r th{padding:2px 8px;text-align:right}"
+    ".harness-r td:first-child,.harness-r th:first-child{text-align:left}</style>"
+)
 
 
 def _html_table(frame: pl.DataFrame, caption: str = "", digits: int = 4) -> str:
@@ -50,8 +63,9 @@ def _html_table(frame: pl.DataFrame, caption: str = "", digits: int = 4) -> str:
         return html.escape("" if v is None else str(v))
 
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.iter_rows())
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in frame.iter_rows()
+    )
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'{_STYLE}<table class="harness-r">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -70,11 +84,18 @@ def _tidy(segments: dict[str, dict[str, float]]) -> pl.DataFrame:
     from harness.metrics import REGISTRY
 
     order = {name: i for i, name in enumerate(REGISTRY.names())}
-    rows = [(m.split("@")[0], int(m.split("@")[1]), s, float(v))
-            for s, values in segments.items() for m, v in values.items() if "@" in m]
+    rows = [
+        (m.split("@")[0], int(m.split("@")[1]), s, float(v))
+        for s, values in segments.items()
+        for m, v in values.items()
+        if "@" in m
+    ]
     rows.sort(key=lambda r: (order.get(r[0], len(order)), r[0], r[1]))
-    return pl.DataFrame(rows, schema={"metric": pl.Utf8, "k": pl.Int64, "segment": pl.Utf8,
-                                      "value": pl.Float64}, orient="row")
+    return pl.DataFrame(
+        rows,
+        schema={"metric": pl.Utf8, "k": pl.Int64, "segment": pl.Utf8, "value": pl.Float64},
+        orient="row",
+    )
 
 
 def _grid(metrics: pl.DataFrame, segment: str = "all") -> pl.DataFrame:
@@ -83,18 +104,21 @@ def _grid(metrics: pl.DataFrame, segment: str = "all") -> pl.DataFrame:
     if part.is_empty():
         return pl.DataFrame({"metric": []}, schema={"metric": pl.Utf8})
     ks = sorted(set(part.get_column("k").to_list()))
-    grid = part.pivot(on="k", index="metric", values="value", maintain_order=True,
-                      sort_columns=True)
+    grid = part.pivot(
+        on="k", index="metric", values="value", maintain_order=True, sort_columns=True
+    )
     return grid.select("metric", *[pl.col(str(k)).alias(f"@{k}") for k in ks])
 
 
 def _segments_note(metrics: pl.DataFrame) -> str:
-    others = [s for s in metrics.get_column("segment").unique(maintain_order=True).to_list()
-              if s != "all"]
+    others = [
+        s for s in metrics.get_column("segment").unique(maintain_order=True).to_list() if s != "all"
+    ]
     return f" (segment all; also {', '.join(others)}: .metrics)" if others else ""
 
 
 # -- datasets ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Dataset:
@@ -127,30 +151,52 @@ class Dataset:
         return load_split(self.home, self.name, self.split, parts=("test_users",)).test_users
 
     def _repr_html_(self) -> str:
-        keys = ("users", "items", "interactions", "train_rows", "test_users", "warm_users",
-                "cold_users", "truth_rows")
+        keys = (
+            "users",
+            "items",
+            "interactions",
+            "train_rows",
+            "test_users",
+            "warm_users",
+            "cold_users",
+            "truth_rows",
+        )
         frame = pl.DataFrame({"": list(keys), "value": [str(self.info.get(k, "")) for k in keys]})
         return _html_table(frame, f"{self.name} / {self.split}")
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, split={self.split!r}, test_users="
-                f"{self.info.get('test_users')}, train_rows={self.info.get('train_rows')})")
+        return (
+            f"Dataset({self.name!r}, split={self.split!r}, test_users="
+            f"{self.info.get('test_users')}, train_rows={self.info.get('train_rows')})"
+        )
 
 
-def prepare(dataset: str = "ml-latest-small", split: str | None = None, *, force: bool = False,
-            home: PathLike | None = None, datasets: PathLike | None = None) -> Dataset:
+def prepare(
+    dataset: str = "ml-latest-small",
+    split: str | None = None,
+    *,
+    force: bool = False,
+    home: PathLike | None = None,
+    datasets: PathLike | None = None,
+) -> Dataset:
     """Prepare ``dataset`` (a name from the registry) like ``harness data prepare``; return it.
 
     Nothing is done when the split is already prepared with the same fingerprint."""
     from harness import datasets as ds
 
     root = resolve_home(home)
-    meta = ds.prepare(dataset, home=root, split=split, force=force,
-                      registry_file=Path(datasets) if datasets else None)
+    meta = ds.prepare(
+        dataset,
+        home=root,
+        split=split,
+        force=force,
+        registry_file=Path(datasets) if datasets else None,
+    )
     return Dataset(meta["dataset"], meta["split"], meta["fingerprint"], dict(meta["info"]), root)
 
 
 # -- scoring -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Scores:
@@ -163,8 +209,9 @@ class Scores:
     def __getitem__(self, metric: str) -> float:
         """``scores["ndcg@10"]``: the value over all users."""
         name, _, k = metric.partition("@")
-        hit = self.metrics.filter((pl.col("metric") == name) & (pl.col("k") == int(k or 0))
-                                  & (pl.col("segment") == "all"))
+        hit = self.metrics.filter(
+            (pl.col("metric") == name) & (pl.col("k") == int(k or 0)) & (pl.col("segment") == "all")
+        )
         if hit.is_empty():
             raise KeyError(metric)
         return float(hit.item(0, "value"))
@@ -184,14 +231,23 @@ class Scores:
 
     def _repr_html_(self) -> str:
         notes = "".join(f"<p><em>{html.escape(n)}</em></p>" for n in self.notices)
-        return _html_table(_grid(self.metrics), "metric at k" + _segments_note(self.metrics)) + notes
+        return (
+            _html_table(_grid(self.metrics), "metric at k" + _segments_note(self.metrics)) + notes
+        )
 
     def __repr__(self) -> str:
         return f"Scores{_segments_note(self.metrics)}\n{_grid(self.metrics)}"
 
 
-def score(recs: Any, truth: Any, k: int | Sequence[int] = (10,), *, catalog: Any = None,
-          item_categories: Any = None, dialect: str = "harness") -> Scores:
+def score(
+    recs: Any,
+    truth: Any,
+    k: int | Sequence[int] = (10,),
+    *,
+    catalog: Any = None,
+    item_categories: Any = None,
+    dialect: str = "harness",
+) -> Scores:
     """Score lists against a truth, like ``harness score``.
 
     ``recs``: user_id, item_id and score (higher first) or rank; ``truth``: user_id, item_id;
@@ -202,15 +258,24 @@ def score(recs: Any, truth: Any, k: int | Sequence[int] = (10,), *, catalog: Any
     from harness.scoring import score_files
 
     ks = (k,) if isinstance(k, int) else tuple(k)
-    inputs = {name: _frame_or_path(value, name, required)
-              for name, value, required in (("recs", recs, ("user_id", "item_id")),
-                                            ("truth", truth, ("user_id", "item_id")),
-                                            ("catalog", catalog, ("item_id",)),
-                                            ("item_categories", item_categories,
-                                             ("item_id", "categories")))
-              if value is not None}
-    scored = score_files(inputs["recs"], inputs["truth"], ks=ks, catalog=inputs.get("catalog"),
-                         categories=inputs.get("item_categories"), dialect=dialect)
+    inputs = {
+        name: _frame_or_path(value, name, required)
+        for name, value, required in (
+            ("recs", recs, ("user_id", "item_id")),
+            ("truth", truth, ("user_id", "item_id")),
+            ("catalog", catalog, ("item_id",)),
+            ("item_categories", item_categories, ("item_id", "categories")),
+        )
+        if value is not None
+    }
+    scored = score_files(
+        inputs["recs"],
+        inputs["truth"],
+        ks=ks,
+        catalog=inputs.get("catalog"),
+        categories=inputs.get("item_categories"),
+        dialect=dialect,
+    )
     evaluation = scored.evaluation
     return Scores(_tidy(evaluation.metrics), evaluation.per_user, list(evaluation.notices))
 
@@ -224,6 +289,7 @@ def _frame_or_path(value: Any, name: str, required: tuple[str, ...]) -> Path | p
 
 
 # -- runs, the board, comparisons -----------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -290,14 +356,17 @@ def _run(record: StoredRun, home: Path | None = None) -> Run:
     return Run(record, _tidy(record.segments), run_standing(home, record) if home else None)
 
 
-def runs(dataset: str | None = None, *, limit: int | None = None,
-         home: PathLike | None = None) -> pl.DataFrame:
+def runs(
+    dataset: str | None = None, *, limit: int | None = None, home: PathLike | None = None
+) -> pl.DataFrame:
     """Stored runs, newest first, like ``harness runs``."""
     from harness.store.runs import list_runs
 
     keep = ("run_id", "recommender", "dataset", "split", "status", "k", "started_at", "error")
-    rows = [{key: getattr(r, key) for key in keep}
-            for r in list_runs(resolve_home(home), dataset=dataset, limit=limit)]
+    rows = [
+        {key: getattr(r, key) for key in keep}
+        for r in list_runs(resolve_home(home), dataset=dataset, limit=limit)
+    ]
     return pl.DataFrame(rows, schema_overrides={"error": pl.Utf8, "k": pl.Int64})
 
 
@@ -311,13 +380,24 @@ class Leaderboard:
         """One row per run: rank, rank band, the board's metric columns (numbers), the main
         metric's CI, and what identifies the run."""
         b = self.board
-        rows = [{"rank": r.rank, "band_lo": (r.rank_band or (None, None))[0],
-                 "band_hi": (r.rank_band or (None, None))[1], "recommender": r.recommender,
-                 "params": r.params, **{c: r.metrics.get(c) for c in b.columns},
-                 "ci_lo": ((r.ci or {}).get(b.metric) or (None, None))[0],
-                 "ci_hi": ((r.ci or {}).get(b.metric) or (None, None))[1],
-                 "vs_best_baseline": r.vs_best_baseline, "baseline": r.baseline,
-                 "sandbox": r.sandbox, "run_id": r.run_id, "date": r.date} for r in b.rows]
+        rows = [
+            {
+                "rank": r.rank,
+                "band_lo": (r.rank_band or (None, None))[0],
+                "band_hi": (r.rank_band or (None, None))[1],
+                "recommender": r.recommender,
+                "params": r.params,
+                **{c: r.metrics.get(c) for c in b.columns},
+                "ci_lo": ((r.ci or {}).get(b.metric) or (None, None))[0],
+                "ci_hi": ((r.ci or {}).get(b.metric) or (None, None))[1],
+                "vs_best_baseline": r.vs_best_baseline,
+                "baseline": r.baseline,
+                "sandbox": r.sandbox,
+                "run_id": r.run_id,
+                "date": r.date,
+            }
+            for r in b.rows
+        ]
         numbers = {c: pl.Float64 for c in (*b.columns, "ci_lo", "ci_hi", "vs_best_baseline")}
         return pl.DataFrame(rows, schema_overrides=numbers)
 
@@ -333,16 +413,25 @@ class Leaderboard:
         from harness.board import export
 
         height = 160 + 30 * len(self.board.rows) + (440 if self.board.rows else 0)
-        return (f'<iframe srcdoc="{html.escape(export.to_html(self.board))}" '
-                f'style="width:100%;height:{height}px;border:0"></iframe>')
+        return (
+            f'<iframe srcdoc="{html.escape(export.to_html(self.board))}" '
+            f'style="width:100%;height:{height}px;border:0"></iframe>'
+        )
 
     def __repr__(self) -> str:
-        return f"Leaderboard({self.board.dataset!r}, {len(self.board.rows)} runs)\n{self.to_polars()}"
+        return (
+            f"Leaderboard({self.board.dataset!r}, {len(self.board.rows)} runs)\n{self.to_polars()}"
+        )
 
 
-def leaderboard(dataset: str = "ml-latest-small", *, split: str | None = None,
-                metric: str = "ndcg@10", segment: str = "all",
-                home: PathLike | None = None) -> Leaderboard:
+def leaderboard(
+    dataset: str = "ml-latest-small",
+    *,
+    split: str | None = None,
+    metric: str = "ndcg@10",
+    segment: str = "all",
+    home: PathLike | None = None,
+) -> Leaderboard:
     """The board of ``dataset`` ranked by ``metric`` in ``segment``."""
     from harness.board import build
 
@@ -360,10 +449,21 @@ class Comparison:
     result: dict[str, Any]
 
     def to_polars(self) -> pl.DataFrame:
-        rows = [{"metric": m, "a": v["a"], "b": v["b"], "delta": v["delta"],
-                 "ci_low": v["ci"][0], "ci_high": v["ci"][1], "p_value": v["p_value"],
-                 "wins": v["wins"], "ties": v["ties"], "losses": v["losses"]}
-                for m, v in self.result["metrics"].items()]
+        rows = [
+            {
+                "metric": m,
+                "a": v["a"],
+                "b": v["b"],
+                "delta": v["delta"],
+                "ci_low": v["ci"][0],
+                "ci_high": v["ci"][1],
+                "p_value": v["p_value"],
+                "wins": v["wins"],
+                "ties": v["ties"],
+                "losses": v["losses"],
+            }
+            for m, v in self.result["metrics"].items()
+        ]
         return pl.DataFrame(rows)
 
     def to_pandas(self) -> Any:
@@ -377,30 +477,50 @@ class Comparison:
     def _repr_html_(self) -> str:
         a, b = self.result["a"], self.result["b"]
         overlap = ", ".join(f"{k} {v:.3f}" for k, v in self.result.get("overlap", {}).items())
-        title = (f"A = {a['recommender']} ({a['run_id']}) vs B = {b['recommender']} "
-                 f"({b['run_id']}), delta = A - B, 95% paired CI; list overlap: {overlap}")
+        title = (
+            f"A = {a['recommender']} ({a['run_id']}) vs B = {b['recommender']} "
+            f"({b['run_id']}), delta = A - B, 95% paired CI; list overlap: {overlap}"
+        )
         return _html_table(self.to_polars(), title)
 
     def __repr__(self) -> str:
         return f"Comparison(\n{self.to_polars()}\n)"
 
 
-def compare(a: Run | str, b: Run | str, *, metric: str | None = None, segment: str = "all",
-            home: PathLike | None = None) -> Comparison:
+def compare(
+    a: Run | str,
+    b: Run | str,
+    *,
+    metric: str | None = None,
+    segment: str = "all",
+    home: PathLike | None = None,
+) -> Comparison:
     """Compare two runs of the same split user by user (paired CIs, p-values, overlap)."""
     from harness.board.compare import compare as compare_runs
 
-    return Comparison(compare_runs(resolve_home(home), _run_id(a), _run_id(b), metric=metric,
-                                   segment=segment))
+    return Comparison(
+        compare_runs(resolve_home(home), _run_id(a), _run_id(b), metric=metric, segment=segment)
+    )
 
 
 # -- submitting ----------------------------------------------------------------------------------
 
-def submit(model: Any, dataset: str = "ml-latest-small", *, split: str | None = None,
-           params: dict[str, Any] | None = None, k: int = 100, timeout: float | None = None,
-           memory: int | str | None = None, seed: int = 0, sandbox: str = "auto",
-           name: str | None = None, progress: bool = True,
-           home: PathLike | None = None) -> Run:
+
+def submit(
+    model: Any,
+    dataset: str = "ml-latest-small",
+    *,
+    split: str | None = None,
+    params: dict[str, Any] | None = None,
+    k: int = 100,
+    timeout: float | None = None,
+    memory: int | str | None = None,
+    seed: int = 0,
+    sandbox: str = "auto",
+    name: str | None = None,
+    progress: bool = True,
+    home: PathLike | None = None,
+) -> Run:
     """Fit ``model`` on the training part in the sandboxed worker, score and store the run.
 
     ``model`` is an entry-point name (``"als"``, with ``params`` as ``-p`` would give them), a
@@ -421,9 +541,20 @@ def submit(model: Any, dataset: str = "ml-latest-small", *, split: str | None = 
         pickled = _pickle_model(instance, label)
         shown = {key: str(value) for key, value in (params or _public_params(instance)).items()}
     root = resolve_home(home)
-    record = run_submit(root, label, dataset=dataset, split=split, params=shown,
-                        k=k, timeout=timeout, memory=limit, seed=seed, sandbox=sandbox,
-                        progress=_printer() if progress else None, pickled=pickled)
+    record = run_submit(
+        root,
+        label,
+        dataset=dataset,
+        split=split,
+        params=shown,
+        k=k,
+        timeout=timeout,
+        memory=limit,
+        seed=seed,
+        sandbox=sandbox,
+        progress=_printer() if progress else None,
+        pickled=pickled,
+    )
     return _run(record, root)
 
 
@@ -437,8 +568,10 @@ def _instantiate(model: Any, params: dict[str, Any] | None) -> Any:
         raise ConfigError("params go with a class or an entry-point name, not with an instance")
     for method in ("fit", "recommend"):
         if not callable(getattr(model, method, None)):
-            raise ConfigError(f"{type(model).__name__} has no {method}() method: a model needs "
-                              "fit(data) and recommend(users, k) (see harness.api.Recommender)")
+            raise ConfigError(
+                f"{type(model).__name__} has no {method}() method: a model needs "
+                "fit(data) and recommend(users, k) (see harness.api.Recommender)"
+            )
     return model
 
 
@@ -466,15 +599,20 @@ def _pickle_model(instance: Any, label: str) -> bytes:
     module = sys.modules.get(type(instance).__module__)
     # a class from an installed package travels by reference (the worker imports it); one from
     # a local file or a notebook travels by value, since the sandbox sees no such file
-    local = (module is not None and module.__name__ != "__main__"
-             and module.__name__.split(".")[0] not in installed)
+    local = (
+        module is not None
+        and module.__name__ != "__main__"
+        and module.__name__.split(".")[0] not in installed
+    )
     if local:
         cloudpickle.register_pickle_by_value(module)
     try:
         return cloudpickle.dumps(instance)
     except Exception as exc:
-        raise ConfigError(f"model {label} cannot be serialised for the worker: "
-                          f"{_culprit(instance, cloudpickle)}{type(exc).__name__}: {exc}") from exc
+        raise ConfigError(
+            f"model {label} cannot be serialised for the worker: "
+            f"{_culprit(instance, cloudpickle)}{type(exc).__name__}: {exc}"
+        ) from exc
     finally:
         if local:
             cloudpickle.unregister_pickle_by_value(module)
@@ -505,8 +643,10 @@ def _check_devices(instance: Any, label: str) -> None:
             continue
         device = next((t.device for t in tensors if t.device.type != "cpu"), None)
         if device is not None:
-            raise ConfigError(f"model {label}: attribute {attr!r} holds tensors on {device}; "
-                              "move them to the CPU (.cpu()) before submitting, or build them in fit()")
+            raise ConfigError(
+                f"model {label}: attribute {attr!r} holds tensors on {device}; "
+                "move them to the CPU (.cpu()) before submitting, or build them in fit()"
+            )
 
 
 def _printer():

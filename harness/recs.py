@@ -34,8 +34,9 @@ def read_table(path: Path) -> pl.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pl.read_parquet(path)
         if suffix in (".csv", ".tsv"):
-            return pl.read_csv(path, separator="\t" if suffix == ".tsv" else ",",
-                               schema_overrides=CSV_ID_SCHEMA)
+            return pl.read_csv(
+                path, separator="\t" if suffix == ".tsv" else ",", schema_overrides=CSV_ID_SCHEMA
+            )
     except Exception as exc:  # polars raises many kinds; the message is what matters to the user
         raise DataError(f"{path}: cannot read: {without_content(str(exc))}") from None
     raise DataError(f"{path}: unknown format {suffix!r} (use .parquet or .csv)")
@@ -44,16 +45,18 @@ def read_table(path: Path) -> pl.DataFrame:
 def _rows(frame: pl.DataFrame, mask: pl.Series, offset: int = 0) -> str:
     """The first offending rows, numbered from 1 in the input (``offset`` rows precede ``frame``)."""
     idx = frame.with_row_index("_row").filter(mask).head(_SHOW)
-    return ", ".join(f"row {offset + r['_row'] + 1} "
-                     f"({', '.join(f'{k}={r[k]!r}' for k in r if k != '_row')})"
-                     for r in idx.iter_rows(named=True))
+    return ", ".join(
+        f"row {offset + r['_row'] + 1} ({', '.join(f'{k}={r[k]!r}' for k in r if k != '_row')})"
+        for r in idx.iter_rows(named=True)
+    )
 
 
 def _require(frame: pl.DataFrame, columns, source: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValidationError(f"{source}: missing column(s) {', '.join(missing)} "
-                              f"({found_columns(frame.columns)})")
+        raise ValidationError(
+            f"{source}: missing column(s) {', '.join(missing)} ({found_columns(frame.columns)})"
+        )
 
 
 def _check_ids(frame: pl.DataFrame, source: str, offset: int = 0) -> None:
@@ -61,11 +64,13 @@ def _check_ids(frame: pl.DataFrame, source: str, offset: int = 0) -> None:
         if frame.get_column(col).null_count():
             nulls = frame.get_column(col).is_null()
             raise ValidationError(
-                f"{source}: null {col} at {_rows(frame.select(USER, ITEM), nulls, offset)}")
+                f"{source}: null {col} at {_rows(frame.select(USER, ITEM), nulls, offset)}"
+            )
 
 
-def validate_recommendations(recs: pl.DataFrame, *, source: str, k: int | None = None,
-                             users: pl.Series | None = None) -> tuple[pl.DataFrame, dict]:
+def validate_recommendations(
+    recs: pl.DataFrame, *, source: str, k: int | None = None, users: pl.Series | None = None
+) -> tuple[pl.DataFrame, dict]:
     """Check a recommendation table and normalise it to ``user_id, item_id, rank[, score]``.
 
     ``score``: higher first, ties keep input order; else ``rank`` (ties keep input order too).
@@ -101,13 +106,17 @@ class _Asked:
         pos = self.users.search_sorted(list_users).to_numpy()
         inside = pos < self.count
         found = np.zeros(list_users.len(), dtype=bool)
-        found[inside] = (self.users.gather(pos[inside]) == list_users.filter(pl.Series(inside))
-                         ).fill_null(False).to_numpy()
+        found[inside] = (
+            (self.users.gather(pos[inside]) == list_users.filter(pl.Series(inside)))
+            .fill_null(False)
+            .to_numpy()
+        )
         return pl.Series(~found)
 
 
-def _normalise(recs: pl.DataFrame, *, source: str, k: int | None, asked: _Asked | None,
-               offset: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _normalise(
+    recs: pl.DataFrame, *, source: str, k: int | None, asked: _Asked | None, offset: int = 0
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate ``recs`` (whole users; ``offset`` input rows before it, for messages) and return
     the normalised lists and ``user_id, len`` per list, in list order."""
     _check_ids(recs, source, offset)
@@ -126,14 +135,17 @@ def _normalise(recs: pl.DataFrame, *, source: str, k: int | None, asked: _Asked 
     shown = frame
     blocks = _ordered_blocks(frame, by)
     if blocks is None:  # "_order" keeps the input row of each sorted row, for the messages
-        frame = (frame.with_row_index("_order")
-                 .sort([USER, by, "_order"], descending=[False, by == SCORE, False]))
+        frame = frame.with_row_index("_order").sort(
+            [USER, by, "_order"], descending=[False, by == SCORE, False]
+        )
         blocks = _ordered_blocks(frame, by)
     starts, list_users = blocks
     dup = _duplicates(frame, starts)
     if dup is not None:
-        raise ValidationError(f"{source}: item listed twice for one user at "
-                              f"{_rows(shown, _input_rows(frame, dup), offset)}")
+        raise ValidationError(
+            f"{source}: item listed twice for one user at "
+            f"{_rows(shown, _input_rows(frame, dup), offset)}"
+        )
     if asked is not None:
         unknown = asked.unknown(list_users)
         if unknown.any():
@@ -145,8 +157,13 @@ def _normalise(recs: pl.DataFrame, *, source: str, k: int | None, asked: _Asked 
         if long.height:
             shown = ", ".join(f"{u!r} ({n} items)" for u, n in long.head(_SHOW).iter_rows())
             raise ValidationError(f"{source}: more than k={k} items for user(s) {shown}")
-    out = _columns(frame.with_columns(_ranks(starts, lengths.get_column("len"), frame.height)),
-                   USER, ITEM, RANK, *([SCORE] if by == SCORE else []))
+    out = _columns(
+        frame.with_columns(_ranks(starts, lengths.get_column("len"), frame.height)),
+        USER,
+        ITEM,
+        RANK,
+        *([SCORE] if by == SCORE else []),
+    )
     return out, lengths
 
 
@@ -165,9 +182,17 @@ class ListReader:
     and harness write lists that way; a list sorted by score alone is not): otherwise iteration
     raises :class:`NotGrouped` at the end, and the caller reads the lists whole instead."""
 
-    def __init__(self, source, *, name: str | None = None, k: int | None = None,
-                 users: pl.Series | None = None, truth: pl.DataFrame | None = None,
-                 against: str = "the truth", chunk_rows: int = CHUNK_ROWS) -> None:
+    def __init__(
+        self,
+        source,
+        *,
+        name: str | None = None,
+        k: int | None = None,
+        users: pl.Series | None = None,
+        truth: pl.DataFrame | None = None,
+        against: str = "the truth",
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> None:
         self.source, self.k, self.chunk_rows = source, k, chunk_rows
         self.name = name or ("recommendations" if isinstance(source, pl.DataFrame) else str(source))
         self.users, self.asked = users, None
@@ -182,8 +207,9 @@ class ListReader:
         else:
             frame = normalise_ids(frame, source=self.name)
         if self.users is not None:
-            frame, self.users = align_ids(frame, self.users, source=self.name,
-                                          against="the users asked for")
+            frame, self.users = align_ids(
+                frame, self.users, source=self.name, against="the users asked for"
+            )
             if self.asked is None:
                 self.asked = _Asked(self.users)
         return frame
@@ -200,14 +226,18 @@ class ListReader:
         if suffix in (".parquet", ".pq"):
             return pl.scan_parquet(path)
         if suffix in (".csv", ".tsv"):
-            return pl.scan_csv(path, separator="\t" if suffix == ".tsv" else ",",
-                               schema_overrides=CSV_ID_SCHEMA)
+            return pl.scan_csv(
+                path, separator="\t" if suffix == ".tsv" else ",", schema_overrides=CSV_ID_SCHEMA
+            )
         raise DataError(f"{path}: unknown format {suffix!r} (use .parquet or .csv)")
 
     def read(self) -> pl.DataFrame:
         """The whole input at once (the lists' columns only)."""
-        return pl.concat(list(self.batches())) if not isinstance(self.source, pl.DataFrame) \
+        return (
+            pl.concat(list(self.batches()))
+            if not isinstance(self.source, pl.DataFrame)
             else self.source
+        )
 
     def batches(self) -> Iterator[pl.DataFrame]:
         """The input in batches of about ``chunk_rows`` rows, only the columns the lists use.
@@ -229,13 +259,20 @@ class ListReader:
             scan = self._scan()
             schema = scan.collect_schema()
             self._check_columns(schema.names())
-            streamed = all(schema[c] in PACKABLE for c in (USER, ITEM)) and \
-                Path(self.source).suffix.lower() not in (".csv", ".tsv")
+            streamed = all(schema[c] in PACKABLE for c in (USER, ITEM)) and Path(
+                self.source
+            ).suffix.lower() not in (".csv", ".tsv")
             scan = scan.select(self.columns)
             if not streamed:
-                whole = ListReader(scan.collect(), name=self.name, k=self.k, truth=self.truth,
-                                   users=self.users, against=self.against,
-                                   chunk_rows=self.chunk_rows)
+                whole = ListReader(
+                    scan.collect(),
+                    name=self.name,
+                    k=self.k,
+                    truth=self.truth,
+                    users=self.users,
+                    against=self.against,
+                    chunk_rows=self.chunk_rows,
+                )
                 yield from whole.batches()
                 self.truth, self.users, self.asked = whole.truth, whole.users, whole.asked
                 return
@@ -374,8 +411,11 @@ def _duplicates(frame: pl.DataFrame, starts: pl.Series) -> pl.Series | None:
     distinct keys prove distinct pairs, and only a shortfall pays for the exact check."""
     if not _distinct_in_blocks(frame.get_column(ITEM), starts.to_numpy().astype(np.int64)):
         key = packed_pairs(frame)
-        distinct = (key.n_unique() if key is not None
-                    else frame.select(pl.struct(USER, ITEM).hash(0).n_unique()).item())
+        distinct = (
+            key.n_unique()
+            if key is not None
+            else frame.select(pl.struct(USER, ITEM).hash(0).n_unique()).item()
+        )
         del key
         if distinct == frame.height:
             return None

@@ -16,7 +16,7 @@ import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -24,6 +24,9 @@ from harness.api import Columns
 from harness.errors import ConfigError
 from harness.metrics import DEFAULT_KS, Evaluation, Scorer, align_catalogue
 from harness.recs import CHUNK_ROWS, ListReader, NotGrouped, read_table, validate_truth
+
+if TYPE_CHECKING:
+    from harness.engines.spark import SparkEvaluation
 
 USER, ITEM = Columns.USER, Columns.ITEM
 ENGINES = ("local", "spark")
@@ -33,7 +36,7 @@ ENGINES = ("local", "spark")
 class Scored:
     """The evaluation and the validation report of one list file (rows, users with lists, ...)."""
 
-    evaluation: Evaluation
+    evaluation: Evaluation | SparkEvaluation
     report: dict
 
 
@@ -53,7 +56,9 @@ def read_catalog(path: Table) -> pl.DataFrame:
     """Train interactions or items (``item_id[, user_id]``) for coverage, gini, novelty, cold."""
     train = _table(path)
     if ITEM not in train.columns:
-        raise ConfigError(f"{_label(path, 'catalog')}: needs an item_id column (and user_id for novelty)")
+        raise ConfigError(
+            f"{_label(path, 'catalog')}: needs an item_id column (and user_id for novelty)"
+        )
     return train
 
 
@@ -61,17 +66,29 @@ def read_categories(path: Table) -> pl.DataFrame:
     """``item_id, categories`` (a list, or ``a|b|c`` in CSV) for diversity."""
     cats = _table(path)
     if "categories" not in cats.columns or ITEM not in cats.columns:
-        raise ConfigError(f"{_label(path, 'item_categories')}: needs item_id and categories columns")
+        raise ConfigError(
+            f"{_label(path, 'item_categories')}: needs item_id and categories columns"
+        )
     if cats.schema["categories"] == pl.Utf8:  # CSV: "a|b|c"
         cats = cats.with_columns(pl.col("categories").str.split("|"))
     return cats
 
 
-def score_lists(lists, truth: pl.DataFrame, *, ks=DEFAULT_KS, train: pl.DataFrame | None = None,
-                cold_users: pl.Series | None = None, item_categories: pl.DataFrame | None = None,
-                users: pl.Series | None = None, k: int | None = None, name: str | None = None,
-                against: str = "the truth", write_to: Path | None = None,
-                chunk_rows: int = CHUNK_ROWS) -> Scored:
+def score_lists(
+    lists,
+    truth: pl.DataFrame,
+    *,
+    ks=DEFAULT_KS,
+    train: pl.DataFrame | None = None,
+    cold_users: pl.Series | None = None,
+    item_categories: pl.DataFrame | None = None,
+    users: pl.Series | None = None,
+    k: int | None = None,
+    name: str | None = None,
+    against: str = "the truth",
+    write_to: Path | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Scored:
     """Validate and score ``lists`` (a list file, a directory of parquet files or a frame) with the
     local engine. ``users``: the users a list may name; ``k``: the longest list allowed;
     ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
@@ -84,8 +101,14 @@ def score_lists(lists, truth: pl.DataFrame, *, ks=DEFAULT_KS, train: pl.DataFram
             for chunk, starts in reader:
                 if scorer is None:  # the truth has the lists' id types once the first batch is in
                     catalogue, cats = align_catalogue(train, item_categories, reader.truth)
-                    scorer = Scorer(reader.truth, ks=ks, train=catalogue, cold_users=cold_users,
-                                    item_categories=cats, source=name)
+                    scorer = Scorer(
+                        reader.truth,
+                        ks=ks,
+                        train=catalogue,
+                        cold_users=cold_users,
+                        item_categories=cats,
+                        source=name,
+                    )
                 scorer.add(chunk, starts)
                 if write_to is not None:
                     writer = _write(writer, write_to, chunk)
@@ -113,9 +136,17 @@ def _write(writer, path: Path, chunk: pl.DataFrame):
     return writer
 
 
-def score_files(recs: Table, truth: Table, *, ks=DEFAULT_KS, catalog: Table | None = None,
-                categories: Table | None = None, dialect: str = "harness", engine: str = "local",
-                **options) -> Scored:
+def score_files(
+    recs: Table,
+    truth: Table,
+    *,
+    ks=DEFAULT_KS,
+    catalog: Table | None = None,
+    categories: Table | None = None,
+    dialect: str = "harness",
+    engine: str = "local",
+    **options,
+) -> Scored:
     """``harness score --recs --truth`` and ``harness.score``: score a list file (or a directory
     of parquet files, or a frame) against a truth file (or frame); ``catalog`` (train
     interactions or items) and ``categories`` enable the catalogue metrics, novelty and
@@ -126,25 +157,59 @@ def score_files(recs: Table, truth: Table, *, ks=DEFAULT_KS, catalog: Table | No
         raise ConfigError(f"--engine: unknown engine {engine!r} (one of {', '.join(ENGINES)})")
     if engine != "local":
         module = importlib.import_module(f"harness.engines.{engine}")
-        return module.score_files(recs, truth, ks=ks, catalog=catalog, categories=categories,
-                                  dialect=dialect, **options)
+        return module.score_files(
+            recs, truth, ks=ks, catalog=catalog, categories=categories, dialect=dialect, **options
+        )
     # a dialect that counts a repeated truth pair twice needs the rows as given
     recs_name, truth_name = _label(recs, "recs"), _label(truth, "truth")
-    truth_frame = validate_truth(_table(truth), source=truth_name, keep_repeats=dialect != "harness")
+    truth_frame = validate_truth(
+        _table(truth), source=truth_name, keep_repeats=dialect != "harness"
+    )
     train = read_catalog(catalog) if catalog else None
     cats = read_categories(categories) if categories else None
     # a catalogue of items only says nothing about who is cold: every truth user is warm
-    cold = (pl.Series([], dtype=truth_frame.schema[USER])
-            if train is not None and USER not in train.columns else None)
+    cold = (
+        pl.Series([], dtype=truth_frame.schema[USER])
+        if train is not None and USER not in train.columns
+        else None
+    )
     if dialect != "harness":
-        return _score_dialect(recs, truth_frame, ks=ks, train=train, cold=cold, cats=cats,
-                              dialect=dialect, recs_name=recs_name, truth_name=truth_name)
-    return score_lists(recs, truth_frame, ks=ks, train=train, cold_users=cold,
-                       item_categories=cats, name=recs_name, against=truth_name, **options)
+        return _score_dialect(
+            recs,
+            truth_frame,
+            ks=ks,
+            train=train,
+            cold=cold,
+            cats=cats,
+            dialect=dialect,
+            recs_name=recs_name,
+            truth_name=truth_name,
+        )
+    return score_lists(
+        recs,
+        truth_frame,
+        ks=ks,
+        train=train,
+        cold_users=cold,
+        item_categories=cats,
+        name=recs_name,
+        against=truth_name,
+        **options,
+    )
 
 
-def _score_dialect(recs: Table, truth: pl.DataFrame, *, ks, train, cold, cats, dialect: str,
-                   recs_name: str, truth_name: str) -> Scored:
+def _score_dialect(
+    recs: Table,
+    truth: pl.DataFrame,
+    *,
+    ks,
+    train,
+    cold,
+    cats,
+    dialect: str,
+    recs_name: str,
+    truth_name: str,
+) -> Scored:
     """Another library's definitions: lists of users outside the truth matter to some, so the
     whole file is validated and scored in memory (:func:`harness.metrics.evaluate`)."""
     from harness.ids import align_ids
@@ -156,13 +221,31 @@ def _score_dialect(recs: Table, truth: pl.DataFrame, *, ks, train, cold, cats, d
         # aligned before validation, so that a message names the row of the input file
         raw, truth = align_ids(raw, truth, source=recs_name, against=truth_name)
     lists, report = validate_recommendations(raw, source=recs_name)
-    return Scored(evaluate(lists, truth, ks=ks, train=train, cold_users=cold,
-                           item_categories=cats, source=recs_name, dialect=dialect), report)
+    return Scored(
+        evaluate(
+            lists,
+            truth,
+            ks=ks,
+            train=train,
+            cold_users=cold,
+            item_categories=cats,
+            source=recs_name,
+            dialect=dialect,
+        ),
+        report,
+    )
 
 
-def store_run(home: Path, run_id: str, scored: Scored, *, recs_file: Path,
-              written: Path | None = None, fields: dict[str, Any] | None = None,
-              report: dict[str, Any] | None = None) -> dict:
+def store_run(
+    home: Path,
+    run_id: str,
+    scored: Scored,
+    *,
+    recs_file: Path,
+    written: Path | None = None,
+    fields: dict[str, Any] | None = None,
+    report: dict[str, Any] | None = None,
+) -> dict:
     """Store a scored run (created with :func:`harness.store.runs.create_run`): move the
     normalised lists ``written`` into ``recs_file`` and keep metrics, per-user values and the
     report, in one transaction. Returns the stored run."""
@@ -171,11 +254,22 @@ def store_run(home: Path, run_id: str, scored: Scored, *, recs_file: Path,
     if written is not None:
         written.replace(recs_file)
     evaluation = scored.evaluation
-    store.finish_run(home, run_id, metrics=evaluation.metrics, per_user=evaluation.per_user,
-                     fields={**(fields or {}), "ended_at": datetime.now(),
-                             "recs_path": str(recs_file.relative_to(home)),
-                             "report": {"validation": scored.report,
-                                        "notices": evaluation.notices, **(report or {})}})
+    store.finish_run(
+        home,
+        run_id,
+        metrics=evaluation.metrics,
+        per_user=evaluation.per_user,
+        fields={
+            **(fields or {}),
+            "ended_at": datetime.now(),
+            "recs_path": str(recs_file.relative_to(home)),
+            "report": {
+                "validation": scored.report,
+                "notices": evaluation.notices,
+                **(report or {}),
+            },
+        },
+    )
     return store.get_run(home, run_id)
 
 
@@ -185,8 +279,7 @@ def ks_for(k: int) -> tuple[int, ...]:
     return ks if k in ks or k < max(ks) else (*ks, k)
 
 
-def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str,
-                   ks=None):
+def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str, ks=None):
     """``harness score --dataset``: score lists produced elsewhere against the prepared split's
     truth and store them as an external run; returns the stored run."""
     from harness import __version__
@@ -203,30 +296,63 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
     written = recs_file.with_suffix(".parquet.tmp")
     test_users = prepared.test_users
     try:
-        scored = score_lists(recs_path, prepared.truth, ks=ks,
-                             train=prepared.train.select(USER, ITEM),
-                             cold_users=test_users.filter(pl.col("cold")).get_column(USER),
-                             item_categories=_categories(prepared.items),
-                             users=test_users.get_column(USER), name=str(recs_path),
-                             against=f"the truth of {prepared.dataset}", write_to=written)
+        scored = score_lists(
+            recs_path,
+            prepared.truth,
+            ks=ks,
+            train=prepared.train.select(USER, ITEM),
+            cold_users=test_users.filter(pl.col("cold")).get_column(USER),
+            item_categories=_categories(prepared.items),
+            users=test_users.get_column(USER),
+            name=str(recs_path),
+            against=f"the truth of {prepared.dataset}",
+            write_to=written,
+        )
     except BaseException:
         written.unlink(missing_ok=True)
         raise
-    store.create_run(home, store.Run(
-        run_id=run_id, recommender=name, k=max(ks), dataset=prepared.dataset,
-        split=prepared.split, fingerprint=prepared.fingerprint, harness_version=__version__,
-        started_at=datetime.now(), external=True, **_environment(),
-    ))
+    store.create_run(
+        home,
+        store.Run(
+            run_id=run_id,
+            recommender=name,
+            k=max(ks),
+            dataset=prepared.dataset,
+            split=prepared.split,
+            fingerprint=prepared.fingerprint,
+            harness_version=__version__,
+            started_at=datetime.now(),
+            external=True,
+            **_environment(),
+        ),
+    )
     try:
-        return store_run(home, run_id, scored, recs_file=recs_file, written=written,
-                         report={"source": str(recs_path)})
+        return store_run(
+            home,
+            run_id,
+            scored,
+            recs_file=recs_file,
+            written=written,
+            report={"source": str(recs_path)},
+        )
     except BaseException as exc:
         written.unlink(missing_ok=True)
         recs_file.unlink(missing_ok=True)
-        store.mark_run(home, run_id, "aborted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                       error=f"{type(exc).__name__}: {exc}")
+        store.mark_run(
+            home,
+            run_id,
+            "aborted" if isinstance(exc, KeyboardInterrupt) else "failed",
+            error=f"{type(exc).__name__}: {exc}",
+        )
         raise
 
 
-__all__ = ["ENGINES", "Scored", "ks_for", "score_external", "score_files", "score_lists",
-           "store_run"]
+__all__ = [
+    "ENGINES",
+    "Scored",
+    "ks_for",
+    "score_external",
+    "score_files",
+    "score_lists",
+    "store_run",
+]

@@ -43,16 +43,16 @@ import numpy as np
 DEFAULT_RESAMPLES = 1000
 ALPHA = 0.05
 RBO_P = 0.9
-_CHUNK_CELLS = 1 << 24          # resamples x users per chunk: 64 MiB of float32 weights
+_CHUNK_CELLS = 1 << 24  # resamples x users per chunk: 64 MiB of float32 weights
 
 
 @dataclass
 class Resampled:
     """B resampled means of every column, and B sign-flip sums (see the module docstring)."""
 
-    means: np.ndarray          # (B, columns): bootstrap means
-    flips: np.ndarray          # (B, columns): sum over users of s_u x_u, s = +-1
-    observed: np.ndarray       # (columns,): plain means
+    means: np.ndarray  # (B, columns): bootstrap means
+    flips: np.ndarray  # (B, columns): sum over users of s_u x_u, s = +-1
+    observed: np.ndarray  # (columns,): plain means
     users: int
 
 
@@ -65,13 +65,20 @@ def _chunk_pass(values: np.ndarray, resamples: int, seed: int, start: int, stop:
     bits = np.unpackbits(raw.view(np.uint8), axis=1, count=width)
     weights = np.empty((resamples, width), dtype=np.float32)
     np.copyto(weights, bits)
-    kept = (np.bitwise_count(raw).sum(axis=1, dtype=np.int64) if padded == width
-            else bits.sum(axis=1, dtype=np.int64))
+    kept = (
+        np.bitwise_count(raw).sum(axis=1, dtype=np.int64)
+        if padded == width
+        else bits.sum(axis=1, dtype=np.int64)
+    )
     return (weights @ values[start:stop]).astype(np.float64), kept
 
 
-def resample(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-             threads: int | None = None) -> Resampled:
+def resample(
+    values: np.ndarray,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    threads: int | None = None,
+) -> Resampled:
     """Bootstrap means and sign-flip sums of each column of ``values`` (users x columns)."""
     values = np.ascontiguousarray(values, dtype=np.float32)
     n, cols = values.shape
@@ -94,11 +101,11 @@ def resample(values: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int =
         bx += a
         kept += b
     total = values.sum(axis=0, dtype=np.float64)
-    means = bx / np.maximum(kept, 1.0)[:, None]             # sum(2 b x) / sum(2 b)
+    means = bx / np.maximum(kept, 1.0)[:, None]  # sum(2 b x) / sum(2 b)
     # a resample that kept nobody (probability 2^-n, only for a handful of users) has no mean:
     # it stands for the observed one rather than for 0
     means[kept == 0] = total / n
-    flips = 2.0 * bx - total[None, :]                       # sum(s x) with s = 2 b - 1
+    flips = 2.0 * bx - total[None, :]  # sum(s x) with s = 2 b - 1
     return Resampled(means=means, flips=flips, observed=total / n, users=n)
 
 
@@ -113,7 +120,7 @@ def flip_p_values(values: np.ndarray, res: Resampled, pairs: list[tuple[int, int
     n = values.shape[0]
     out = np.empty(len(pairs))
     B = res.flips.shape[0]
-    for i, (a, b) in enumerate(pairs):                      # pairs of runs, not users
+    for i, (a, b) in enumerate(pairs):  # pairs of runs, not users
         observed = abs(res.observed[a] - res.observed[b])
         flipped = np.abs(res.flips[:, a] - res.flips[:, b]) / n
         # float32 products: a flip that equals the observed difference may differ in the 7th digit
@@ -153,8 +160,14 @@ def rank_bands(means: np.ndarray, significant: np.ndarray) -> np.ndarray:
     return np.stack([1 + better, n - worse], axis=1)
 
 
-def board_statistics(values: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-                     alpha: float = ALPHA, level: float = 0.95) -> dict:
+def board_statistics(
+    values: np.ndarray,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    alpha: float = ALPHA,
+    level: float = 0.95,
+) -> dict:
     """CI of each run's mean and rank bands for a board (``values``: users x runs).
 
     Returns plain data: ``mean`` (runs,), ``ci`` (runs, 2), ``rank_band`` (runs, 2),
@@ -173,14 +186,28 @@ def board_statistics(values: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES, 
     significant = h_mat < alpha
     np.fill_diagonal(significant, False)
     mean = values.mean(axis=0)
-    return {"mean": mean, "ci": percentile_ci(res.means, level),
-            "rank_band": rank_bands(mean, significant), "p_values": p_mat, "p_holm": h_mat,
-            "significant": significant, "resamples": resamples, "seed": seed, "alpha": alpha,
-            "users": values.shape[0]}
+    return {
+        "mean": mean,
+        "ci": percentile_ci(res.means, level),
+        "rank_band": rank_bands(mean, significant),
+        "p_values": p_mat,
+        "p_holm": h_mat,
+        "significant": significant,
+        "resamples": resamples,
+        "seed": seed,
+        "alpha": alpha,
+        "users": values.shape[0],
+    }
 
 
-def paired_comparison(a: np.ndarray, b: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES,
-                      seed: int = 0, level: float = 0.95) -> list[dict]:
+def paired_comparison(
+    a: np.ndarray,
+    b: np.ndarray,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[dict]:
     """Per column of ``a`` and ``b`` (users x metrics, the same users and metrics): both means,
     delta = a - b, the paired-bootstrap CI of delta, the randomization p-value, wins/ties/losses."""
     a = np.asarray(a, dtype=np.float64)
@@ -196,15 +223,24 @@ def paired_comparison(a: np.ndarray, b: np.ndarray, *, resamples: int = DEFAULT_
     d = a - b
     out = []
     for i in range(m):
-        out.append({"a": float(a[:, i].mean()), "b": float(b[:, i].mean()),
-                    "delta": float(a[:, i].mean() - b[:, i].mean()),
-                    "ci": [float(ci[i, 0]), float(ci[i, 1])], "p_value": float(p[i]),
-                    "wins": int((d[:, i] > 0).sum()), "ties": int((d[:, i] == 0).sum()),
-                    "losses": int((d[:, i] < 0).sum())})
+        out.append(
+            {
+                "a": float(a[:, i].mean()),
+                "b": float(b[:, i].mean()),
+                "delta": float(a[:, i].mean() - b[:, i].mean()),
+                "ci": [float(ci[i, 0]), float(ci[i, 1])],
+                "p_value": float(p[i]),
+                "wins": int((d[:, i] > 0).sum()),
+                "ties": int((d[:, i] == 0).sum()),
+                "losses": int((d[:, i] < 0).sum()),
+            }
+        )
     return out
 
 
-def minimal_detectable_difference(values: np.ndarray, alpha: float = ALPHA, power: float = 0.8) -> float:
+def minimal_detectable_difference(
+    values: np.ndarray, alpha: float = ALPHA, power: float = 0.8
+) -> float:
     """Smallest difference of means a two-sided paired test detects with ``power``, for a run
     whose per-user values have the spread of ``values`` and a rival as good, correlated 0.5 with
     it (so the per-user differences have that spread too): (z_{1-alpha/2} + z_power) s / sqrt(n).
@@ -239,20 +275,25 @@ def list_overlap(a, b, k: int, p: float = RBO_P) -> dict:
     ak = a.filter(pl.col("rank") <= k)
     bk = b.filter(pl.col("rank") <= k)
     inter = ak.join(bk, on=["user_id", "item_id"]).group_by("user_id").len("common")
-    sizes = (users.join(ak.group_by("user_id").len("na"), on="user_id", how="left")
-             .join(bk.group_by("user_id").len("nb"), on="user_id", how="left")
-             .join(inter, on="user_id", how="left").fill_null(0))
+    sizes = (
+        users.join(ak.group_by("user_id").len("na"), on="user_id", how="left")
+        .join(bk.group_by("user_id").len("nb"), on="user_id", how="left")
+        .join(inter, on="user_id", how="left")
+        .fill_null(0)
+    )
     union = sizes["na"] + sizes["nb"] - sizes["common"]
     jac = (sizes["common"] / union.cast(pl.Float64)).fill_nan(1.0).fill_null(1.0)
     jaccard = float(jac.sum()) / n_users
     if depth == 0:
         return {f"jaccard@{k}": jaccard, "rbo": math.nan}
     d = np.arange(1, depth + 1)
-    suffix = np.cumsum((p ** d / d)[::-1])[::-1]            # G(m) = sum_{d=m..D} p^d / d
-    common = (a.filter(pl.col("rank") <= depth).join(
-        b.filter(pl.col("rank") <= depth), on=["user_id", "item_id"])
-        .select("user_id", pl.max_horizontal("rank", "rank_right").alias("m")))
+    suffix = np.cumsum((p**d / d)[::-1])[::-1]  # G(m) = sum_{d=m..D} p^d / d
+    common = (
+        a.filter(pl.col("rank") <= depth)
+        .join(b.filter(pl.col("rank") <= depth), on=["user_id", "item_id"])
+        .select("user_id", pl.max_horizontal("rank", "rank_right").alias("m"))
+    )
     m = common["m"].to_numpy().astype(np.int64)
-    per_item = (1 - p) / p * suffix[m - 1] + (p ** depth) / depth
+    per_item = (1 - p) / p * suffix[m - 1] + (p**depth) / depth
     total = float(per_item.sum())
     return {f"jaccard@{k}": jaccard, "rbo": total / n_users}

@@ -48,14 +48,32 @@ def dataset(home, _prepared_home) -> str:
 
 def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, baseline=False):
     """A stored ok run with hand-set metrics (no model trained)."""
-    runs.create_run(home, runs.Run(
-        run_id=run_id, recommender=name, parameters={"a": "1"}, k=10, dataset=dataset_name,
-        split=split, fingerprint=fingerprint, baseline=baseline, started_at=datetime(2026, 1, 1)))
-    runs.finish_run(home, run_id, metrics={"all": {"ndcg@10": value, "recall@10": value / 2},
-                                           "warm": {"ndcg@10": value + 0.1}},
-                    per_user=pl.DataFrame({"user_id": [1, 2], "segment": ["warm", "warm"],
-                                           "ndcg@10": [value, value]}),
-                    fields={"fit_seconds": 1.0, "recommend_seconds": 0.5})
+    runs.create_run(
+        home,
+        runs.Run(
+            run_id=run_id,
+            recommender=name,
+            parameters={"a": "1"},
+            k=10,
+            dataset=dataset_name,
+            split=split,
+            fingerprint=fingerprint,
+            baseline=baseline,
+            started_at=datetime(2026, 1, 1),
+        ),
+    )
+    runs.finish_run(
+        home,
+        run_id,
+        metrics={
+            "all": {"ndcg@10": value, "recall@10": value / 2},
+            "warm": {"ndcg@10": value + 0.1},
+        },
+        per_user=pl.DataFrame(
+            {"user_id": [1, 2], "segment": ["warm", "warm"], "ndcg@10": [value, value]}
+        ),
+        fields={"fit_seconds": 1.0, "recommend_seconds": 0.5},
+    )
 
 
 @pytest.fixture
@@ -65,14 +83,33 @@ def board(home, dataset) -> str:
 
     meta = split_meta(home, dataset)
     fp, split = meta["fingerprint"], meta["split"]
-    for run_id, name, value, baseline in (("r-pop", "popular", 0.10, True),
-                                          ("r-rand", "random", 0.01, True),
-                                          ("r-mine", "mine", 0.25, False)):
-        _fake_run(home, run_id, name, value, fingerprint=fp, dataset_name=dataset, split=split,
-                  baseline=baseline)
+    for run_id, name, value, baseline in (
+        ("r-pop", "popular", 0.10, True),
+        ("r-rand", "random", 0.01, True),
+        ("r-mine", "mine", 0.25, False),
+    ):
+        _fake_run(
+            home,
+            run_id,
+            name,
+            value,
+            fingerprint=fp,
+            dataset_name=dataset,
+            split=split,
+            baseline=baseline,
+        )
     _fake_run(home, "r-old", "stale", 0.99, fingerprint="other", dataset_name=dataset, split=split)
-    runs.create_run(home, runs.Run(run_id="r-fail", recommender="broken", dataset=dataset,
-                                   split=split, fingerprint=fp, started_at=datetime(2026, 1, 2)))
+    runs.create_run(
+        home,
+        runs.Run(
+            run_id="r-fail",
+            recommender="broken",
+            dataset=dataset,
+            split=split,
+            fingerprint=fp,
+            started_at=datetime(2026, 1, 2),
+        ),
+    )
     runs.mark_run(home, "r-fail", "failed", error="recommender raised boom")
     return dataset
 

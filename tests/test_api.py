@@ -84,9 +84,14 @@ def test_batches_cover_the_range_once():
 def test_train_data_is_immutable_and_owns_its_frames():
     import dataclasses
 
-    frame = pl.DataFrame({"user_id": [1, 2], "item_id": [5, 6],
-                          "timestamp": pl.Series([None, None], dtype=pl.Datetime("us")),
-                          "weight": pl.Series([1.0, 1.0], dtype=pl.Float32)})
+    frame = pl.DataFrame(
+        {
+            "user_id": [1, 2],
+            "item_id": [5, 6],
+            "timestamp": pl.Series([None, None], dtype=pl.Datetime("us")),
+            "weight": pl.Series([1.0, 1.0], dtype=pl.Float32),
+        }
+    )
     data = TrainData(frame)
     with pytest.raises(dataclasses.FrozenInstanceError):
         data.interactions = frame.head(1)  # type: ignore[misc]

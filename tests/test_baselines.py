@@ -15,8 +15,11 @@ from harness.errors import PluginError
 
 BASELINES = ["random", "popular", "personal-popular", "itemknn", "userknn", "ease", "als", "bpr"]
 # small settings so the contract checks stay fast
-FAST = {"als": {"factors": "8", "iterations": "3"}, "bpr": {"factors": "8", "iterations": "5"},
-        "ease": {"regularization": "10"}}
+FAST = {
+    "als": {"factors": "8", "iterations": "3"},
+    "bpr": {"factors": "8", "iterations": "5"},
+    "ease": {"regularization": "10"},
+}
 
 
 def _data(rows, cutoff=None, seed=0) -> TrainData:
@@ -26,9 +29,14 @@ def _data(rows, cutoff=None, seed=0) -> TrainData:
     start = datetime(2024, 1, 1)
     times = [start + timedelta(days=r[2]) if len(r) > 2 else None for r in rows]
     weights = [float(r[3]) if len(r) > 3 else 1.0 for r in rows]
-    frame = pl.DataFrame({"user_id": users, "item_id": items,
-                          "timestamp": pl.Series(times, dtype=pl.Datetime("us")),
-                          "weight": pl.Series(weights, dtype=pl.Float32)})
+    frame = pl.DataFrame(
+        {
+            "user_id": users,
+            "item_id": items,
+            "timestamp": pl.Series(times, dtype=pl.Datetime("us")),
+            "weight": pl.Series(weights, dtype=pl.Float32),
+        }
+    )
     return TrainData(frame, cutoff=cutoff, seed=seed)
 
 
@@ -45,8 +53,9 @@ def test_baseline_keeps_the_contract(name):
 @pytest.mark.parametrize("name", ["itemknn", "userknn", "ease", "als", "personal-popular"])
 def test_string_ids_and_exclude_seen_off(name):
     base = example_data(n_users=30, n_items=20, seed=3)
-    frame = base.interactions.with_columns(pl.format("u{}", "user_id").alias("user_id"),
-                                           pl.format("i{}", "item_id").alias("item_id"))
+    frame = base.interactions.with_columns(
+        pl.format("u{}", "user_id").alias("user_id"), pl.format("i{}", "item_id").alias("item_id")
+    )
     data = TrainData(frame, seed=1)
     params = {**FAST.get(name, {}), "exclude_seen": "false"}
     check_recommender(lambda: plugins.build(name, params), data=data, k=25)
@@ -75,8 +84,22 @@ def test_popular_window_counts_only_recent_days_then_falls_back():
 
 
 def test_personal_popular_puts_own_repeats_first_then_popular():
-    data = _data([(1, 5), (1, 5), (1, 5), (1, 9), (1, 9), (1, 3),
-                  (2, 7), (3, 7), (4, 7), (2, 8), (3, 8), (4, 3)])
+    data = _data(
+        [
+            (1, 5),
+            (1, 5),
+            (1, 5),
+            (1, 9),
+            (1, 9),
+            (1, 3),
+            (2, 7),
+            (3, 7),
+            (4, 7),
+            (2, 8),
+            (3, 8),
+            (4, 3),
+        ]
+    )
     model = plugins.build("personal-popular", {}).fit(data)
     recs = model.recommend(pl.Series([1, 42]), 5)
     # user 1: 5 (x3), 9 (x2), 3 (x1), then popular unseen: 7 (3 users), 8 (2)
@@ -87,8 +110,13 @@ def test_personal_popular_puts_own_repeats_first_then_popular():
 
 def test_ease_matches_a_dense_reference():
     rng = np.random.default_rng(0)
-    rows = [(u, i, 0, w) for u in range(12) for i in range(9)
-            for w in [rng.integers(1, 4)] if rng.random() < 0.4]
+    rows = [
+        (u, i, 0, w)
+        for u in range(12)
+        for i in range(9)
+        for w in [rng.integers(1, 4)]
+        if rng.random() < 0.4
+    ]
     data = _data(rows)
     lam = 2.0
     x = data.matrix.toarray().astype(np.float64)
@@ -128,9 +156,13 @@ def test_userknn_matches_a_brute_force_reference():
     model = plugins.build("userknn", {"neighbours": str(n), "max_postings": "0"}).fit(data)
     got = model._score(np.arange(data.n_users))
     # ties between equally similar neighbours may be broken differently: compare where unique
-    unique = np.array([len(set(np.round(row[top[i]], 6))) == n and
-                       np.round(np.sort(row)[::-1][n], 6) < np.round(row[top[i][-1]], 6)
-                       for i, row in enumerate(sim)])
+    unique = np.array(
+        [
+            len(set(np.round(row[top[i]], 6))) == n
+            and np.round(np.sort(row)[::-1][n], 6) < np.round(row[top[i][-1]], 6)
+            for i, row in enumerate(sim)
+        ]
+    )
     assert unique.sum() >= 10
     np.testing.assert_allclose(got[unique], scores[unique], rtol=1e-4, atol=1e-5)
 
@@ -140,7 +172,9 @@ def test_random_is_seeded_per_user_and_independent_of_the_batch():
     model = plugins.build("random", {}).fit(data)
     all_users = model.recommend(data.user_ids, 5)
     alone = model.recommend(data.user_ids.gather([7, 3]), 5)
-    assert _lists(alone) == {u: v for u, v in _lists(all_users).items() if u in set(alone["user_id"])}
+    assert _lists(alone) == {
+        u: v for u, v in _lists(all_users).items() if u in set(alone["user_id"])
+    }
     again = plugins.build("random", {}).fit(data).recommend(data.user_ids, 5)
     assert _lists(again) == _lists(all_users)
     other = TrainData(data.interactions, cutoff=data.cutoff, seed=1)

@@ -14,14 +14,29 @@ from harness.store import runs as store
 
 
 def _run(home, meta, run_id, name, metrics, *, params=None, k=100, baseline=False, day=1):
-    store.create_run(home, store.Run(run_id=run_id, recommender=name, parameters=params or {},
-                                     k=k, dataset=meta["dataset"], split=meta["split"],
-                                     fingerprint=meta["fingerprint"], baseline=baseline,
-                                     started_at=datetime(2026, 1, day)))
-    store.finish_run(home, run_id, metrics={"all": metrics},
-                     per_user=pl.DataFrame({"user_id": [1], "segment": ["warm"],
-                                            **{m: [v] for m, v in metrics.items()}}),
-                     fields={"fit_seconds": 1.0, "recommend_seconds": 0.5})
+    store.create_run(
+        home,
+        store.Run(
+            run_id=run_id,
+            recommender=name,
+            parameters=params or {},
+            k=k,
+            dataset=meta["dataset"],
+            split=meta["split"],
+            fingerprint=meta["fingerprint"],
+            baseline=baseline,
+            started_at=datetime(2026, 1, day),
+        ),
+    )
+    store.finish_run(
+        home,
+        run_id,
+        metrics={"all": metrics},
+        per_user=pl.DataFrame(
+            {"user_id": [1], "segment": ["warm"], **{m: [v] for m, v in metrics.items()}}
+        ),
+        fields={"fit_seconds": 1.0, "recommend_seconds": 0.5},
+    )
 
 
 @pytest.fixture
@@ -30,13 +45,42 @@ def board(cli, home):
 
     cli("data", "prepare", "synthetic-small")
     meta = split_meta(home, "synthetic-small")
-    _run(home, meta, "20260101-000000-aaaaaa", "als", {"ndcg@10": 0.30, "ndcg@100": 0.40, "gini@10": 0.9},
-         params={"factors": "64", "iterations": "15", "regularization": "0.01"}, day=1)
-    _run(home, meta, "20260102-000000-bbbbbb", "als", {"ndcg@10": 0.20, "ndcg@100": 0.35, "gini@10": 0.5},
-         params={"factors": "128", "iterations": "15", "regularization": "0.01"}, day=2)
-    _run(home, meta, "20260103-000000-cccccc", "popular", {"ndcg@10": 0.10, "ndcg@100": 0.20, "gini@10": 0.99},
-         baseline=True, day=3)
-    _run(home, meta, "20260104-000000-dddddd", "short", {"ndcg@10": 0.50, "gini@10": 0.1}, k=50, day=4)
+    _run(
+        home,
+        meta,
+        "20260101-000000-aaaaaa",
+        "als",
+        {"ndcg@10": 0.30, "ndcg@100": 0.40, "gini@10": 0.9},
+        params={"factors": "64", "iterations": "15", "regularization": "0.01"},
+        day=1,
+    )
+    _run(
+        home,
+        meta,
+        "20260102-000000-bbbbbb",
+        "als",
+        {"ndcg@10": 0.20, "ndcg@100": 0.35, "gini@10": 0.5},
+        params={"factors": "128", "iterations": "15", "regularization": "0.01"},
+        day=2,
+    )
+    _run(
+        home,
+        meta,
+        "20260103-000000-cccccc",
+        "popular",
+        {"ndcg@10": 0.10, "ndcg@100": 0.20, "gini@10": 0.99},
+        baseline=True,
+        day=3,
+    )
+    _run(
+        home,
+        meta,
+        "20260104-000000-dddddd",
+        "short",
+        {"ndcg@10": 0.50, "gini@10": 0.1},
+        k=50,
+        day=4,
+    )
     return "synthetic-small"
 
 
@@ -68,7 +112,10 @@ def test_run_without_the_boards_k_is_noted_not_ranked_blank(cli, board):
 def test_best_per_model_keeps_each_models_best_run(cli, board):
     out = _rows(cli, "--best-per-model")
     assert [(r["recommender"], r["run_id"][-6:]) for r in out["rows"]] == [
-        ("short", "dddddd"), ("als", "aaaaaa"), ("popular", "cccccc")]
+        ("short", "dddddd"),
+        ("als", "aaaaaa"),
+        ("popular", "cccccc"),
+    ]
     assert [r["rank"] for r in out["rows"]] == [1, 2, 3]
 
 
@@ -119,8 +166,17 @@ def test_score_dataset_prints_run_id_and_position(cli, home, tmp_path):
     truth = load_split(home, "synthetic-small", parts=("truth",)).truth
     recs = tmp_path / "mine.parquet"
     truth.with_columns(pl.lit(1.0).alias("score")).write_parquet(recs)
-    out = cli("score", "--recs", str(recs), "--dataset", "synthetic-small", "--name", "oracle",
-              "--k", "10").stdout
+    out = cli(
+        "score",
+        "--recs",
+        str(recs),
+        "--dataset",
+        "synthetic-small",
+        "--name",
+        "oracle",
+        "--k",
+        "10",
+    ).stdout
     run_id = store.list_runs(home)[0].run_id
     assert f"run {run_id}" in out and "position: 1 of 1" in out
 

@@ -14,7 +14,17 @@ from harness.errors import DataError
 def test_version_and_help(cli):
     assert "harness" in cli("--version").stdout
     out = cli("--help").stdout
-    for command in ("data", "list", "submit", "score", "leaderboard", "runs", "show", "demo", "new"):
+    for command in (
+        "data",
+        "list",
+        "submit",
+        "score",
+        "leaderboard",
+        "runs",
+        "show",
+        "demo",
+        "new",
+    ):
         assert command in out, command
 
 
@@ -41,15 +51,18 @@ def test_home_option_is_used(cli, home, tmp_path):
     assert not (home / "harness.duckdb").exists()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["submit", "popular", "--dataset", "x", "--k", "0"], ["--k", "0"]),
-    (["submit", "popular", "--dataset", "x", "--k", "-5"], ["--k", "-5"]),
-    (["submit", "popular"], ["--dataset"]),
-    (["score", "--recs", "r.csv", "--k", "0"], ["--k"]),
-    (["leaderboard"], ["--dataset"]),
-    (["runs", "--limit", "x"], ["--limit"]),
-    (["no-such-command"], ["no-such-command"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["submit", "popular", "--dataset", "x", "--k", "0"], ["--k", "0"]),
+        (["submit", "popular", "--dataset", "x", "--k", "-5"], ["--k", "-5"]),
+        (["submit", "popular"], ["--dataset"]),
+        (["score", "--recs", "r.csv", "--k", "0"], ["--k"]),
+        (["leaderboard"], ["--dataset"]),
+        (["runs", "--limit", "x"], ["--limit"]),
+        (["no-such-command"], ["no-such-command"]),
+    ],
+)
 def test_usage_errors_are_one_error_line_and_exit_two(cli, args, words):
     """Not Click's three-line usage block: one `error:` line naming the option, and the command's
     --help as the next step."""
@@ -82,10 +95,13 @@ def test_control_characters_in_messages_are_escaped():
     assert result.stderr == "error: file\\x1b[31m.csv: bad\\nrow\n"
 
 
-@pytest.mark.parametrize("args", [
-    ["submit", "popular", "--dataset", "x", "--k", "3000000000"],
-    ["score", "--recs", "r.csv", "--truth", "t.csv", "--k", "10001"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["submit", "popular", "--dataset", "x", "--k", "3000000000"],
+        ["score", "--recs", "r.csv", "--truth", "t.csv", "--k", "10001"],
+    ],
+)
 def test_k_above_the_documented_maximum_is_a_usage_error(cli, args):
     result = cli(*args, expect=2)
     lines = result.stderr.strip().splitlines()

@@ -16,13 +16,16 @@ def _one_error(result, *words):
     return lines[0]
 
 
-@pytest.mark.parametrize("args", [
-    ["data", "prepare", "ml-latest-smal"],
-    ["data", "info", "ml-latest-smal"],
-    ["leaderboard", "--dataset", "ml-latest-smal"],
-    ["submit", "popular", "--dataset", "ml-latest-smal"],
-    ["runs", "--dataset", "ml-latest-smal"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["data", "prepare", "ml-latest-smal"],
+        ["data", "info", "ml-latest-smal"],
+        ["leaderboard", "--dataset", "ml-latest-smal"],
+        ["submit", "popular", "--dataset", "ml-latest-smal"],
+        ["runs", "--dataset", "ml-latest-smal"],
+    ],
+)
 def test_misspelled_dataset_suggests_the_closest_names(cli, args):
     line = _one_error(cli(*args, expect=1), "unknown dataset 'ml-latest-smal'", "'ml-latest-small'")
     assert "data prepare ml-latest-smal" not in line  # a command that would fail again
@@ -33,8 +36,11 @@ def test_runs_of_an_unknown_dataset_is_an_error_not_an_empty_table(cli):
 
 
 def test_known_but_unprepared_dataset_says_how_to_prepare(cli):
-    _one_error(cli("leaderboard", "--dataset", "ml-100k", expect=1),
-               "not prepared", "harness data prepare ml-100k")
+    _one_error(
+        cli("leaderboard", "--dataset", "ml-100k", expect=1),
+        "not prepared",
+        "harness data prepare ml-100k",
+    )
 
 
 def test_prepare_again_says_unchanged(cli):
@@ -42,15 +48,28 @@ def test_prepare_again_says_unchanged(cli):
     assert first.startswith("prepared synthetic-small")
     again = cli("data", "prepare", "synthetic-small").stdout
     assert again.startswith("unchanged: synthetic-small split temporal") and "--force" in again
-    assert json.loads(cli("data", "prepare", "synthetic-small", "--json").stdout)["unchanged"] is True
+    assert (
+        json.loads(cli("data", "prepare", "synthetic-small", "--json").stdout)["unchanged"] is True
+    )
     assert cli("data", "prepare", "synthetic-small", "--force").stdout.startswith("prepared")
 
 
 def test_export_of_a_part_the_dataset_lacks_says_why(cli, tmp_path):
     cli("data", "prepare", "ml-latest-small")
-    line = _one_error(cli("data", "export", "ml-latest-small", "--part", "users", "--out",
-                          str(tmp_path / "u.csv"), expect=1),
-                      "no user features", "train, test, truth, items")
+    line = _one_error(
+        cli(
+            "data",
+            "export",
+            "ml-latest-small",
+            "--part",
+            "users",
+            "--out",
+            str(tmp_path / "u.csv"),
+            expect=1,
+        ),
+        "no user features",
+        "train, test, truth, items",
+    )
     assert not (tmp_path / "u.csv").exists() and "table" not in line
 
 
@@ -69,13 +88,25 @@ def test_runs_limit_must_be_positive(cli):
 def test_hint_after_submit_keeps_split_and_registry(cli, tmp_path):
     """Following the printed command shows the board the run is on (same split, same registry)."""
     reg = tmp_path / "reg.toml"
-    reg.write_text('[tiny]\nformat = "synthetic"\n'
-                   'params = { n_users = 200, n_items = 50, n_interactions = 3000, days = 30, seed = 1 }\n'
-                   '[tiny.splits.temporal]\nprotocol = "temporal"\ndays = 7\n'
-                   '[tiny.splits.last]\nprotocol = "leave-last"\n')
+    reg.write_text(
+        '[tiny]\nformat = "synthetic"\n'
+        "params = { n_users = 200, n_items = 50, n_interactions = 3000, days = 30, seed = 1 }\n"
+        '[tiny.splits.temporal]\nprotocol = "temporal"\ndays = 7\n'
+        '[tiny.splits.last]\nprotocol = "leave-last"\n'
+    )
     cli("--datasets", str(reg), "data", "prepare", "tiny", "--split", "last")
-    out = cli("--datasets", str(reg), "submit", "popular", "--dataset", "tiny", "--split", "last",
-              "--k", "5").stdout
+    out = cli(
+        "--datasets",
+        str(reg),
+        "submit",
+        "popular",
+        "--dataset",
+        "tiny",
+        "--split",
+        "last",
+        "--k",
+        "5",
+    ).stdout
     flat = " ".join(out.split())
     hint = f"harness --datasets {reg} leaderboard --dataset tiny --split last"
     assert hint in flat, flat

@@ -27,38 +27,65 @@ def _run(home, run_id, name, ndcg, hit, lists=None, *, fingerprint="fp-hand", ba
         recs_path = f"runs/{run_id}.parquet"
         (home / "runs").mkdir(exist_ok=True)
         lists.write_parquet(home / recs_path)
-    store.create_run(home, store.Run(run_id=run_id, recommender=name, k=10, dataset=DATASET,
-                                     split="s", fingerprint=fingerprint, baseline=baseline,
-                                     started_at=datetime(2026, 1, 1), recs_path=recs_path))
+    store.create_run(
+        home,
+        store.Run(
+            run_id=run_id,
+            recommender=name,
+            k=10,
+            dataset=DATASET,
+            split="s",
+            fingerprint=fingerprint,
+            baseline=baseline,
+            started_at=datetime(2026, 1, 1),
+            recs_path=recs_path,
+        ),
+    )
     segment = ["cold" if i < 40 else "warm" for i in range(N)]
-    per_user = pl.DataFrame({"user_id": users, "segment": segment, "ndcg@10": ndcg,
-                             "hit_rate@10": hit})
+    per_user = pl.DataFrame(
+        {"user_id": users, "segment": segment, "ndcg@10": ndcg, "hit_rate@10": hit}
+    )
     means = {"ndcg@10": float(np.mean(ndcg)), "hit_rate@10": float(np.mean(hit))}
     warm = {"ndcg@10": float(np.mean(ndcg[40:])), "hit_rate@10": float(np.mean(hit[40:]))}
-    store.finish_run(home, run_id, metrics={"all": means, "warm": warm}, per_user=per_user,
-                     fields={"fit_seconds": 1.0, "recommend_seconds": 0.5})
+    store.finish_run(
+        home,
+        run_id,
+        metrics={"all": means, "warm": warm},
+        per_user=per_user,
+        fields={"fit_seconds": 1.0, "recommend_seconds": 0.5},
+    )
 
 
 def _lists(items_per_user):
     """user u000.. gets the given items at ranks 1..n."""
-    rows = [(f"u{u:03d}", item, rank) for u in range(N) for rank, item in enumerate(items_per_user, 1)]
+    rows = [
+        (f"u{u:03d}", item, rank) for u in range(N) for rank, item in enumerate(items_per_user, 1)
+    ]
     return pl.DataFrame(rows, schema=["user_id", "item_id", "rank"], orient="row")
 
 
 @pytest.fixture
 def hand(home):
     """good > mid == mid2 (identical values) > poor, on 400 users (40 cold)."""
-    save_split(home, PreparedSplit(
-        dataset=DATASET, split="s", fingerprint="fp-hand", protocol={"protocol": "ratio"},
-        cutoff=None, train=pl.DataFrame({"user_id": ["u000"], "item_id": ["a"]}),
-        truth=pl.DataFrame({"user_id": ["u000"], "item_id": ["a"]}),
-        test_users=pl.DataFrame({"user_id": ["u000"], "cold": [False]}),
-        info={"is_default": True, "test_users": N}))
+    save_split(
+        home,
+        PreparedSplit(
+            dataset=DATASET,
+            split="s",
+            fingerprint="fp-hand",
+            protocol={"protocol": "ratio"},
+            cutoff=None,
+            train=pl.DataFrame({"user_id": ["u000"], "item_id": ["a"]}),
+            truth=pl.DataFrame({"user_id": ["u000"], "item_id": ["a"]}),
+            test_users=pl.DataFrame({"user_id": ["u000"], "cold": [False]}),
+            info={"is_default": True, "test_users": N},
+        ),
+    )
     rng = np.random.default_rng(0)
     base = rng.random(N) * 0.2
-    hit_mid = (np.arange(N) % 4 == 0).astype(float)            # users 0, 4, 8, ...
-    hit_good = (np.arange(N) % 2 == 0).astype(float)           # users 0, 2, 4, ...
-    hit_good[0] = 0.0                                          # user 0: hit in mid, miss in good
+    hit_mid = (np.arange(N) % 4 == 0).astype(float)  # users 0, 4, 8, ...
+    hit_good = (np.arange(N) % 2 == 0).astype(float)  # users 0, 2, 4, ...
+    hit_good[0] = 0.0  # user 0: hit in mid, miss in good
     _run(home, "r-good", "good", base + 0.15, hit_good, _lists(["a", "b", "c"]))
     _run(home, "r-mid", "mid", base, hit_mid, _lists(["a", "c", "b"]), baseline=True)
     _run(home, "r-mid2", "mid2", base.copy(), hit_mid, _lists(["a", "c", "b"]))
@@ -74,14 +101,16 @@ def test_board_rows_carry_ci_and_bands(cli, hand):
     for r in rows.values():
         lo, hi = r["ci"]["ndcg@10"]
         assert lo <= r["metrics"]["ndcg@10"] <= hi
-    assert rows["good"]["rank_band"] == [1, 1]             # clearly better: strictly above
-    assert rows["mid"]["rank_band"] == rows["mid2"]["rank_band"] == [2, 3]   # identical: shared
+    assert rows["good"]["rank_band"] == [1, 1]  # clearly better: strictly above
+    assert rows["mid"]["rank_band"] == rows["mid2"]["rank_band"] == [2, 3]  # identical: shared
     assert rows["poor"]["rank_band"] == [4, 4]
     assert rows["mid"]["ci"] == rows["mid2"]["ci"]
     st = out["statistics"]
     assert (st["resamples"], st["seed"], st["users"], st["alpha"]) == (1000, 0, N, 0.05)
     assert st["mdd_reference"].startswith("mid ") and 0 < st["mdd"] < 0.05
-    warm = json.loads(cli("leaderboard", "--dataset", DATASET, "--segment", "warm", "--json").stdout)
+    warm = json.loads(
+        cli("leaderboard", "--dataset", DATASET, "--segment", "warm", "--json").stdout
+    )
     assert warm["statistics"]["users"] == N - 40
 
 
@@ -89,6 +118,7 @@ def test_board_seed_and_resamples(cli, hand):
     def ci(*extra):
         out = json.loads(cli("leaderboard", "--dataset", DATASET, "--json", *extra).stdout)
         return out["rows"][0]["ci"]["ndcg@10"]
+
     assert ci("--seed", "3") == ci("--seed", "3") != ci("--seed", "4")
     assert ci("--ci-resamples", "50") != ci()
     res = cli("leaderboard", "--dataset", DATASET, "--ci-resamples", "0", expect=2)
@@ -103,11 +133,19 @@ def test_exports_carry_cis_and_bands(cli, hand, tmp_path):
     line = next(ln for ln in md.splitlines() if "| good |" in ln)
     assert f"{good['metrics']['ndcg@10']:.4f} ±{(hi - lo) / 2:.4f}" in line and "| 1 | 1 |" in line
     assert "| 2–3 |" in md and "95% bootstrap CI" in md and "MDD" in md
-    rows = list(csv.DictReader(io.StringIO(
-        cli("leaderboard", "--dataset", DATASET, "--format", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(cli("leaderboard", "--dataset", DATASET, "--format", "csv").stdout)
+        )
+    )
     assert float(rows[0]["ndcg@10_ci_lo"]) == pytest.approx(lo)
     assert float(rows[0]["ndcg@10_ci_hi"]) == pytest.approx(hi)
-    assert [(r["band_lo"], r["band_hi"]) for r in rows] == [("1", "1"), ("2", "3"), ("2", "3"), ("4", "4")]
+    assert [(r["band_lo"], r["band_hi"]) for r in rows] == [
+        ("1", "1"),
+        ("2", "3"),
+        ("2", "3"),
+        ("4", "4"),
+    ]
     out = tmp_path / "b.html"
     cli("leaderboard", "--dataset", DATASET, "--format", "html", "--out", str(out))
     page = out.read_text()
@@ -150,7 +188,7 @@ def test_compare_json_shape_and_hand_values(cli, hand, tmp_path):
     m = res["metrics"]["ndcg@10"]
     assert set(m) >= {"a", "b", "delta", "ci", "p_value", "wins", "ties", "losses"}
     assert m["delta"] == pytest.approx(0.15) and m["delta"] == pytest.approx(m["a"] - m["b"])
-    assert 0.15 - 1e-6 <= m["ci"][0] <= m["ci"][1] <= 0.15 + 1e-6   # every user +0.15
+    assert 0.15 - 1e-6 <= m["ci"][0] <= m["ci"][1] <= 0.15 + 1e-6  # every user +0.15
     assert m["p_value"] < 0.001 and (m["wins"], m["ties"], m["losses"]) == (N, 0, 0)
     # from B to A: mid hits multiples of 4, good even users but 0: user 0 lost, 2, 6, 10, ... won
     assert res["hit_to_miss"] == 1 and res["miss_to_hit"] == N // 4
@@ -199,10 +237,14 @@ def test_embedded_default_separates_popular_from_random(cli):
     cli("data", "prepare", "ml-latest-small")
     ids = {}
     for name in ("popular", "random"):
-        ids[name] = json.loads(cli("submit", name, "--dataset", "ml-latest-small", "--json").stdout)["run_id"]
+        ids[name] = json.loads(
+            cli("submit", name, "--dataset", "ml-latest-small", "--json").stdout
+        )["run_id"]
     board = json.loads(cli("leaderboard", "--dataset", "ml-latest-small", "--json").stdout)
     assert [(r["recommender"], r["rank_band"]) for r in board["rows"]] == [
-        ("popular", [1, 1]), ("random", [2, 2])]
+        ("popular", [1, 1]),
+        ("random", [2, 2]),
+    ]
     res = json.loads(cli("compare", ids["popular"], ids["random"], "--json").stdout)
     assert res["metrics"]["ndcg@10"]["ci"][0] > 0 and res["users"] == 608
 

@@ -19,10 +19,14 @@ def test_prepare_info_list_export(cli, home, tmp_path):
     row = next(r for r in listing if r["name"] == "synthetic-small")
     assert row["prepared"] == ["temporal"] and row["default_split"] == "temporal"
     assert {"ml-latest-small", "ml-100k", "ml-1m", "kion", "lastfm-2k", "synthetic-kion"} <= {
-        r["name"] for r in listing}
-    for part, cols in (("train", {"user_id", "item_id", "timestamp", "weight"}),
-                       ("test", {"user_id", "cold"}), ("users", {"user_id", "age"}),
-                       ("items", {"item_id", "categories"})):
+        r["name"] for r in listing
+    }
+    for part, cols in (
+        ("train", {"user_id", "item_id", "timestamp", "weight"}),
+        ("test", {"user_id", "cold"}),
+        ("users", {"user_id", "age"}),
+        ("items", {"item_id", "categories"}),
+    ):
         target = tmp_path / f"{part}.parquet"
         cli("data", "export", "synthetic-small", "--part", part, "--out", str(target))
         assert cols <= set(pl.read_parquet(target).columns)
@@ -54,8 +58,16 @@ positive = "watched_pct > 1000"
     assert "harness data prepare ml-latest-small" in result.stderr
     result = cli("data", "prepare", "synthetic-small", "--split", "weekly", expect=1)
     assert "has no split 'weekly'" in result.stderr
-    result = cli("data", "export", "synthetic-small", "--part", "train", "--out",
-                 str(tmp_path / "x.txt"), expect=1)
+    result = cli(
+        "data",
+        "export",
+        "synthetic-small",
+        "--part",
+        "train",
+        "--out",
+        str(tmp_path / "x.txt"),
+        expect=1,
+    )
     assert "use a .parquet or .csv" in result.stderr
 
 

@@ -23,8 +23,19 @@ CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
 
 def _score(directory: Path, dialect: str, ks, *extra) -> dict:
-    args = ["score", "--recs", str(directory / "recs.csv"), "--truth", str(directory / "truth.csv"),
-            "--catalog", str(directory / "train.csv"), "--dialect", dialect, "--json", *extra]
+    args = [
+        "score",
+        "--recs",
+        str(directory / "recs.csv"),
+        "--truth",
+        str(directory / "truth.csv"),
+        "--catalog",
+        str(directory / "train.csv"),
+        "--dialect",
+        dialect,
+        "--json",
+        *extra,
+    ]
     result = CliRunner().invoke(main, [*args, *(a for k in ks for a in ("--k", str(k)))])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -60,8 +71,19 @@ def test_fixtures_cover_every_peer_dialect():
 
 def test_default_dialect_is_harness_and_unchanged():
     directory = FIXTURES / "edge"
-    default = CliRunner().invoke(main, ["score", "--recs", str(directory / "recs.csv"), "--truth",
-                                        str(directory / "truth.csv"), "--k", "3", "--json"])
+    default = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--recs",
+            str(directory / "recs.csv"),
+            "--truth",
+            str(directory / "truth.csv"),
+            "--k",
+            "3",
+            "--json",
+        ],
+    )
     explicit = _score(directory, "harness", (3,))
     no_catalog = dict(explicit["metrics"])
     for key in list(no_catalog):
@@ -70,8 +92,14 @@ def test_default_dialect_is_harness_and_unchanged():
     assert json.loads(default.output)["metrics"] == no_catalog
 
 
-RECS = pl.DataFrame({"user_id": [1, 1, 1, 2, 2, 3], "item_id": [10, 11, 12, 20, 21, 30],
-                     "rank": [1, 2, 3, 1, 2, 1], "score": [3.0, 2.0, 1.0, 1.0, 1.0, 1.0]})
+RECS = pl.DataFrame(
+    {
+        "user_id": [1, 1, 1, 2, 2, 3],
+        "item_id": [10, 11, 12, 20, 21, 30],
+        "rank": [1, 2, 3, 1, 2, 1],
+        "score": [3.0, 2.0, 1.0, 1.0, 1.0, 1.0],
+    }
+)
 # user 1: 4 relevant, hits at ranks 2, 3; user 2: item 21 twice; user 4: no list; 3: not in truth
 TRUTH = pl.DataFrame({"user_id": [1, 1, 1, 1, 2, 2, 4], "item_id": [11, 12, 13, 14, 21, 21, 40]})
 
@@ -102,8 +130,13 @@ def test_hand_computed_repeats_ties_and_weights():
     # 21 first, so mrr@1 of user 2 is 1 in trec and 0 in harness
     trec = evaluate(RECS, TRUTH, ks=(1,), dialect="trec").per_user
     assert trec.filter(pl.col("user_id") == 2).get_column("mrr@1").item() == 1.0
-    assert evaluate(RECS, TRUTH, ks=(1,)).per_user.filter(pl.col("user_id") == 2)\
-        .get_column("mrr@1").item() == 0.0
+    assert (
+        evaluate(RECS, TRUTH, ks=(1,))
+        .per_user.filter(pl.col("user_id") == 2)
+        .get_column("mrr@1")
+        .item()
+        == 0.0
+    )
     # lenskit ndcg: ranks 1 and 2 weigh 1; user 1 hits at 2, 3, ideal over min(4, 3) = 3
     lk = evaluate(RECS, TRUTH, ks=(3,), dialect="lenskit").per_user
     want = (1 + 1 / math.log2(3)) / (1 + 1 + 1 / math.log2(3))
@@ -112,21 +145,32 @@ def test_hand_computed_repeats_ties_and_weights():
     rt3 = evaluate(RECS, TRUTH, ks=(3,), dialect="rectools").per_user
     ideal = 1 + 1 / math.log2(3) + 1 / math.log2(4)
     assert rt3.filter(pl.col("user_id") == 2).get_column("ndcg@3").item() == pytest.approx(
-        2 / math.log2(3) / ideal)
+        2 / math.log2(3) / ideal
+    )
 
 
 def test_users_averaged():
     # the list of user 3 (not in truth) counts in lenskit only; user 4 (no list) not in trec
     assert _all("harness", 1)["hit_rate@1"] == pytest.approx(0 / 3)
-    assert _all("lenskit", 3)["hit_rate@3"] == pytest.approx(2 / 3)   # users 1, 2, 3
-    assert _all("trec", 3)["hit_rate@3"] == pytest.approx(2 / 2)      # users 1, 2
-    assert _all("ranx", 3)["hit_rate@3"] == pytest.approx(2 / 3)      # users 1, 2, 4
+    assert _all("lenskit", 3)["hit_rate@3"] == pytest.approx(2 / 3)  # users 1, 2, 3
+    assert _all("trec", 3)["hit_rate@3"] == pytest.approx(2 / 2)  # users 1, 2
+    assert _all("ranx", 3)["hit_rate@3"] == pytest.approx(2 / 3)  # users 1, 2, 4
 
 
 def test_every_dialect_declares_its_metrics():
     for d in DIALECTS.values():
-        assert set(d.metrics) <= {"precision", "recall", "map", "ndcg", "mrr", "hit_rate",
-                                  "novelty", "diversity", "coverage", "gini"}
+        assert set(d.metrics) <= {
+            "precision",
+            "recall",
+            "map",
+            "ndcg",
+            "mrr",
+            "hit_rate",
+            "novelty",
+            "diversity",
+            "coverage",
+            "gini",
+        }
     assert "mrr" not in get("msrec").metrics
     with pytest.raises(ValueError, match="unknown dialect"):
         get("nope")
@@ -136,17 +180,38 @@ def test_missing_metrics_are_named_not_filled():
     directory = FIXTURES / "edge"
     out = _score(directory, "msrec", (5,))
     assert "mrr@5" not in out["metrics"] and "gini@5" not in out["metrics"]
-    result = CliRunner().invoke(main, ["score", "--recs", str(directory / "recs.csv"), "--truth",
-                                       str(directory / "truth.csv"), "--dialect", "msrec",
-                                       "--k", "5"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--recs",
+            str(directory / "recs.csv"),
+            "--truth",
+            str(directory / "truth.csv"),
+            "--dialect",
+            "msrec",
+            "--k",
+            "5",
+        ],
+    )
     assert result.exit_code == 0
     assert "has no mrr, hit_rate" in result.output
 
 
 def test_unknown_dialect_is_one_error_line():
     directory = FIXTURES / "edge"
-    result = CliRunner().invoke(main, ["score", "--recs", str(directory / "recs.csv"), "--truth",
-                                       str(directory / "truth.csv"), "--dialect", "sklearn"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "score",
+            "--recs",
+            str(directory / "recs.csv"),
+            "--truth",
+            str(directory / "truth.csv"),
+            "--dialect",
+            "sklearn",
+        ],
+    )
     assert result.exit_code != 0
     assert "sklearn" in result.output and "Traceback" not in result.output
 
@@ -159,9 +224,13 @@ def _lists(truth: pl.DataFrame, seed: int) -> pl.DataFrame:
     items = truth.get_column("item_id").unique().sort()
     users = truth.get_column("user_id").unique().sort()
     n = users.len() * 10
-    frame = pl.DataFrame({"user_id": users.to_numpy().repeat(10),
-                          "item_id": items.to_numpy()[rng.integers(0, items.len(), n)],
-                          "score": rng.integers(0, 4, n).astype(float)})
+    frame = pl.DataFrame(
+        {
+            "user_id": users.to_numpy().repeat(10),
+            "item_id": items.to_numpy()[rng.integers(0, items.len(), n)],
+            "score": rng.integers(0, 4, n).astype(float),
+        }
+    )
     return frame.unique(["user_id", "item_id"], keep="first", maintain_order=True)
 
 
@@ -178,18 +247,46 @@ def test_leaderboard_in_a_dialect_rescores_the_stored_lists(cli, home, dataset, 
     for seed, name in ((1, "model-a"), (2, "model-b")):
         files[name] = tmp_path / f"{name}.parquet"
         _lists(prepared.truth, seed).write_parquet(files[name])
-        cli("score", "--recs", str(files[name]), "--dataset", dataset, "--name", name,
-            "--k", "5", "--k", "10", "--json")
+        cli(
+            "score",
+            "--recs",
+            str(files[name]),
+            "--dataset",
+            dataset,
+            "--name",
+            name,
+            "--k",
+            "5",
+            "--k",
+            "10",
+            "--json",
+        )
     harness_board = json.loads(cli("leaderboard", "--dataset", dataset, "--json").stdout)
     for dialect in DIALECTS:
         metric = "ndcg@10"
-        board = json.loads(cli("leaderboard", "--dataset", dataset, "--dialect", dialect,
-                               "--json").stdout)
+        board = json.loads(
+            cli("leaderboard", "--dataset", dataset, "--dialect", dialect, "--json").stdout
+        )
         assert board["dialect"] == dialect
         for row in board["rows"]:
-            scored = json.loads(cli("score", "--recs", str(files[row["recommender"]]), "--truth",
-                                    str(truth), "--catalog", str(train), "--k", "5", "--k", "10",
-                                    "--dialect", dialect, "--json").stdout)["metrics"]
+            scored = json.loads(
+                cli(
+                    "score",
+                    "--recs",
+                    str(files[row["recommender"]]),
+                    "--truth",
+                    str(truth),
+                    "--catalog",
+                    str(train),
+                    "--k",
+                    "5",
+                    "--k",
+                    "10",
+                    "--dialect",
+                    dialect,
+                    "--json",
+                ).stdout
+            )["metrics"]
             for name, value in row["metrics"].items():
                 assert value == pytest.approx(scored[name], abs=1e-12), (dialect, name)
             assert set(row["metrics"]) <= set(scored)
@@ -197,12 +294,14 @@ def test_leaderboard_in_a_dialect_rescores_the_stored_lists(cli, home, dataset, 
             if dialect != "harness":  # the stored per-user values are harness'
                 assert row["ci"] is None and row["rank_band"] is None
     # the dialects really differ here (rectools' NDCG ideal over k positions)
-    rt = json.loads(cli("leaderboard", "--dataset", dataset, "--dialect", "rectools",
-                        "--json").stdout)
+    rt = json.loads(
+        cli("leaderboard", "--dataset", dataset, "--dialect", "rectools", "--json").stdout
+    )
     assert rt["rows"][0]["metrics"]["ndcg@10"] != harness_board["rows"][0]["metrics"]["ndcg@10"]
     # a metric the dialect does not offer is a one-line error
-    bad = cli("leaderboard", "--dataset", dataset, "--dialect", "msrec", "--metric", "mrr@10",
-              expect=1)
+    bad = cli(
+        "leaderboard", "--dataset", dataset, "--dialect", "msrec", "--metric", "mrr@10", expect=1
+    )
     assert bad.stderr.startswith("error: ") and "msrec has no mrr" in bad.stderr
 
 
@@ -216,15 +315,30 @@ def test_leaderboard_dialect_names_runs_without_lists(cli, board):
 def test_score_dataset_refuses_a_dialect(cli, dataset, tmp_path):
     recs = tmp_path / "r.csv"
     recs.write_text("user_id,item_id,score\n1,1,1.0\n")
-    out = cli("score", "--recs", str(recs), "--dataset", dataset, "--name", "x", "--dialect",
-              "trec", expect=1)
+    out = cli(
+        "score",
+        "--recs",
+        str(recs),
+        "--dataset",
+        dataset,
+        "--name",
+        "x",
+        "--dialect",
+        "trec",
+        expect=1,
+    )
     assert out.stderr.startswith("error: ") and "leaderboard" in out.stderr
 
 
 def test_ranx_names_lists_whose_ties_it_sorts_unstably():
     # ranx sorts a list of more than 15 items with numba's unstable quicksort: harness says so
-    long = pl.DataFrame({"user_id": [1] * 16 + [2] * 3, "item_id": list(range(16)) + [1, 2, 3],
-                         "score": [1.0] * 16 + [1.0] * 3})
+    long = pl.DataFrame(
+        {
+            "user_id": [1] * 16 + [2] * 3,
+            "item_id": list(range(16)) + [1, 2, 3],
+            "score": [1.0] * 16 + [1.0] * 3,
+        }
+    )
     long = long.with_columns(pl.int_range(1, pl.len() + 1).over("user_id").alias("rank"))
     truth = pl.DataFrame({"user_id": [1, 2], "item_id": [0, 1]})
     notices = evaluate(long, truth, ks=(5,), dialect="ranx").notices

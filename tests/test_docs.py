@@ -57,7 +57,9 @@ def _resolve(args: list[str]) -> tuple[click.Command, list[str]]:
                 rest.pop(0)
         assert rest, f"no subcommand in {args}"
         sub = command.get_command(click.Context(command), rest[0])
-        assert sub is not None, f"unknown command {rest[0]!r} in README line harness {' '.join(args)}"
+        assert sub is not None, (
+            f"unknown command {rest[0]!r} in README line harness {' '.join(args)}"
+        )
         command, rest = sub, rest[1:]
     return command, rest
 
@@ -70,7 +72,9 @@ def test_every_readme_command_and_option_exists():
         known = {opt for param in command.params for opt in param.opts}
         for word in rest:
             if word.startswith("-"):
-                assert word.split("=")[0] in known, f"README: harness {' '.join(args)}: no option {word}"
+                assert word.split("=")[0] in known, (
+                    f"README: harness {' '.join(args)}: no option {word}"
+                )
 
 
 def test_every_command_has_a_readme_section():
@@ -106,20 +110,33 @@ def test_registry_example_prepares(cli, tmp_path):
     (tmp_path / "my.toml").write_text(entry)
     # 40 users x 6 clicks over three weeks; clicks == 0 rows are not positive
     n = 240
-    pl.DataFrame({
-        "uid": [u % 40 for u in range(n)],
-        "product": [(u * 7) % 25 for u in range(n)],
-        "ts": [1_700_000_000 + u * 7_500 for u in range(n)],
-        "clicks": [u % 4 for u in range(n)],
-    }).write_csv(tmp_path / "clicks.csv")
-    out = cli("--datasets", str(tmp_path / "my.toml"), "data", "prepare", "my-shop", "--json").stdout
+    pl.DataFrame(
+        {
+            "uid": [u % 40 for u in range(n)],
+            "product": [(u * 7) % 25 for u in range(n)],
+            "ts": [1_700_000_000 + u * 7_500 for u in range(n)],
+            "clicks": [u % 4 for u in range(n)],
+        }
+    ).write_csv(tmp_path / "clicks.csv")
+    out = cli(
+        "--datasets", str(tmp_path / "my.toml"), "data", "prepare", "my-shop", "--json"
+    ).stdout
     assert '"last-week"' in out
     info = cli("--datasets", str(tmp_path / "my.toml"), "data", "info", "my-shop", "--json").stdout
     assert '"my-shop"' in info
 
 
-@pytest.mark.parametrize("page", ["docs/datasets.md", "docs/plugins.md", "docs/neural.md",
-                                  "docs/metrics.md", "docs/leaderboard.md", "submissions/README.md"])
+@pytest.mark.parametrize(
+    "page",
+    [
+        "docs/datasets.md",
+        "docs/plugins.md",
+        "docs/neural.md",
+        "docs/metrics.md",
+        "docs/leaderboard.md",
+        "submissions/README.md",
+    ],
+)
 def test_docs_pages_exist(page):
     assert (ROOT / page).read_text().startswith("# ")
 
@@ -128,8 +145,8 @@ def _section(heading_words: str) -> str:
     """A README command section ("### harness X ...") and the docs pages it links to."""
     for match in re.finditer(r"^### (.+)$", README, flags=re.M):
         if re.search(rf"\bharness {heading_words}\b", match.group(1)):
-            end = re.search(r"^##", README[match.end():], flags=re.M)
-            text = README[match.start(): match.end() + (end.start() if end else len(README))]
+            end = re.search(r"^##", README[match.end() :], flags=re.M)
+            text = README[match.start() : match.end() + (end.start() if end else len(README))]
             pages = re.findall(r"\]\((docs/[^)#]+\.md)", text)
             return text + "".join((ROOT / page).read_text() for page in pages)
     raise AssertionError(f"no README section for harness {heading_words}")

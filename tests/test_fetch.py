@@ -70,11 +70,20 @@ def test_first_download_is_checked_against_the_published_git_blob_id(tmp_path):
     make_zip(archive, {"a.csv": "x\n"})
     blob = git_blob_sha1(archive)
     if shutil.which("git"):  # an independent oracle where git is installed
-        assert blob == subprocess.run(["git", "hash-object", str(archive)], capture_output=True,
-                                      text=True, check=True).stdout.strip()
-    with pytest.raises(FetchError, match=r"data\.zip: git blob id .* does not match the published 0+"):
+        assert (
+            blob
+            == subprocess.run(
+                ["git", "hash-object", str(archive)], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+    with pytest.raises(
+        FetchError, match=r"data\.zip: git blob id .* does not match the published 0+"
+    ):
         fetch(archive.as_uri(), None, tmp_path / "bad", git_sha1="0" * 40)
-    assert not (tmp_path / "bad" / "data.zip").exists() and not (tmp_path / "bad" / "data.zip.sha256").exists()
+    assert (
+        not (tmp_path / "bad" / "data.zip").exists()
+        and not (tmp_path / "bad" / "data.zip.sha256").exists()
+    )
     root, sha = fetch(archive.as_uri(), None, tmp_path / "good", git_sha1=blob)
     assert (tmp_path / "good" / "data.zip.sha256").read_text().strip() == sha
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import polars as pl
-
 # Fails the run when a feature row names an item without train interactions, or a user that is
 # neither in train nor asked for; otherwise recommends one item to one user (an empty output is an
 # error; users without lists are allowed).
-SPY = '''
+SPY = """
 import polars as pl
 
 class Model:
@@ -21,7 +19,7 @@ class Model:
 
     def recommend(self, users, k):
         return pl.DataFrame({"user_id": users.head(1), "item_id": [self.item], "score": [1.0]})
-'''
+"""
 
 
 def test_worker_gets_item_features_only_for_items_known_at_the_cutoff(home, register_plugins):

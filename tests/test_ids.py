@@ -51,7 +51,9 @@ def test_fractional_item_id_is_an_error_naming_the_row(cli, tmp_path):
     truth = tmp_path / "t.parquet"
     pl.DataFrame({"user_id": [1, 1], "item_id": [318, 50]}).write_parquet(truth)
     recs = tmp_path / "r.parquet"
-    pl.DataFrame({"user_id": [1, 1], "item_id": [318.0, 318.5], "score": [2.0, 1.0]}).write_parquet(recs)
+    pl.DataFrame({"user_id": [1, 1], "item_id": [318.0, 318.5], "score": [2.0, 1.0]}).write_parquet(
+        recs
+    )
     _one_error(_score(cli, recs, truth, 1, expect=1), "fractional", "item_id", "row 2", "318.5")
 
 
@@ -113,8 +115,12 @@ def test_uint64_ids_near_the_top_compare_exactly():
     from harness.ids import align_ids
 
     top = 2**64 - 1
-    truth = pl.DataFrame({"user_id": pl.Series([top, 5], dtype=pl.UInt64),
-                          "item_id": pl.Series([top - 1, 3], dtype=pl.UInt64)})
+    truth = pl.DataFrame(
+        {
+            "user_id": pl.Series([top, 5], dtype=pl.UInt64),
+            "item_id": pl.Series([top - 1, 3], dtype=pl.UInt64),
+        }
+    )
     recs = pl.DataFrame({"user_id": [5, 5], "item_id": [3, -1]})  # Int64: -1 matches nothing
     recs, truth = align_ids(recs, truth, source="r", against="t")
     assert recs.schema == truth.schema
@@ -125,21 +131,38 @@ def test_uint64_ids_near_the_top_compare_exactly():
 def test_uint64_scoring_does_not_crash(cli, tmp_path):
     top = 2**64 - 1
     truth = tmp_path / "t.parquet"
-    pl.DataFrame({"user_id": pl.Series([top], dtype=pl.UInt64),
-                  "item_id": pl.Series([top - 1], dtype=pl.UInt64)}).write_parquet(truth)
+    pl.DataFrame(
+        {
+            "user_id": pl.Series([top], dtype=pl.UInt64),
+            "item_id": pl.Series([top - 1], dtype=pl.UInt64),
+        }
+    ).write_parquet(truth)
     recs = tmp_path / "r.parquet"
-    pl.DataFrame({"user_id": pl.Series([top], dtype=pl.UInt64),
-                  "item_id": pl.Series([top - 1, ], dtype=pl.UInt64), "score": [1.0]}).write_parquet(recs)
+    pl.DataFrame(
+        {
+            "user_id": pl.Series([top], dtype=pl.UInt64),
+            "item_id": pl.Series(
+                [
+                    top - 1,
+                ],
+                dtype=pl.UInt64,
+            ),
+            "score": [1.0],
+        }
+    ).write_parquet(recs)
     assert json.loads(_score(cli, recs, truth, 1).stdout)["metrics"]["hit_rate@1"] == 1.0
 
 
-@pytest.mark.parametrize("values, dtype, ok", [
-    ([1.0, 2.0], pl.Float64, [1, 2]),
-    ([1.5], pl.Float64, None),
-    ([float("inf")], pl.Float64, None),
-    (["a", "b"], pl.Categorical, ["a", "b"]),
-    ([True], pl.Boolean, None),
-])
+@pytest.mark.parametrize(
+    "values, dtype, ok",
+    [
+        ([1.0, 2.0], pl.Float64, [1, 2]),
+        ([1.5], pl.Float64, None),
+        ([float("inf")], pl.Float64, None),
+        (["a", "b"], pl.Categorical, ["a", "b"]),
+        ([True], pl.Boolean, None),
+    ],
+)
 def test_normalise_ids(values, dtype, ok):
     from harness.ids import normalise_ids
 
@@ -172,8 +195,9 @@ class Model:
 """
 
 
-@pytest.mark.parametrize("how, error", [("str", None), ("float", None),
-                                        ("half", "fractional"), ("item", "item_id")])
+@pytest.mark.parametrize(
+    "how, error", [("str", None), ("float", None), ("half", "fractional"), ("item", "item_id")]
+)
 def test_plugin_id_types(home, register_plugins, how, error):
     """String or whole-float user ids from a plugin are the users asked for; a fractional user
     id or string item ids against integer items fail the run with a message, not a traceback."""

@@ -9,7 +9,6 @@ import json
 from html.parser import HTMLParser
 
 import pytest
-
 from test_runner import GOOD
 
 
@@ -40,7 +39,11 @@ def test_leaderboard_markdown_csv_table(cli, board, tmp_path):
     assert align["vs best baseline"] == align["ndcg@10"] == align["fit s"] == "---:"
     assert align["recommender"] == align["date"] == "---"
     assert "| 2026-01-01 00:00 |" in lines[2]  # minutes, not ISO seconds with a T
-    rows = list(csv.DictReader(io.StringIO(cli("leaderboard", "--dataset", board, "--format", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(cli("leaderboard", "--dataset", board, "--format", "csv").stdout)
+        )
+    )
     assert [r["run_id"] for r in rows] == ["r-mine", "r-pop", "r-rand"]
     assert float(rows[0]["ndcg@10"]) == pytest.approx(0.25)
     table = cli("leaderboard", "--dataset", board).stdout
@@ -85,7 +88,10 @@ def test_leaderboard_html_is_one_self_contained_page(cli, board, tmp_path):
     assert all(len(row) == len(header) for row in body)
     text = out.read_text()
     # numeric headers align with their numbers; the main metric stands out
-    assert '<th class="num main">ndcg@10</th>' in text and '<th class="num">vs best baseline</th>' in text
+    assert (
+        '<th class="num main">ndcg@10</th>' in text
+        and '<th class="num">vs best baseline</th>' in text
+    )
     # two users of equal value: a point CI
     assert '<td class="num main">0.2500 ±0.0000</td>' in text and "<th>recommender</th>" in text
     assert 'name="viewport"' in text and "grey italics" in text
@@ -109,7 +115,9 @@ def test_runs_and_show(cli, board):
 
 def test_submit_cli_json(cli, dataset, register_plugins):
     register_plugins({"good": GOOD})
-    out = json.loads(cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3", "--json").stdout)
+    out = json.loads(
+        cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3", "--json").stdout
+    )
     assert out["status"] == "ok" and out["rank"] == 1 and out["of"] == 1
     assert out["metrics"] == out["segments"]["all"]
     text = cli("submit", "good", "--dataset", dataset, "--k", "5", "-p", "n=3").stdout

@@ -40,7 +40,7 @@ def test_hand_computed(case):
     assert a["hit_rate@1"] == 0 and a["hit_rate@2"] == pytest.approx(1 / 3)
     # train items 10, 11, 13 (12 is outside the catalogue: counts for accuracy only)
     assert a["coverage@1"] == pytest.approx(1 / 3) and a["coverage@3"] == pytest.approx(1.0)
-    assert a["gini@1"] == pytest.approx(2 / 3)   # exposure [0, 0, 2]
+    assert a["gini@1"] == pytest.approx(2 / 3)  # exposure [0, 0, 2]
     # novelty: 2 train users; c(10)=c(11)=c(13)=1, c(12)=0
     nov = lambda c: -math.log2((c + 1) / 3)  # noqa: E731
     assert a["novelty@3"] == pytest.approx(((2 * nov(1) + nov(0)) / 3 + nov(1)) / 3)
@@ -57,8 +57,8 @@ def test_more_relevant_than_k_and_string_ids():
     truth = pl.DataFrame({"user_id": ["u"] * 4, "item_id": ["a", "b", "c", "d"]})
     a = evaluate(recs, truth, ks=(1, 2, 5)).metrics["all"]
     assert a["map@2"] == 1.0 and a["ndcg@2"] == pytest.approx(1.0) and a["recall@2"] == 0.5
-    assert a["precision@5"] == pytest.approx(2 / 5)           # fewer than k items: still / k
-    assert a["map@5"] == pytest.approx(2 / 4)                 # min(n_u, k) = 4
+    assert a["precision@5"] == pytest.approx(2 / 5)  # fewer than k items: still / k
+    assert a["map@5"] == pytest.approx(2 / 4)  # min(n_u, k) = 4
 
 
 def test_diversity_skipped_without_categories(case):
@@ -77,7 +77,7 @@ def _oracle(lists, truth, k):
         n = len(rel)
         out["precision"] += sum(hits) / k
         out["recall"] += sum(hits) / n
-        out["map"] += sum(h * sum(hits[:i + 1]) / (i + 1) for i, h in enumerate(hits)) / min(n, k)
+        out["map"] += sum(h * sum(hits[: i + 1]) / (i + 1) for i, h in enumerate(hits)) / min(n, k)
         idcg = sum(1 / math.log2(i + 2) for i in range(min(n, k)))
         out["ndcg"] += sum(h / math.log2(i + 2) for i, h in enumerate(hits)) / idcg
         out["mrr"] += next((1 / (i + 1) for i, h in enumerate(hits) if h), 0.0)
@@ -89,14 +89,20 @@ def _oracle(lists, truth, k):
 def test_agrees_with_oracle_and_properties(seed):
     rng = np.random.default_rng(seed)
     n_users, n_items = 40, 30
-    lists = {u: list(rng.permutation(n_items)[: rng.integers(0, 12)]) for u in range(n_users)
-             if rng.random() < 0.8}
-    truth = {u: set(rng.choice(n_items, rng.integers(1, 8), replace=False).tolist())
-             for u in range(n_users)}
+    lists = {
+        u: list(rng.permutation(n_items)[: rng.integers(0, 12)])
+        for u in range(n_users)
+        if rng.random() < 0.8
+    }
+    truth = {
+        u: set(rng.choice(n_items, rng.integers(1, 8), replace=False).tolist())
+        for u in range(n_users)
+    }
     rows = [(u, int(i), float(-r)) for u, lst in lists.items() for r, i in enumerate(lst)]
     recs = _norm([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
-    tf = pl.DataFrame([(u, i) for u, s in truth.items() for i in s], schema=["user_id", "item_id"],
-                      orient="row")
+    tf = pl.DataFrame(
+        [(u, i) for u, s in truth.items() for i in s], schema=["user_id", "item_id"], orient="row"
+    )
     ks = (1, 3, 5, 10)
     e = evaluate(recs, tf, ks=ks)
     for k in ks:

@@ -1,14 +1,13 @@
 """Hypothesis properties of the metrics engine and agreement with a slow pure-Python reference of
 DESIGN.md's formulas (integer and string ids, users without lists, catalogue items never listed)."""
 
-
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_metrics import _oracle
 
 from harness.metrics import evaluate
-from test_metrics import _oracle
 
 KS = (1, 2, 3, 5, 8)
 ACCURACY = ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
@@ -19,22 +18,34 @@ ITEMS = list(range(12))
 def cases(draw):
     """{user: list} (some users without one) and {user: non-empty relevant set}."""
     n_users = draw(st.integers(1, 6))
-    truth = {u: draw(st.sets(st.sampled_from(ITEMS), min_size=1, max_size=6)) for u in range(n_users)}
-    lists = {u: draw(st.lists(st.sampled_from(ITEMS), unique=True, max_size=9))
-             for u in range(n_users) if draw(st.booleans())}
+    truth = {
+        u: draw(st.sets(st.sampled_from(ITEMS), min_size=1, max_size=6)) for u in range(n_users)
+    }
+    lists = {
+        u: draw(st.lists(st.sampled_from(ITEMS), unique=True, max_size=9))
+        for u in range(n_users)
+        if draw(st.booleans())
+    }
     as_str = draw(st.booleans())
     return lists, truth, as_str
 
 
 def frames(lists, truth, as_str):
     cast = str if as_str else int
-    recs = pl.DataFrame([(cast(u), cast(i), r + 1) for u, lst in lists.items() for r, i in enumerate(lst)],
-                        schema={"user_id": pl.Utf8 if as_str else pl.Int64,
-                                "item_id": pl.Utf8 if as_str else pl.Int64, "rank": pl.Int32},
-                        orient="row")
-    tf = pl.DataFrame([(cast(u), cast(i)) for u, s in truth.items() for i in s],
-                      schema={"user_id": recs.schema["user_id"], "item_id": recs.schema["item_id"]},
-                      orient="row")
+    recs = pl.DataFrame(
+        [(cast(u), cast(i), r + 1) for u, lst in lists.items() for r, i in enumerate(lst)],
+        schema={
+            "user_id": pl.Utf8 if as_str else pl.Int64,
+            "item_id": pl.Utf8 if as_str else pl.Int64,
+            "rank": pl.Int32,
+        },
+        orient="row",
+    )
+    tf = pl.DataFrame(
+        [(cast(u), cast(i)) for u, s in truth.items() for i in s],
+        schema={"user_id": recs.schema["user_id"], "item_id": recs.schema["item_id"]},
+        orient="row",
+    )
     # catalogue: every item once, by one train user; 11 is never listed when lists avoid it
     train = pl.DataFrame({"user_id": [cast(0)] * len(ITEMS), "item_id": [cast(i) for i in ITEMS]})
     return recs, tf, train
@@ -47,8 +58,9 @@ def reference(lists, truth, k):
     values[f"coverage@{k}"] = len(listed) / len(ITEMS)
     counts = sorted(sum(i in lists.get(u, [])[:k] for u in truth) for i in ITEMS)
     total, n = sum(counts), len(counts)
-    values[f"gini@{k}"] = (sum((2 * (j + 1) - n - 1) * x for j, x in enumerate(counts)) / (n * total)
-                           if total else 0.0)
+    values[f"gini@{k}"] = (
+        sum((2 * (j + 1) - n - 1) * x for j, x in enumerate(counts)) / (n * total) if total else 0.0
+    )
     return values
 
 

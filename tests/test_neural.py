@@ -18,9 +18,18 @@ from harness.checks import check_recommender
 from harness.errors import PluginError
 
 K = 5
-FAST = {"dssm": {"epochs": 2, "dim": 16, "batch_size": 64, "max_len": 8},
-        "sasrec": {"epochs": 2, "dim": 16, "batch_size": 16, "max_len": 8, "loss": "gbce",
-                   "negatives": 10, "valid_users": 8}}
+FAST = {
+    "dssm": {"epochs": 2, "dim": 16, "batch_size": 64, "max_len": 8},
+    "sasrec": {
+        "epochs": 2,
+        "dim": 16,
+        "batch_size": 16,
+        "max_len": 8,
+        "loss": "gbce",
+        "negatives": 10,
+        "valid_users": 8,
+    },
+}
 CLASSES = {"dssm": DSSMRecommender, "sasrec": SASRecRecommender}
 
 
@@ -32,21 +41,41 @@ def tiny(seed: int = 0) -> TrainData:
     users = np.repeat(np.arange(1, 31), per_user)
     items = rng.choice(np.arange(100, 125), size=len(users), p=np.linspace(2, 1, 25) / 37.5)
     start = datetime(2024, 1, 1)
-    frame = pl.DataFrame({
-        "user_id": users.astype(np.int64), "item_id": items.astype(np.int64),
-        "timestamp": pl.Series([start + timedelta(hours=int(h)) for h in
-                                rng.integers(0, 1000, len(users))], dtype=pl.Datetime("us")),
-        "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
-    }).unique(["user_id", "item_id"], keep="first", maintain_order=True)
-    user_feats = pl.DataFrame({"user_id": np.arange(1, 33, dtype=np.int64),
-                               "sex": ["f", "m"] * 16, "age": rng.integers(18, 70, 32)})
-    item_feats = pl.DataFrame({
-        "item_id": np.arange(100, 125, dtype=np.int64),
-        "categories": [["a", "b"][: 1 + j % 2] if j % 3 else ["c"] for j in range(25)],
-        "year": 1980 + np.arange(25), "genre": ["x", "y", "z", "x", "y"] * 5,
-        "title": [f"t{j}" for j in range(25)]})
-    return TrainData(frame, users=user_feats, items=item_feats,
-                     cutoff=start + timedelta(hours=1000), seed=seed, n_threads=1)
+    frame = pl.DataFrame(
+        {
+            "user_id": users.astype(np.int64),
+            "item_id": items.astype(np.int64),
+            "timestamp": pl.Series(
+                [start + timedelta(hours=int(h)) for h in rng.integers(0, 1000, len(users))],
+                dtype=pl.Datetime("us"),
+            ),
+            "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
+        }
+    ).unique(["user_id", "item_id"], keep="first", maintain_order=True)
+    user_feats = pl.DataFrame(
+        {
+            "user_id": np.arange(1, 33, dtype=np.int64),
+            "sex": ["f", "m"] * 16,
+            "age": rng.integers(18, 70, 32),
+        }
+    )
+    item_feats = pl.DataFrame(
+        {
+            "item_id": np.arange(100, 125, dtype=np.int64),
+            "categories": [["a", "b"][: 1 + j % 2] if j % 3 else ["c"] for j in range(25)],
+            "year": 1980 + np.arange(25),
+            "genre": ["x", "y", "z", "x", "y"] * 5,
+            "title": [f"t{j}" for j in range(25)],
+        }
+    )
+    return TrainData(
+        frame,
+        users=user_feats,
+        items=item_feats,
+        cutoff=start + timedelta(hours=1000),
+        seed=seed,
+        n_threads=1,
+    )
 
 
 def fitted(name: str, **extra):
@@ -115,9 +144,15 @@ def test_dssm_cold_users_served_from_features():
 
 
 def test_feature_codes_by_hand():
-    table = pl.DataFrame({"item_id": [1, 2, 3, 4], "categories": [["a", "b"], ["b"], [], None],
-                          "kind": ["x", "y", "x", None], "title": ["p", "q", "r", "s"],
-                          "year": [1990, None, 2000, 2010]})
+    table = pl.DataFrame(
+        {
+            "item_id": [1, 2, 3, 4],
+            "categories": [["a", "b"], ["b"], [], None],
+            "kind": ["x", "y", "x", None],
+            "title": ["p", "q", "r", "s"],
+            "year": [1990, None, 2000, 2010],
+        }
+    )
     codes = FeatureCodes(table, "item_id")
     assert [f[0] for f in codes.fields] == ["categories", "kind", "year"]  # title: near-unique
     cats, kind, year = codes.encode(pl.Series([2, 1, 4, 5]))
@@ -230,6 +265,7 @@ def test_sasrec_gbce_with_t0_is_binary_cross_entropy():
 
     model = SASRecRecommender(loss="gbce", negatives=3, gbce_t=0.0, dim=4, heads=1)
     from baselines.sasrec import _Net
+
     net = _Net(10, 4, 3, 1, 1, 0.0)
     hidden = torch.randn(5, 4)
     target = torch.tensor([0, 1, 2, 3, 4])
@@ -239,8 +275,10 @@ def test_sasrec_gbce_with_t0_is_binary_cross_entropy():
     w = net.item.weight[1:]
     pos = (hidden * w[target]).sum(-1)
     other = torch.einsum("nd,nkd->nk", hidden, w[neg]).masked_fill(neg == target[:, None], -1e9)
-    expected = (F.binary_cross_entropy_with_logits(pos, torch.ones(5), reduction="none")
-                + F.binary_cross_entropy_with_logits(other, torch.zeros(5, 3), reduction="none").sum(1)).mean()
+    expected = (
+        F.binary_cross_entropy_with_logits(pos, torch.ones(5), reduction="none")
+        + F.binary_cross_entropy_with_logits(other, torch.zeros(5, 3), reduction="none").sum(1)
+    ).mean()
     assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
@@ -262,11 +300,17 @@ def chains(n_users: int = 120, n_items: int = 40, length: int = 12, seed: int = 
     users = np.repeat(np.arange(n_users), length)
     items = ((start[:, None] + steps[None, :]) % n_items).reshape(-1)
     t0 = datetime(2024, 1, 1)
-    frame = pl.DataFrame({
-        "user_id": users.astype(np.int64), "item_id": items.astype(np.int64),
-        "timestamp": pl.Series([t0 + timedelta(hours=int(h)) for h in np.tile(steps, n_users)],
-                               dtype=pl.Datetime("us")),
-        "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32)})
+    frame = pl.DataFrame(
+        {
+            "user_id": users.astype(np.int64),
+            "item_id": items.astype(np.int64),
+            "timestamp": pl.Series(
+                [t0 + timedelta(hours=int(h)) for h in np.tile(steps, n_users)],
+                dtype=pl.Datetime("us"),
+            ),
+            "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
+        }
+    )
     return TrainData(frame, seed=seed, n_threads=1)
 
 
@@ -279,9 +323,17 @@ def test_models_beat_random_on_predictable_data():
     train = TrainData(inter.filter(~last), seed=0, n_threads=1)
     truth = inter.filter(last).select("user_id", "item_id")
     users = truth.get_column("user_id").unique()
-    params = {"sasrec": {"epochs": 15, "dim": 16, "max_len": 10, "batch_size": 32, "lr": 0.01,
-                         "valid_users": 0},
-              "dssm": {"epochs": 15, "dim": 16, "max_len": 4, "batch_size": 128}}
+    params = {
+        "sasrec": {
+            "epochs": 15,
+            "dim": 16,
+            "max_len": 10,
+            "batch_size": 32,
+            "lr": 0.01,
+            "valid_users": 0,
+        },
+        "dssm": {"epochs": 15, "dim": 16, "max_len": 4, "batch_size": 128},
+    }
     scores = {"random": _ndcg10(plugins.build("random").fit(train).recommend(users, 10), truth)}
     for name, p in params.items():
         scores[name] = _ndcg10(CLASSES[name](**p).fit(train).recommend(users, 10), truth)

@@ -17,14 +17,25 @@ def test_quickstart_notebook_runs_from_a_fresh_kernel(home, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     # the kernel inherits HARNESS_HOME from the home fixture: a private, empty home
-    nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = {i: cell.get("outputs", []) for i, cell in enumerate(notebook.cells)
-               if cell.cell_type == "code"}
+    nbclient.NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    outputs = {
+        i: cell.get("outputs", [])
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+    }
     errors = [o for cell in outputs.values() for o in cell if o.get("output_type") == "error"]
     assert not errors, errors
-    html = [o["data"]["text/html"] for cell in outputs.values() for o in cell
-            if "text/html" in o.get("data", {})]
+    html = [
+        o["data"]["text/html"]
+        for cell in outputs.values()
+        for o in cell
+        if "text/html" in o.get("data", {})
+    ]
     board = next(h for h in html if h.startswith("<iframe") and "RecentPopular" in h)
     page = unescape(board)  # the HTML export, embedded whole
     assert "<table>" in page and "<svg" in page and "±" in page  # CIs and the chart render

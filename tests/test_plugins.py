@@ -46,18 +46,26 @@ class Model:
 
 BROKEN = "import module_that_does_not_exist_anywhere\nclass Model: pass\n"
 
-NOT_A_MODEL = '''
+NOT_A_MODEL = """
 class Model:
     def __init__(self, x: int = 1):
         if x < 0:
             raise ValueError("x must not be negative")
-'''
+"""
 
 
 @pytest.fixture
 def fakes(register_plugins, monkeypatch):
-    register_plugins({"fake-good": GOOD, "fake-described": DESCRIBED, "fake-broken": BROKEN,
-                      "fake-nomodel": NOT_A_MODEL}, dist="fakedist", version="1.2.3")
+    register_plugins(
+        {
+            "fake-good": GOOD,
+            "fake-described": DESCRIBED,
+            "fake-broken": BROKEN,
+            "fake-nomodel": NOT_A_MODEL,
+        },
+        dist="fakedist",
+        version="1.2.3",
+    )
     monkeypatch.setenv("HARNESS_PLUGINS", "fake-good,fake-described,fake-broken,fake-nomodel")
 
 
@@ -65,13 +73,20 @@ def test_discover_reads_distribution_description_and_parameters(fakes):
     infos = {i.name: i for i in plugins.discover()}
     assert set(infos) == {"fake-good", "fake-described", "fake-broken", "fake-nomodel"}
     good = infos["fake-good"]
-    assert (good.distribution, good.version, good.value) == ("fakedist", "1.2.3",
-                                                             "fakedist_mods.fake_good:Model")
+    assert (good.distribution, good.version, good.value) == (
+        "fakedist",
+        "1.2.3",
+        "fakedist_mods.fake_good:Model",
+    )
     assert good.description == "A fake model for tests."
     assert good.error is None
     assert good.parameters == [
-        ("factors", "int", 8), ("rate", "float", 0.1), ("flag", "bool", False),
-        ("window", "int | None", None), ("name", "str", "x"), ("untyped", "int", 3),
+        ("factors", "int", 8),
+        ("rate", "float", 0.1),
+        ("flag", "bool", False),
+        ("window", "int | None", None),
+        ("name", "str", "x"),
+        ("untyped", "int", 3),
         ("plain", "str", None),
     ]
     assert infos["fake-described"].description == "Attribute description"
@@ -97,7 +112,16 @@ def test_harness_plugins_selects_a_subset(register_plugins, monkeypatch):
 def test_builtin_baselines_are_discovered_through_the_same_door(monkeypatch):
     monkeypatch.delenv("HARNESS_PLUGINS", raising=False)
     infos = {i.name: i for i in plugins.discover()}
-    for name in ("random", "popular", "personal-popular", "itemknn", "userknn", "ease", "als", "bpr"):
+    for name in (
+        "random",
+        "popular",
+        "personal-popular",
+        "itemknn",
+        "userknn",
+        "ease",
+        "als",
+        "bpr",
+    ):
         assert infos[name].error is None, infos[name].error
         assert infos[name].distribution == "harness"
         assert infos[name].description
@@ -105,11 +129,21 @@ def test_builtin_baselines_are_discovered_through_the_same_door(monkeypatch):
 
 
 def test_build_converts_strings_to_declared_types(fakes):
-    model = plugins.build("fake-good", {"factors": "64", "rate": "1e-3", "flag": "yes",
-                                        "window": "none", "name": "abc", "untyped": "5",
-                                        "plain": "text"})
-    assert model.kwargs == dict(factors=64, rate=0.001, flag=True, window=None, name="abc",
-                                untyped=5, plain="text")
+    model = plugins.build(
+        "fake-good",
+        {
+            "factors": "64",
+            "rate": "1e-3",
+            "flag": "yes",
+            "window": "none",
+            "name": "abc",
+            "untyped": "5",
+            "plain": "text",
+        },
+    )
+    assert model.kwargs == dict(
+        factors=64, rate=0.001, flag=True, window=None, name="abc", untyped=5, plain="text"
+    )
     assert plugins.build("fake-good", {"window": "7", "flag": "0"}).kwargs["window"] == 7
     assert plugins.build("fake-good", {"flag": "0"}).kwargs["flag"] is False
 
@@ -158,5 +192,9 @@ def test_harness_list_json(fakes, cli):
     rows = {r["name"]: r for r in json.loads(cli("list", "--json").stdout)}
     assert rows["fake-broken"]["error"].startswith("ModuleNotFoundError")
     assert rows["fake-good"]["parameters"][0] == {
-        "name": "factors", "type": "int", "default": 8, "required": False}
+        "name": "factors",
+        "type": "int",
+        "default": 8,
+        "required": False,
+    }
     assert rows["fake-described"]["parameters"][0]["required"] is True

@@ -24,10 +24,14 @@ class Good:
         seen = self.data.interactions.select("user_id", "item_id").unique()
         cand = pl.DataFrame({"user_id": users}).join(
             pl.DataFrame({"item_id": self.top, "score": np.arange(self.top.len(), 0, -1.0)}),
-            how="cross")
+            how="cross",
+        )
         cand = cand.join(seen, on=["user_id", "item_id"], how="anti")
-        return cand.sort(["user_id", "score"], descending=[False, True]).group_by(
-            "user_id", maintain_order=True).head(k)
+        return (
+            cand.sort(["user_id", "score"], descending=[False, True])
+            .group_by("user_id", maintain_order=True)
+            .head(k)
+        )
 
 
 def _variant(recommend):
@@ -43,26 +47,50 @@ def test_a_correct_model_passes_and_reports_counts():
 @pytest.mark.parametrize(
     "recommend, message",
     [
-        (lambda self, users, k: Good.recommend(self, users, k).to_dicts(),
-         "not a polars DataFrame"),
-        (lambda self, users, k: Good.recommend(self, users, k).drop("score"),
-         "lacks column"),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).to_dicts(),
+            "not a polars DataFrame",
+        ),
+        (lambda self, users, k: Good.recommend(self, users, k).drop("score"), "lacks column"),
         (lambda self, users, k: Good.recommend(self, users, k + 1), "more than k=5"),
-        (lambda self, users, k: pl.concat([Good.recommend(self, users, k - 1)] * 2),
-         "recommended twice"),
-        (lambda self, users, k: Good.recommend(self, users, k).with_columns(pl.col("score") * -1),
-         "non-increasing score order"),
-        (lambda self, users, k: Good.recommend(self, users, k).filter(
-            pl.col("user_id").is_in(self.data.user_ids.implode())), "3 cold"),
-        (lambda self, users, k: Good.recommend(self, users, k).with_columns(
-            pl.col("score").shuffle(seed=np.random.randint(1 << 30)).sort(descending=True)
-            .over("user_id"), item_id=pl.col("item_id").shuffle(seed=np.random.randint(1 << 30))
-            .over("user_id")),
-         "different recommendations"),
-        (lambda self, users, k: Good.recommend(self, users, k).with_columns(
-            pl.lit(float("nan")).alias("score")), "NaN"),
-        (lambda self, users, k: Good.recommend(self, users, k).with_columns(
-            pl.col("item_id") + 10_000), "items unknown"),
+        (
+            lambda self, users, k: pl.concat([Good.recommend(self, users, k - 1)] * 2),
+            "recommended twice",
+        ),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).with_columns(
+                pl.col("score") * -1
+            ),
+            "non-increasing score order",
+        ),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).filter(
+                pl.col("user_id").is_in(self.data.user_ids.implode())
+            ),
+            "3 cold",
+        ),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).with_columns(
+                pl.col("score")
+                .shuffle(seed=np.random.randint(1 << 30))
+                .sort(descending=True)
+                .over("user_id"),
+                item_id=pl.col("item_id").shuffle(seed=np.random.randint(1 << 30)).over("user_id"),
+            ),
+            "different recommendations",
+        ),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).with_columns(
+                pl.lit(float("nan")).alias("score")
+            ),
+            "NaN",
+        ),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).with_columns(
+                pl.col("item_id") + 10_000
+            ),
+            "items unknown",
+        ),
     ],
 )
 def test_each_broken_rule_is_named(recommend, message):
@@ -73,10 +101,14 @@ def test_each_broken_rule_is_named(recommend, message):
 def test_seen_items_are_flagged_only_when_the_model_excludes_them():
     class Repeats(Good):
         def recommend(self, users, k):
-            return self.data.interactions.select(
-                "user_id", "item_id", score=pl.lit(1.0)).unique(["user_id", "item_id"]).filter(
-                pl.col("user_id").is_in(users.implode())).sort("user_id", "item_id").group_by(
-                "user_id", maintain_order=True).head(k)
+            return (
+                self.data.interactions.select("user_id", "item_id", score=pl.lit(1.0))
+                .unique(["user_id", "item_id"])
+                .filter(pl.col("user_id").is_in(users.implode()))
+                .sort("user_id", "item_id")
+                .group_by("user_id", maintain_order=True)
+                .head(k)
+            )
 
     with pytest.raises(PluginError, match="already in the user's train history"):
         check_recommender(Repeats, k=3, full_lists=False)

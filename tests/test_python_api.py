@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import polars as pl
 import pytest
 
@@ -16,8 +15,9 @@ from harness.api import TrainData, batches, mask_seen, recommendations_frame, to
 from harness.errors import ConfigError, DataError, ValidationError
 
 TRUTH = pl.DataFrame({"user_id": [1, 1, 2, 3], "item_id": [10, 11, 12, 13]})
-RECS = pl.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [10, 99, 13, 12],
-                     "score": [0.9, 0.5, 0.7, 0.6]})
+RECS = pl.DataFrame(
+    {"user_id": [1, 1, 2, 2], "item_id": [10, 99, 13, 12], "score": [0.9, 0.5, 0.7, 0.6]}
+)
 
 
 class TopSeen:
@@ -63,8 +63,18 @@ def test_score_by_hand_from_polars_and_pandas():
 def test_score_equals_the_command_line(tmp_path, cli):
     RECS.write_parquet(tmp_path / "recs.parquet")
     TRUTH.write_parquet(tmp_path / "truth.parquet")
-    out = cli("score", "--recs", str(tmp_path / "recs.parquet"), "--truth",
-              str(tmp_path / "truth.parquet"), "--k", "1", "--k", "2", "--json")
+    out = cli(
+        "score",
+        "--recs",
+        str(tmp_path / "recs.parquet"),
+        "--truth",
+        str(tmp_path / "truth.parquet"),
+        "--k",
+        "1",
+        "--k",
+        "2",
+        "--json",
+    )
     from_cli = json.loads(out.stdout)["segments"]
     from_api = harness.score(tmp_path / "recs.parquet", tmp_path / "truth.parquet", k=(1, 2))
     assert from_api.to_dict() == from_cli
@@ -133,7 +143,10 @@ def test_a_model_defined_here_runs_in_the_sandbox_and_joins_the_board(prepared, 
 def test_a_class_is_built_with_its_params_and_bad_params_are_one_line_errors(prepared):
     with pytest.raises(ConfigError, match="TopSeen: .*unexpected keyword argument 'factors'"):
         harness.submit(TopSeen, params={"factors": 3}, dataset="ml-latest-small")
-    with pytest.raises(ConfigError, match="object has no fit\\(\\) method: a model needs fit\\(data\\) and recommend"):
+    with pytest.raises(
+        ConfigError,
+        match="object has no fit\\(\\) method: a model needs fit\\(data\\) and recommend",
+    ):
         harness.submit(object(), dataset="ml-latest-small")
 
 
@@ -141,12 +154,16 @@ def test_what_cannot_be_pickled_is_named(prepared, tmp_path):
     model = TopSeen()
     model.log = open(tmp_path / "log.txt", "w")  # noqa: SIM115 - the point of the test
     try:
-        with pytest.raises(ConfigError, match="cannot be serialised.*attribute 'log' \\(TextIOWrapper\\)"):
+        with pytest.raises(
+            ConfigError, match="cannot be serialised.*attribute 'log' \\(TextIOWrapper\\)"
+        ):
             harness.submit(model, dataset="ml-latest-small")
     finally:
         model.log.close()
     torch = pytest.importorskip("torch")
     model = TopSeen()
     model.weights = torch.empty(3, device="meta")  # not on the CPU, as a CUDA tensor would be
-    with pytest.raises(ConfigError, match="attribute 'weights' holds tensors on meta.*\\.cpu\\(\\)"):
+    with pytest.raises(
+        ConfigError, match="attribute 'weights' holds tensors on meta.*\\.cpu\\(\\)"
+    ):
         harness.submit(model, dataset="ml-latest-small")

@@ -16,13 +16,22 @@ def test_ties_keep_input_order_and_rank_given():
     assert validate_recommendations(g, source="r")[0]["item_id"].to_list() == ["y", "x"]
 
 
-@pytest.mark.parametrize("frame, words", [
-    (pl.DataFrame({"user_id": [1, 1], "item_id": [5, 5], "score": [1.0, 0.5]}), "row 1"),
-    (pl.DataFrame({"user_id": [1, None], "item_id": [5, 6], "score": [1.0, 0.5]}), "null user_id at row 2"),
-    (pl.DataFrame({"user_id": [1, 1], "item_id": [5, 6], "score": [1.0, float("nan")]}), "NaN score at row 2"),
-    (pl.DataFrame({"user_id": [1], "item_id": [5]}), "'score' or a 'rank'"),
-    (pl.DataFrame({"user_id": [1], "score": [1.0]}), "missing column(s) item_id"),
-])
+@pytest.mark.parametrize(
+    "frame, words",
+    [
+        (pl.DataFrame({"user_id": [1, 1], "item_id": [5, 5], "score": [1.0, 0.5]}), "row 1"),
+        (
+            pl.DataFrame({"user_id": [1, None], "item_id": [5, 6], "score": [1.0, 0.5]}),
+            "null user_id at row 2",
+        ),
+        (
+            pl.DataFrame({"user_id": [1, 1], "item_id": [5, 6], "score": [1.0, float("nan")]}),
+            "NaN score at row 2",
+        ),
+        (pl.DataFrame({"user_id": [1], "item_id": [5]}), "'score' or a 'rank'"),
+        (pl.DataFrame({"user_id": [1], "score": [1.0]}), "missing column(s) item_id"),
+    ],
+)
 def test_rejected(frame, words):
     with pytest.raises(ValidationError, match="recs.parquet") as err:
         validate_recommendations(frame, source="recs.parquet")
@@ -53,8 +62,9 @@ def test_truth_and_read_table(tmp_path):
 def test_ranks_and_messages_do_not_depend_on_row_order(order):
     """Lists come contiguous and best first (no sort) or in any order (sorted): same result, and
     messages name the rows of the input as given."""
-    f = pl.DataFrame({"user_id": [2, 2, 2, 1, 1], "item_id": [7, 8, 9, 7, 8],
-                      "score": [3.0, 2.0, 1.5, 5.0, 1.0]})
+    f = pl.DataFrame(
+        {"user_id": [2, 2, 2, 1, 1], "item_id": [7, 8, 9, 7, 8], "score": [3.0, 2.0, 1.5, 5.0, 1.0]}
+    )
     if order == "shuffled":
         f = f[[4, 0, 3, 2, 1]]
     out, report = validate_recommendations(f, source="s", k=3)
@@ -62,9 +72,14 @@ def test_ranks_and_messages_do_not_depend_on_row_order(order):
     assert got == {(2, 7): 1, (2, 8): 2, (2, 9): 3, (1, 7): 1, (1, 8): 2}
     assert report == {"rows": 5, "users_with_lists": 2, "short_lists": 1}
     assert out["user_id"].to_list() in ([2, 2, 2, 1, 1], [1, 1, 2, 2, 2])  # contiguous users
-    bad = f.with_columns(pl.when(pl.col("item_id") == 9).then(8).otherwise(pl.col("item_id")).alias("item_id"))
-    rows = [i + 1 for i, (u, it) in enumerate(bad.select("user_id", "item_id").iter_rows())
-            if (u, it) == (2, 8)]
+    bad = f.with_columns(
+        pl.when(pl.col("item_id") == 9).then(8).otherwise(pl.col("item_id")).alias("item_id")
+    )
+    rows = [
+        i + 1
+        for i, (u, it) in enumerate(bad.select("user_id", "item_id").iter_rows())
+        if (u, it) == (2, 8)
+    ]
     with pytest.raises(ValidationError, match=f"at row {rows[0]} .*row {rows[1]} "):
         validate_recommendations(bad, source="s")
     with pytest.raises(ValidationError) as err:
@@ -86,6 +101,9 @@ def test_truth_keeps_order_without_duplicates_and_collapses_them(as_str):
     ids = (lambda xs: [f"u{x}" for x in xs]) if as_str else (lambda xs: xs)
     clean = pl.DataFrame({"user_id": ids([3, 1, 2, 1]), "item_id": [9, 8, 7, 6], "extra": [0] * 4})
     out = validate_truth(clean, source="t")
-    assert out.columns == ["user_id", "item_id"] and out.rows() == clean.select("user_id", "item_id").rows()
+    assert (
+        out.columns == ["user_id", "item_id"]
+        and out.rows() == clean.select("user_id", "item_id").rows()
+    )
     dup = pl.concat([clean, clean.head(2)])
     assert validate_truth(dup, source="t").rows() == clean.select("user_id", "item_id").rows()

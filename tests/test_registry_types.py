@@ -37,23 +37,29 @@ def _error(exc_info) -> str:
     return message
 
 
-@pytest.mark.parametrize("extra, split, words", [
-    ('min_user = "two"', "days = 1", ["[mine]", "min_user", "integer", "'two'"]),
-    ("min_item = 1.5", "days = 1", ["[mine]", "min_item", "integer"]),
-    ("min_user = -1", "days = 1", ["min_user", "0"]),
-    ("", 'quantile = "half"', ["[mine]", "splits.main.quantile", "number", "'half'"]),
-    ("", "quantile = 1.5", ["splits.main.quantile", "less than 1"]),
-    ("", 'days = "7"', ["splits.main.days", "integer"]),
-    ('dedup = "sometimes"', "days = 1", ["dedup", "'first'"]),
-    ('timestamp_unit = "hours"', "days = 1", ["timestamp_unit", "'s'"]),
-    ("columns = 3", "days = 1", ["columns", "table"]),
-    ('positive = 4', "days = 1", ["positive", "string"]),
-])
+@pytest.mark.parametrize(
+    "extra, split, words",
+    [
+        ('min_user = "two"', "days = 1", ["[mine]", "min_user", "integer", "'two'"]),
+        ("min_item = 1.5", "days = 1", ["[mine]", "min_item", "integer"]),
+        ("min_user = -1", "days = 1", ["min_user", "0"]),
+        ("", 'quantile = "half"', ["[mine]", "splits.main.quantile", "number", "'half'"]),
+        ("", "quantile = 1.5", ["splits.main.quantile", "less than 1"]),
+        ("", 'days = "7"', ["splits.main.days", "integer"]),
+        ('dedup = "sometimes"', "days = 1", ["dedup", "'first'"]),
+        ('timestamp_unit = "hours"', "days = 1", ["timestamp_unit", "'s'"]),
+        ("columns = 3", "days = 1", ["columns", "table"]),
+        ("positive = 4", "days = 1", ["positive", "string"]),
+    ],
+)
 def test_ill_typed_values_are_one_line_errors(tmp_path, home, extra, split, words):
     reg = _registry(tmp_path, extra.replace("columns = 3", ""), split)
     if extra == "columns = 3":
-        reg.write_text(reg.read_text().replace(
-            'columns = { user_id = "u", item_id = "i", timestamp = "t" }', "columns = 3"))
+        reg.write_text(
+            reg.read_text().replace(
+                'columns = { user_id = "u", item_id = "i", timestamp = "t" }', "columns = 3"
+            )
+        )
     with pytest.raises(ConfigError) as info:
         prepare("mine", home=home, registry_file=reg)
     message = _error(info)
@@ -74,7 +80,7 @@ def test_default_split_is_computed_once():
 
     entries = load_registry()
     assert entries["ml-latest-small"]["default_split"] == "user-temporal"  # declared
-    assert entries["ml-100k"]["default_split"] == "temporal"                # first declared
+    assert entries["ml-100k"]["default_split"] == "temporal"  # first declared
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".hidden"])
@@ -87,8 +93,10 @@ def test_entry_names_cannot_leave_the_cache(tmp_path, home, name):
 
 def test_embedded_paths_stay_inside_the_package(tmp_path, home):
     reg = tmp_path / "reg.toml"
-    reg.write_text('[up]\nformat = "movielens-latest"\nsource = { embedded = "../.." }\n'
-                   '[up.splits.r]\nprotocol = "random"\ntest_ratio = 0.2\n')
+    reg.write_text(
+        '[up]\nformat = "movielens-latest"\nsource = { embedded = "../.." }\n'
+        '[up.splits.r]\nprotocol = "random"\ntest_ratio = 0.2\n'
+    )
     with pytest.raises(ConfigError, match="embedded"):
         prepare("up", home=home, registry_file=reg)
 
@@ -103,8 +111,10 @@ def test_errors_quote_no_file_content(tmp_path, home):
     secret = tmp_path / "passwd"
     secret.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/sh\n")
     reg = tmp_path / "reg.toml"
-    reg.write_text(f'[leak]\nformat = "csv"\nsource = {{ path = "{secret}" }}\n'
-                   '[leak.splits.r]\nprotocol = "random"\ntest_ratio = 0.2\n')
+    reg.write_text(
+        f'[leak]\nformat = "csv"\nsource = {{ path = "{secret}" }}\n'
+        '[leak.splits.r]\nprotocol = "random"\ntest_ratio = 0.2\n'
+    )
     with pytest.raises((ConfigError, DataError)) as info:
         prepare("leak", home=home, registry_file=reg)
     message = _error(info)
@@ -115,9 +125,11 @@ def _stamped(tmp_path, stamps, unit):
     lines = ["u,i,t"] + [f"u{n % 3},i{n},{t}" for n, t in enumerate(stamps)]
     (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
     path = tmp_path / "reg.toml"
-    path.write_text(f'[mine]\nformat = "csv"\nsource = {{ path = "log.csv" }}\n'
-                    f'columns = {{ user_id = "u", item_id = "i", timestamp = "t" }}\n'
-                    f'timestamp_unit = "{unit}"\n[mine.splits.r]\nprotocol = "random"\n')
+    path.write_text(
+        f'[mine]\nformat = "csv"\nsource = {{ path = "log.csv" }}\n'
+        f'columns = {{ user_id = "u", item_id = "i", timestamp = "t" }}\n'
+        f'timestamp_unit = "{unit}"\n[mine.splits.r]\nprotocol = "random"\n'
+    )
     return path
 
 

@@ -80,8 +80,10 @@ class Model:
 
 def _counts(home: Path) -> dict[str, int]:
     with duckdb.connect(str(home / "harness.duckdb"), read_only=True) as con:
-        return {t: con.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-                for t in ("runs", "run_metrics", "run_user_metrics")}
+        return {
+            t: con.sql(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+            for t in ("runs", "run_metrics", "run_user_metrics")
+        }
 
 
 def _only_run(home: Path) -> store.Run:
@@ -95,14 +97,27 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
 
     register_plugins({"good": GOOD})
     stages = []
-    run = submit(home, "good", dataset=dataset, params={"n": "2"}, k=5,
-                 progress=lambda s, state, d: stages.append((s, state)))
+    run = submit(
+        home,
+        "good",
+        dataset=dataset,
+        params={"n": "2"},
+        k=5,
+        progress=lambda s, state, d: stages.append((s, state)),
+    )
     assert run.status == "ok" and run.parameters == {"n": "2"} and run.k == 5
     assert run.plugin_distribution == "fakeplugins" and run.baseline is False
     assert run.fit_seconds >= 0 and run.peak_memory_bytes > 10 << 20
     assert set(run.segments) >= {"all"} and run.metrics == run.segments["all"]
     assert [s for s, state in stages if state == "done"] == [
-        "load", "handoff", "spawn", "fit", "recommend", "score", "store"]
+        "load",
+        "handoff",
+        "spawn",
+        "fit",
+        "recommend",
+        "score",
+        "store",
+    ]
     lists = pl.read_parquet(home / run.recs_path)
     assert lists.group_by("user_id").len()["len"].max() == 2  # n=2 reached the model
     counts = _counts(home)
@@ -113,20 +128,29 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     from harness.store.splits import load_split
 
     split = load_split(home, dataset, parts=("train", "truth", "test_users"))
-    top = (split.train.group_by("item_id").len()
-           .sort(["len", "item_id"], descending=[True, False])["item_id"].head(2))
+    top = (
+        split.train.group_by("item_id")
+        .len()
+        .sort(["len", "item_id"], descending=[True, False])["item_id"]
+        .head(2)
+    )
     hits = split.truth.filter(pl.col("item_id").is_in(top.implode()))["user_id"].n_unique()
     assert run.metrics["hit_rate@5"] == pytest.approx(hits / split.test_users.height)
     assert per_user["hit_rate@5"].sum() == hits
 
 
-@pytest.mark.parametrize(("source", "limits", "message"), [
-    (RAISES, {}, "boom in fit"),
-    (HANGS, {"timeout": 1.5}, "timeout"),
-    (DUPLICATES, {}, "listed twice"),
-    (GREEDY, {"memory": 1 << 30}, "out of memory"),
-])
-def test_misbehaving_plugin_ends_as_failed_run(home, dataset, register_plugins, source, limits, message):
+@pytest.mark.parametrize(
+    ("source", "limits", "message"),
+    [
+        (RAISES, {}, "boom in fit"),
+        (HANGS, {"timeout": 1.5}, "timeout"),
+        (DUPLICATES, {}, "listed twice"),
+        (GREEDY, {"memory": 1 << 30}, "out of memory"),
+    ],
+)
+def test_misbehaving_plugin_ends_as_failed_run(
+    home, dataset, register_plugins, source, limits, message
+):
     from harness.runner import submit
 
     register_plugins({"bad": source})
@@ -198,7 +222,9 @@ def test_worker_threads_follow_allowed_cores(monkeypatch):
     assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
 
 
-@pytest.mark.parametrize(("text", "size"), [("2G", 2 << 30), ("512M", 512 << 20), ("1.5g", 3 << 29), ("1000", 1000)])
+@pytest.mark.parametrize(
+    ("text", "size"), [("2G", 2 << 30), ("512M", 512 << 20), ("1.5g", 3 << 29), ("1000", 1000)]
+)
 def test_parse_size(text, size):
     from harness.runner import parse_size
 
@@ -206,14 +232,19 @@ def test_parse_size(text, size):
 
 
 def _read_runs_in_subprocess(home: Path) -> subprocess.CompletedProcess:
-    code = ("import sys, json; from pathlib import Path; from harness.store.runs import list_runs; "
-            "print(json.dumps([r.status for r in list_runs(Path(sys.argv[1]))]))")
-    return subprocess.run([sys.executable, "-c", code, str(home)], capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys, json; from pathlib import Path; from harness.store.runs import list_runs; "
+        "print(json.dumps([r.status for r in list_runs(Path(sys.argv[1]))]))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(home)], capture_output=True, text=True, timeout=60
+    )
 
 
 @pytest.mark.slow
-def test_database_is_readable_from_another_process_while_a_model_trains(home, dataset, register_plugins):
+def test_database_is_readable_from_another_process_while_a_model_trains(
+    home, dataset, register_plugins
+):
     """No connection is held during fit: another process reads the runs meanwhile (a held lock
     would make the readers fail after their lock wait, since fit waits for them to finish)."""
     import threading
@@ -223,8 +254,17 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     go = register_plugins({"waits": WAITS}) / "fakeplugins_mods" / "go"
     stages: list[str] = []
     result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(run=submit(
-        home, "waits", dataset=dataset, k=5, progress=lambda s, state, d: stages.append(f"{s}:{state}"))))
+    thread = threading.Thread(
+        target=lambda: result.update(
+            run=submit(
+                home,
+                "waits",
+                dataset=dataset,
+                k=5,
+                progress=lambda s, state, d: stages.append(f"{s}:{state}"),
+            )
+        )
+    )
     thread.start()
     deadline = time.monotonic() + 60
     while "fit:start" not in stages and time.monotonic() < deadline:
@@ -233,8 +273,19 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     assert reader.returncode == 0, reader.stderr
     assert json.loads(reader.stdout) == ["running"]
     board = subprocess.run(
-        [sys.executable, "-c", "from harness.cli import main; main()", "leaderboard",
-         "--dataset", dataset, "--json"], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "from harness.cli import main; main()",
+            "leaderboard",
+            "--dataset",
+            dataset,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert board.returncode == 0, board.stderr
     assert json.loads(board.stdout)["rows"] == []  # the running run is not on the board
     assert "fit:done" not in stages  # the reads happened during fit
@@ -243,7 +294,9 @@ def test_database_is_readable_from_another_process_while_a_model_trains(home, da
     assert result["run"].status == "ok"
 
 
-def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(home, dataset, register_plugins, cli):
+def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(
+    home, dataset, register_plugins, cli
+):
     """SIGKILL leaves no chance to clean up: the run reads as aborted, the orphaned worker leaves."""
     import os
     import signal
@@ -251,11 +304,25 @@ def test_submission_killed_with_sigkill_shows_aborted_and_its_worker_exits(home,
     import psutil
 
     register_plugins({"hangs": HANGS})
-    parent = subprocess.Popen([sys.executable, "-c", "from harness.cli import main; main()",
-                               "submit", "hangs", "--dataset", dataset, "--k", "5"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from harness.cli import main; main()",
+            "submit",
+            "hangs",
+            "--dataset",
+            dataset,
+            "--k",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (store.list_runs(home) if (home / "harness.duckdb").exists() else []):
+    while time.monotonic() < deadline and not (
+        store.list_runs(home) if (home / "harness.duckdb").exists() else []
+    ):
         time.sleep(0.2)  # the run is stored once the worker has built the model and starts fit
     assert [r.status for r in store.list_runs(home)] == ["running"]
     workers = psutil.Process(parent.pid).children(recursive=True)  # the sandbox and the worker
@@ -290,10 +357,22 @@ def test_model_progress_reaches_the_submitters_terminal(home, dataset, register_
 
     register_plugins({"reports": REPORTS})
     events = []
-    submit(home, "reports", dataset=dataset, k=5, progress=lambda s, state, d: events.append((s, state, d)))
+    submit(
+        home,
+        "reports",
+        dataset=dataset,
+        k=5,
+        progress=lambda s, state, d: events.append((s, state, d)),
+    )
     reports = [d for s, state, d in events if state == "progress"]
     assert [s for s, state, _ in events if state == "progress"] == ["fit", "fit"]
-    assert reports[0] == {"epoch": 1, "epochs": 2, "loss": 0.5, "valid_ndcg": 0.125, "eta_seconds": 3.0}
+    assert reports[0] == {
+        "epoch": 1,
+        "epochs": 2,
+        "loss": 0.5,
+        "valid_ndcg": 0.125,
+        "eta_seconds": 3.0,
+    }
     result = cli("submit", "reports", "--dataset", dataset, "--k", "5")
     assert "epoch 1/2 · loss 0.5 · valid_ndcg 0.125 · eta 3 s" in result.stderr
     assert "epoch 2/2 · loss 0.25" in result.stderr
@@ -303,8 +382,10 @@ def test_format_progress_and_build_recommender():
     from harness.api import build_recommender, format_progress
     from harness.errors import ConfigError, NotFoundError
 
-    assert format_progress({"epoch": 3, "epochs": 10, "loss": 5.25, "best": None, "eta_seconds": 41.6}) == \
-        "epoch 3/10 · loss 5.25 · eta 42 s"
+    assert (
+        format_progress({"epoch": 3, "epochs": 10, "loss": 5.25, "best": None, "eta_seconds": 41.6})
+        == "epoch 3/10 · loss 5.25 · eta 42 s"
+    )
     model = build_recommender("als", factors=8, iterations="2")
     assert model.factors == 8 and model.iterations == 2
     with pytest.raises(NotFoundError):

@@ -84,8 +84,15 @@ def run_attack(home, register_plugins, source, *, params=None, sandbox="auto", *
 
     register_plugins({"attack": source})
     try:
-        submit(home, "attack", dataset="synthetic-small", k=5, params=params or {},
-               sandbox=sandbox, **limits)
+        submit(
+            home,
+            "attack",
+            dataset="synthetic-small",
+            k=5,
+            params=params or {},
+            sandbox=sandbox,
+            **limits,
+        )
     except RunError:
         pass
     runs = store.list_runs(home)
@@ -111,7 +118,7 @@ def _markers(marker: str) -> list[psutil.Process]:
 
 # -- reading the truth ----------------------------------------------------------------------------
 
-FIND_STORE = plugin('''
+FIND_STORE = plugin("""
 def attack(self):
     import glob
     found = {"env_home": os.environ.get("HARNESS_HOME"),
@@ -138,13 +145,16 @@ def attack(self):
     except BaseException as exc:
         found["db_write"] = type(exc).__name__
     return found
-''')
+""")
 
 
-def test_the_store_the_home_and_the_truth_are_out_of_reach(home, dataset, register_plugins, monkeypatch):
+def test_the_store_the_home_and_the_truth_are_out_of_reach(
+    home, dataset, register_plugins, monkeypatch
+):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
-    run, found = run_attack(home, register_plugins, FIND_STORE,
-                            params={"home": str(home), "marker": str(Path.home())})
+    run, found = run_attack(
+        home, register_plugins, FIND_STORE, params={"home": str(home), "marker": str(Path.home())}
+    )
     assert run.status == "failed" and run.sandbox == "bwrap"
     assert found["env_home"] is None
     assert found["env_keys"] == []
@@ -155,7 +165,9 @@ def test_the_store_the_home_and_the_truth_are_out_of_reach(home, dataset, regist
     # of the user's home, only the way to the Python environment (pyenv's, here) is mounted
     python = [Path(os.path.realpath(p)) for p in (sys.prefix, sys.base_prefix)]
     allowed = {p.relative_to(Path.home()).parts[0] for p in python if Path.home() in p.parents}
-    assert found["user_home"] == "FileNotFoundError" or found["user_home"] == f"ok: {sorted(allowed)}"
+    assert (
+        found["user_home"] == "FileNotFoundError" or found["user_home"] == f"ok: {sorted(allowed)}"
+    )
     assert found["embedded"] == "ok: []"  # the shipped ratings are covered
     assert found["db_files"] == [] and found["truth_files"] == []
     assert store.list_runs(home)[0].status == "failed"  # nothing deleted
@@ -163,12 +175,13 @@ def test_the_store_the_home_and_the_truth_are_out_of_reach(home, dataset, regist
 
 def test_without_the_sandbox_the_same_attack_reads_the_store(home, dataset, register_plugins):
     """The control: the findings above are the sandbox's doing, not a broken attack."""
-    run, found = run_attack(home, register_plugins, FIND_STORE, params={"home": str(home)},
-                            sandbox="none")
+    run, found = run_attack(
+        home, register_plugins, FIND_STORE, params={"home": str(home)}, sandbox="none"
+    )
     assert run is None and store.list_runs(home) == []  # it deleted every run, its own included
 
 
-PROC = plugin('''
+PROC = plugin("""
 def attack(self):
     import ctypes, signal
     libc = ctypes.CDLL(None, use_errno=True)
@@ -185,10 +198,12 @@ def attack(self):
     others = [p for p in visible if p not in (1, os.getpid())]
     found["others_cmdline"] = [open(f"/proc/{p}/cmdline", "rb").read().decode(errors="replace") for p in others]
     return found
-''')
+""")
 
 
-def test_processes_outside_the_sandbox_cannot_be_seen_stopped_or_traced(home, dataset, register_plugins):
+def test_processes_outside_the_sandbox_cannot_be_seen_stopped_or_traced(
+    home, dataset, register_plugins
+):
     rival = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         run, found = run_attack(home, register_plugins, PROC, params={"target": str(rival.pid)})
@@ -208,7 +223,7 @@ def test_processes_outside_the_sandbox_cannot_be_seen_stopped_or_traced(home, da
 
 # -- writing ---------------------------------------------------------------------------------------
 
-WRITE = plugin('''
+WRITE = plugin("""
 def attack(self):
     import site
     spot = os.path.join(self.home, "evil")
@@ -224,7 +239,7 @@ def attack(self):
              "job": attempt(lambda: open("/job/evil", "w").write("x")),
              "cwd": os.getcwd()}
     return found
-''')
+""")
 
 
 def test_only_the_job_directory_and_the_private_tmp_are_writable(home, dataset, register_plugins):
@@ -232,30 +247,41 @@ def test_only_the_job_directory_and_the_private_tmp_are_writable(home, dataset, 
 
     run, found = run_attack(home, register_plugins, WRITE, params={"home": str(home)})
     assert run.status == "failed"
-    assert found["site_pth"] in ("OSError", "PermissionError") and found["prefix"] in ("OSError", "PermissionError")
+    assert found["site_pth"] in ("OSError", "PermissionError") and found["prefix"] in (
+        "OSError",
+        "PermissionError",
+    )
     assert found["own_package"] in ("OSError", "PermissionError")
-    assert found["usr"] in ("OSError", "PermissionError") and found["etc"] in ("OSError", "PermissionError")
+    assert found["usr"] in ("OSError", "PermissionError") and found["etc"] in (
+        "OSError",
+        "PermissionError",
+    )
     assert found["home"] == "FileNotFoundError" and found["runs"] == "FileNotFoundError"
-    assert found["tmp"].startswith("ok") and found["job"].startswith("ok") and found["cwd"] == "/job"
+    assert (
+        found["tmp"].startswith("ok") and found["job"].startswith("ok") and found["cwd"] == "/job"
+    )
     assert not (Path(site.getsitepackages()[0]) / "zz_evil.pth").exists()
     assert not Path("/tmp/evil").exists() and not (home / "evil").exists()
     assert not (home / "jobs").exists() or not list((home / "jobs").iterdir())  # cleaned up
 
 
 def test_links_left_in_the_job_directory_are_not_followed(home, dataset, register_plugins):
-    source = plugin('''
+    source = plugin("""
 def attack(self):
     os.symlink("/etc/passwd", "/job/recs.parquet")
     open("/job/result.json", "w").write('{"fit_seconds": 1}')
     return None
-''').replace("    def recommend(self, users, k):", "    def recommend(self, users, k):\n        os._exit(0)\n    def _unused(self, users, k):")
+""").replace(
+        "    def recommend(self, users, k):",
+        "    def recommend(self, users, k):\n        os._exit(0)\n    def _unused(self, users, k):",
+    )
     run, _ = run_attack(home, register_plugins, source)
     assert run.status == "failed" and "not a regular file" in run.error
 
 
 # -- the network -----------------------------------------------------------------------------------
 
-NET = plugin('''
+NET = plugin("""
 def attack(self):
     import socket
     found = {"interfaces": [name for _, name in socket.if_nameindex()],
@@ -270,7 +296,7 @@ def attack(self):
     found["listen"] = "ok"
     time.sleep(3)
     return found
-''')
+""")
 
 
 def test_no_network_in_or_out(home, dataset, register_plugins):
@@ -311,6 +337,7 @@ def test_no_network_in_or_out(home, dataset, register_plugins):
 
 
 # -- outliving the run -----------------------------------------------------------------------------
+
 
 def _daemon(marker: str) -> str:
     return plugin(f'''
@@ -358,7 +385,7 @@ def attack(self):
 
 
 def test_sandboxed_daemon_cannot_lock_the_database(home, dataset, register_plugins, cli):
-    source = plugin('''
+    source = plugin("""
 def attack(self):
     if os.fork() == 0:
         import duckdb
@@ -368,15 +395,17 @@ def attack(self):
             except BaseException:
                 time.sleep(0.1)
     return None
-''')
+""")
     run, _ = run_attack(home, register_plugins, source, params={"home": str(home)})
     assert run.status == "ok"
-    board = json.loads(cli("leaderboard", "--dataset", "synthetic-small", "--metric", "ndcg@5",
-                           "--json").stdout)
+    board = json.loads(
+        cli("leaderboard", "--dataset", "synthetic-small", "--metric", "ndcg@5", "--json").stdout
+    )
     assert [r["run_id"] for r in board["rows"]] == [run.run_id]
 
 
 # -- memory ----------------------------------------------------------------------------------------
+
 
 def _filler(where: str) -> str:
     return plugin(f'''
@@ -409,7 +438,7 @@ def test_filling_the_private_tmp_stops_at_its_cap_and_the_limit(home, dataset, r
 
 
 def test_a_hundred_megabytes_of_output_do_not_grow_the_parent(home, dataset, register_plugins):
-    source = plugin('''
+    source = plugin("""
 def attack(self):
     block = "y" * (1 << 20)
     for _ in range(50):
@@ -420,7 +449,7 @@ def attack(self):
     sys.stderr.write("THE END\\n")
     sys.stderr.flush()
     return {"printed": 100}
-''')
+""")
     before = psutil.Process().memory_info().rss
     run, found = run_attack(home, register_plugins, source)
     grown = psutil.Process().memory_info().rss - before
@@ -431,7 +460,7 @@ def attack(self):
 
 # -- what honest models need still works -----------------------------------------------------------
 
-HONEST = plugin('''
+HONEST = plugin("""
 def attack(self):
     here = os.path.dirname(__file__)
     open("/tmp/scratch", "wb").write(b"0" * (1 << 20))
@@ -440,7 +469,7 @@ def attack(self):
     assert os.environ["OMP_NUM_THREADS"].isdigit() and os.environ["HOME"] == "/tmp"
     import numpy, polars, harness.api
     return None
-''')
+""")
 
 
 def test_an_honest_model_reads_its_package_files_and_uses_tmp(home, dataset, register_plugins):
@@ -463,13 +492,18 @@ def test_sandbox_and_none_give_the_same_numbers(home, dataset):
 
 # -- the parent ------------------------------------------------------------------------------------
 
+
 def test_the_parent_imports_no_plugin_code(home, dataset, register_plugins, tmp_path):
     sentinel = tmp_path / "imported-here"
-    source = f'''
+    source = (
+        f"""
 import os
 if os.path.exists({str(tmp_path)!r}):  # only the parent can see this directory
     open({str(sentinel)!r}, "w").close()
-''' + PRELUDE + "\ndef attack(self):\n    return None\n"
+"""
+        + PRELUDE
+        + "\ndef attack(self):\n    return None\n"
+    )
     register_plugins({"attack": source})
     from harness.runner import submit
 
@@ -480,8 +514,10 @@ if os.path.exists({str(tmp_path)!r}):  # only the parent can see this directory
     assert not [m for m in sys.modules if m.startswith("fakeplugins_mods.")]
 
 
-def test_parameters_the_source_cannot_tell_are_checked_in_the_worker(home, dataset, register_plugins):
-    source = '''
+def test_parameters_the_source_cannot_tell_are_checked_in_the_worker(
+    home, dataset, register_plugins
+):
+    source = """
 import functools
 def wrap(cls):
     return cls
@@ -493,7 +529,7 @@ class Model:
         pass
     def recommend(self, users, k):
         pass
-'''
+"""
     register_plugins({"deco": source})
     from harness.runner import submit
 
@@ -502,7 +538,9 @@ class Model:
     assert store.list_runs(home) == []
 
 
-def test_where_bwrap_cannot_start_auto_refuses_naming_sandbox_none(home, dataset, tmp_path, monkeypatch, cli):
+def test_where_bwrap_cannot_start_auto_refuses_naming_sandbox_none(
+    home, dataset, tmp_path, monkeypatch, cli
+):
     fake = tmp_path / "bwrap"
     fake.write_text("#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n")
     fake.chmod(0o755)
@@ -512,13 +550,16 @@ def test_where_bwrap_cannot_start_auto_refuses_naming_sandbox_none(home, dataset
     assert lines[-1].startswith("error: the sandbox cannot start here (bwrap: setting up uid map")
     assert "--sandbox none" in lines[-1]
     assert store.list_runs(home) == []
-    ok = json.loads(cli("submit", "popular", "--dataset", "synthetic-small", "--sandbox", "none",
-                        "--json").stdout)
+    ok = json.loads(
+        cli(
+            "submit", "popular", "--dataset", "synthetic-small", "--sandbox", "none", "--json"
+        ).stdout
+    )
     assert ok["sandbox"] == "none"
 
 
 def test_plugin_text_is_shown_escaped(home, dataset, register_plugins, cli):
-    source = '''
+    source = """
 class Model:
     def fit(self, data):
         import sys
@@ -526,7 +567,7 @@ class Model:
         raise RuntimeError("[link=http://evil.example]click[/link] \\x1b[2J")
     def recommend(self, users, k):
         pass
-'''
+"""
     register_plugins({"evil": source})
     from harness.runner import submit
 
@@ -542,9 +583,21 @@ class Model:
 
 def test_sigterm_aborts_the_run_and_leaves_no_job_behind(home, dataset, register_plugins):
     register_plugins({"attack": plugin("def attack(self):\n    time.sleep(120)\n")})
-    parent = subprocess.Popen([sys.executable, "-c", "from harness.cli import main; main()",
-                               "submit", "attack", "--dataset", "synthetic-small", "--k", "5"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from harness.cli import main; main()",
+            "submit",
+            "attack",
+            "--dataset",
+            "synthetic-small",
+            "--k",
+            "5",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not store.list_runs(home):
         time.sleep(0.2)
@@ -565,8 +618,9 @@ def test_a_killed_parents_job_is_swept_by_the_next_command(home, dataset, cli):
     (job / "box").mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (job / "owner.json").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
-                                                "started": 1.0}))
+    (job / "owner.json").write_text(
+        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": 1.0})
+    )
     (home / "runs").mkdir(exist_ok=True)
     orphan = home / "runs" / "20260101-000000-abcdef.parquet"
     orphan.write_bytes(b"PAR1")
@@ -578,31 +632,44 @@ def test_a_killed_parents_job_is_swept_by_the_next_command(home, dataset, cli):
     assert not mine.exists()
 
 
-def test_a_run_is_scored_against_the_truth_it_started_with(home, dataset, register_plugins, tmp_path):
+def test_a_run_is_scored_against_the_truth_it_started_with(
+    home, dataset, register_plugins, tmp_path
+):
     """Re-preparing the split with another registry while the model trains changes nothing for it:
     it scores exactly as the same model did before, on the fingerprint it started with."""
     from harness.datasets import prepare
     from harness.runner import submit
 
-    root = register_plugins({"gated": PRELUDE.replace(
-        "found = attack(self)",
-        "found = None\n        while not os.path.exists(os.path.join(os.path.dirname(__file__), 'go')):"
-        " time.sleep(0.1)")})
+    root = register_plugins(
+        {
+            "gated": PRELUDE.replace(
+                "found = attack(self)",
+                "found = None\n        while not os.path.exists(os.path.join(os.path.dirname(__file__), 'go')):"
+                " time.sleep(0.1)",
+            )
+        }
+    )
     gate = root / "fakeplugins_mods" / "go"
     gate.write_text("go")
     reference = submit(home, "gated", dataset="synthetic-small", k=10)
     gate.unlink()
     result: dict = {}
-    worker = threading.Thread(target=lambda: result.update(run=submit(
-        home, "gated", dataset="synthetic-small", k=10)))
+    worker = threading.Thread(
+        target=lambda: result.update(run=submit(home, "gated", dataset="synthetic-small", k=10))
+    )
     worker.start()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and [r.status for r in store.list_runs(home)] != ["running", "ok"]:
+    while time.monotonic() < deadline and [r.status for r in store.list_runs(home)] != [
+        "running",
+        "ok",
+    ]:
         time.sleep(0.2)
     registry = tmp_path / "other.toml"
-    registry.write_text('[synthetic-small]\nformat = "synthetic"\n'
-                        'params = { n_users = 500, n_items = 100, n_interactions = 6000, days = 30, seed = 3 }\n'
-                        '  [synthetic-small.splits.temporal]\n  protocol = "temporal"\n  days = 7\n')
+    registry.write_text(
+        '[synthetic-small]\nformat = "synthetic"\n'
+        "params = { n_users = 500, n_items = 100, n_interactions = 6000, days = 30, seed = 3 }\n"
+        '  [synthetic-small.splits.temporal]\n  protocol = "temporal"\n  days = 7\n'
+    )
     meta = prepare("synthetic-small", home=home, registry_file=registry, force=True)
     gate.write_text("go")
     worker.join(timeout=120)

@@ -22,22 +22,30 @@ def test_new_writes_a_package_with_the_entry_point(cli, tmp_path):
     result = cli("new", "my-model", "--dir", str(target))
     assert f"pip install -e {target}" in result.stdout
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    assert files == ["README.md", "my_model/__init__.py", "my_model/model.py", "pyproject.toml",
-                     "tests/test_my_model.py"]
+    assert files == [
+        "README.md",
+        "my_model/__init__.py",
+        "my_model/model.py",
+        "pyproject.toml",
+        "tests/test_my_model.py",
+    ]
     pyproject = (target / "pyproject.toml").read_text()
     assert 'my-model = "my_model.model:MyModelRecommender"' in pyproject
     assert 'name = "harness-my-model"' in pyproject
     assert "${" not in "".join(p.read_text() for p in target.rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize("name, message", [
-    ("My-Model", "invalid recommender name 'My-Model'"),
-    ("9lives", "invalid recommender name '9lives'"),
-    ("two--dashes", "invalid recommender name"),
-    ("class", "Python keyword"),
-    ("polars", "already importable"),
-    ("popular", "already registered"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("My-Model", "invalid recommender name 'My-Model'"),
+        ("9lives", "invalid recommender name '9lives'"),
+        ("two--dashes", "invalid recommender name"),
+        ("class", "Python keyword"),
+        ("polars", "already importable"),
+        ("popular", "already registered"),
+    ],
+)
 def test_bad_names_are_refused_with_one_line(cli, tmp_path, name, message):
     result = cli("new", name, "--dir", str(tmp_path / "x"), expect=1)
     assert result.stderr.startswith("error: ") and message in result.stderr
@@ -70,7 +78,9 @@ def test_scaffolded_model_passes_its_own_tests(tmp_path, monkeypatch):
     target, _ = create("fresh-rec", tmp_path / "pkg")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(target / "tests")],
-        cwd=target, capture_output=True, text=True,
+        cwd=target,
+        capture_output=True,
+        text=True,
         env=dict(os.environ, PYTHONPATH=str(target)),
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -78,7 +88,8 @@ def test_scaffolded_model_passes_its_own_tests(tmp_path, monkeypatch):
 
 
 def test_scaffold_registered_through_its_entry_point_is_listed_and_submits(
-        cli, dataset, tmp_path, monkeypatch):
+    cli, dataset, tmp_path, monkeypatch
+):
     """The door pip opens, without pip: a dist-info directory with the scaffold's own entry
     points next to the package, on the path of this process and of the worker."""
     try:
@@ -91,14 +102,21 @@ def test_scaffold_registered_through_its_entry_point_is_listed_and_submits(
     info = target / f"{project['name']}-{project['version']}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
     points = project["entry-points"]["harness.recommenders"]
     (info / "entry_points.txt").write_text(
-        "[harness.recommenders]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
+        "[harness.recommenders]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+    )
     monkeypatch.syspath_prepend(str(target))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(target), os.environ.get("PYTHONPATH")]))
+    )
     listed = {p["name"]: p for p in json.loads(cli("list", "--json").stdout)}
-    assert listed["fresh-rec"]["distribution"] == "harness-fresh-rec" and listed["fresh-rec"]["error"] is None
+    assert (
+        listed["fresh-rec"]["distribution"] == "harness-fresh-rec"
+        and listed["fresh-rec"]["error"] is None
+    )
     run = json.loads(cli("submit", "fresh-rec", "--dataset", dataset, "--k", "10", "--json").stdout)
     assert run["status"] == "ok" and run["plugin_distribution"] == "harness-fresh-rec"
     assert run["metrics"]["ndcg@10"] > 0
@@ -115,10 +133,14 @@ def _venv(tmp_path: Path) -> Path:
     python = env_dir / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True).stdout.strip()
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     dirs = [d for d in site.getsitepackages() if Path(d).is_dir()]
     Path(purelib, "_outer_env.pth").write_text(
-        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dirs) + "\n")
+        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dirs) + "\n"
+    )
     return python
 
 
@@ -131,11 +153,23 @@ def test_scaffold_installs_lists_and_submits(tmp_path, home):
     env.update(HARNESS_HOME=str(home), OPENBLAS_NUM_THREADS="1")
 
     def run(*args: str) -> str:
-        done = subprocess.run([str(python), *args], capture_output=True, text=True, env=env, cwd=tmp_path)
+        done = subprocess.run(
+            [str(python), *args], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
         assert done.returncode == 0, f"{args}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    run("-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-e", str(target))
+    run(
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "-e",
+        str(target),
+    )
     harness_cli = ("-c", "from harness.cli import main; main()")
     listed = {p["name"]: p for p in json.loads(run(*harness_cli, "list", "--json"))}
     assert listed["scaffold-probe"]["distribution"] == "harness-scaffold-probe"
@@ -144,6 +178,7 @@ def test_scaffold_installs_lists_and_submits(tmp_path, home):
     assert importlib.util.find_spec("scaffold_probe") is None
 
     run(*harness_cli, "data", "prepare", "synthetic-small")
-    result = json.loads(run(*harness_cli, "submit", "scaffold-probe", "--dataset", "synthetic-small",
-                            "--json"))
+    result = json.loads(
+        run(*harness_cli, "submit", "scaffold-probe", "--dataset", "synthetic-small", "--json")
+    )
     assert result["metrics"]["ndcg@10"] > 0

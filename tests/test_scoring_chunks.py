@@ -26,14 +26,26 @@ def _random_case(seed: int, n_users: int = 40, n_items: int = 30, as_str: bool =
             truth.append((u, int(i)))
     truth.append((n_users + 5, 0))  # a truth user without a list
     cast = str if as_str else int
-    recs = pl.DataFrame([(cast(u), cast(i), s) for u, i, s in rows],
-                        schema=["user_id", "item_id", "score"], orient="row")
-    tf = pl.DataFrame([(cast(u), cast(i)) for u, i in truth], schema=["user_id", "item_id"],
-                      orient="row")
-    train = pl.DataFrame({"user_id": [cast(u % 7) for u in range(n_items)],
-                          "item_id": [cast(i) for i in range(n_items)]})
-    cats = pl.DataFrame({"item_id": [cast(i) for i in range(n_items)],
-                         "categories": [[f"c{i % 3}", f"c{i % 5}"] for i in range(n_items)]})
+    recs = pl.DataFrame(
+        [(cast(u), cast(i), s) for u, i, s in rows],
+        schema=["user_id", "item_id", "score"],
+        orient="row",
+    )
+    tf = pl.DataFrame(
+        [(cast(u), cast(i)) for u, i in truth], schema=["user_id", "item_id"], orient="row"
+    )
+    train = pl.DataFrame(
+        {
+            "user_id": [cast(u % 7) for u in range(n_items)],
+            "item_id": [cast(i) for i in range(n_items)],
+        }
+    )
+    cats = pl.DataFrame(
+        {
+            "item_id": [cast(i) for i in range(n_items)],
+            "categories": [[f"c{i % 3}", f"c{i % 5}"] for i in range(n_items)],
+        }
+    )
     return recs, tf, train, cats
 
 
@@ -51,10 +63,14 @@ def test_chunked_equals_unchunked_exactly(seed, chunk, as_str):
     assert parts.evaluation.metrics == whole.evaluation.metrics
     assert parts.evaluation.per_user.equals(whole.evaluation.per_user)
     assert parts.report == whole.report
-    assert {"coverage@5", "gini@5", "novelty@5", "diversity@5"} <= set(whole.evaluation.metrics["all"])
+    assert {"coverage@5", "gini@5", "novelty@5", "diversity@5"} <= set(
+        whole.evaluation.metrics["all"]
+    )
     # and the in-memory API gives the same numbers as the file path
     normalised = validate_recommendations(recs, source="r")[0]
-    assert evaluate(normalised, truth, chunk_rows=chunk, **options).metrics == whole.evaluation.metrics
+    assert (
+        evaluate(normalised, truth, chunk_rows=chunk, **options).metrics == whole.evaluation.metrics
+    )
 
 
 def test_users_split_across_batches_stay_whole(tmp_path):
@@ -72,14 +88,20 @@ def test_users_split_across_batches_stay_whole(tmp_path):
 
 
 def test_messages_number_rows_in_the_whole_file(tmp_path):
-    frame = pl.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 3], "item_id": [1, 2, 1, 2, 5, 6, 5],
-                          "score": [3.0, 2.0, 3.0, 2.0, 3.0, 2.0, 1.0]})
+    frame = pl.DataFrame(
+        {
+            "user_id": [1, 1, 2, 2, 3, 3, 3],
+            "item_id": [1, 2, 1, 2, 5, 6, 5],
+            "score": [3.0, 2.0, 3.0, 2.0, 3.0, 2.0, 1.0],
+        }
+    )
     path = tmp_path / "recs.parquet"
     frame.write_parquet(path)
     with pytest.raises(ValidationError, match=r"item listed twice for one user at row 5 .*row 7"):
         list(ListReader(path, chunk_rows=2))
-    nan = frame.with_columns(pl.when(pl.int_range(7) == 5).then(float("nan"))
-                             .otherwise(pl.col("score")).alias("score"))
+    nan = frame.with_columns(
+        pl.when(pl.int_range(7) == 5).then(float("nan")).otherwise(pl.col("score")).alias("score")
+    )
     with pytest.raises(ValidationError, match=r"NaN score at row 6 "):
         list(ListReader(nan, chunk_rows=2))
     with pytest.raises(ValidationError, match=r"users not asked for at row 5 "):
@@ -94,13 +116,21 @@ def test_partitioned_directory_and_ungrouped_users(tmp_path):
     users = recs.get_column("user_id")
     recs.filter(users < 20).write_parquet(parts / "part-0.parquet")
     recs.filter(users >= 20).write_parquet(parts / "part-1.parquet")
-    assert score_lists(parts, truth, ks=KS, train=train, chunk_rows=7).evaluation.metrics == expected
+    assert (
+        score_lists(parts, truth, ks=KS, train=train, chunk_rows=7).evaluation.metrics == expected
+    )
     # grouped users in descending order: each chunk's truth rows are looked up, not sliced
     descending = recs.sort("user_id", "score", descending=[True, True], maintain_order=True)
-    assert score_lists(descending, truth, ks=KS, train=train, chunk_rows=7).evaluation.metrics == expected
+    assert (
+        score_lists(descending, truth, ks=KS, train=train, chunk_rows=7).evaluation.metrics
+        == expected
+    )
     # a user's rows in two places (sorted by score, not by user): read whole, same numbers
     shuffled = recs.sort("score", "item_id")
-    assert score_lists(shuffled, truth, ks=KS, train=train, chunk_rows=7).evaluation.metrics == expected
+    assert (
+        score_lists(shuffled, truth, ks=KS, train=train, chunk_rows=7).evaluation.metrics
+        == expected
+    )
     # and a duplicate across the two places is still found
     dup = pl.concat([recs, recs.head(1)])
     with pytest.raises(ValidationError, match="item listed twice"):
@@ -110,10 +140,13 @@ def test_partitioned_directory_and_ungrouped_users(tmp_path):
 def test_integer_ids_of_two_widths_are_compared_exactly():
     """Int64 lists against an Int32 truth: no cast of the lists, a user beyond Int32 is in no
     truth (not a wrapped-around one), the numbers equal those of lists of the truth's width."""
-    truth = pl.DataFrame({"user_id": pl.Series([1, 2], dtype=pl.Int32),
-                          "item_id": pl.Series([10, 20], dtype=pl.Int32)})
-    wide = pl.DataFrame({"user_id": [1, 2, 2**32 + 1], "item_id": [10, 21, 10],
-                         "rank": [1, 1, 1]})
+    truth = pl.DataFrame(
+        {
+            "user_id": pl.Series([1, 2], dtype=pl.Int32),
+            "item_id": pl.Series([10, 20], dtype=pl.Int32),
+        }
+    )
+    wide = pl.DataFrame({"user_id": [1, 2, 2**32 + 1], "item_id": [10, 21, 10], "rank": [1, 1, 1]})
     narrow = wide.head(2).with_columns(pl.col("user_id", "item_id").cast(pl.Int32))
     a = score_lists(wide, truth, ks=(1,)).evaluation.metrics
     b = score_lists(narrow, truth, ks=(1,)).evaluation.metrics
@@ -129,9 +162,13 @@ def test_worker_asks_for_lists_in_batches_and_appends_them(tmp_path, monkeypatch
         def recommend(self, users, k):
             calls.append(users.to_list())
             ids = users.to_list()
-            return pl.DataFrame({"user_id": [u for u in ids for _ in range(k)],
-                                 "item_id": [i for _ in ids for i in range(k)],
-                                 "score": [float(k - i) for _ in ids for i in range(k)]})
+            return pl.DataFrame(
+                {
+                    "user_id": [u for u in ids for _ in range(k)],
+                    "item_id": [i for _ in ids for i in range(k)],
+                    "score": [float(k - i) for _ in ids for i in range(k)],
+                }
+            )
 
     monkeypatch.setattr(worker, "RECOMMEND_USERS", 3)
     path = tmp_path / "recs.parquet"
@@ -139,7 +176,8 @@ def test_worker_asks_for_lists_in_batches_and_appends_them(tmp_path, monkeypatch
     assert calls == [[0, 1, 2], [3, 4, 5], [6]]
     written = pl.read_parquet(path)
     assert written.height == 14 and written.get_column("user_id").to_list() == [
-        u for u in range(7) for _ in range(2)]
+        u for u in range(7) for _ in range(2)
+    ]
 
     class Drifting(Model):
         def recommend(self, users, k):

@@ -32,8 +32,13 @@ def _score_files(recs, truth, ks, catalog, categories):
     """The local engine, as `harness score` calls it."""
     from harness.scoring import score_files
 
-    return score_files(Path(recs), Path(truth), ks=ks, catalog=catalog and Path(catalog),
-                       categories=categories and Path(categories)).evaluation
+    return score_files(
+        Path(recs),
+        Path(truth),
+        ks=ks,
+        catalog=catalog and Path(catalog),
+        categories=categories and Path(categories),
+    ).evaluation
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +52,17 @@ def spark():
 
 
 def _both(spark, recs, truth, ks, catalog=None, categories=None):
-    local = _score_files(Path(recs), Path(truth), ks, catalog and str(catalog),
-                         categories and str(categories))
-    remote = spark_engine.score_files(str(recs), str(truth), ks=ks, catalog=catalog and str(catalog),
-                                      categories=categories and str(categories), spark=spark).evaluation
+    local = _score_files(
+        Path(recs), Path(truth), ks, catalog and str(catalog), categories and str(categories)
+    )
+    remote = spark_engine.score_files(
+        str(recs),
+        str(truth),
+        ks=ks,
+        catalog=catalog and str(catalog),
+        categories=categories and str(categories),
+        spark=spark,
+    ).evaluation
     return local, remote
 
 
@@ -61,7 +73,10 @@ def assert_same(local, remote):
     for segment, values in local.metrics.items():
         assert list(remote.metrics[segment]) == list(values), segment
         for name, value in values.items():
-            assert remote.metrics[segment][name] == pytest.approx(value, abs=TOL, rel=TOL), (segment, name)
+            assert remote.metrics[segment][name] == pytest.approx(value, abs=TOL, rel=TOL), (
+                segment,
+                name,
+            )
     assert remote.notices == local.notices
     # ids as text: CSV ids that are all integers are integers locally and strings in Spark
     theirs = pl.from_arrow(remote.per_user.toArrow()).with_columns(pl.col("user_id").cast(pl.Utf8))
@@ -88,33 +103,53 @@ def _random_case(seed: int, tmp: Path):
     n_users, n_items = int(rng.integers(3, 40)), int(rng.integers(5, 60))
     as_str = seed % 3 == 0
     truth_users = rng.choice(n_users + 5, size=n_users, replace=False)  # some ids beyond the lists'
-    truth = pl.DataFrame({"user_id": np.repeat(truth_users, rng.integers(1, 6, n_users)),
-                          "item_id": 0})
+    truth = pl.DataFrame(
+        {"user_id": np.repeat(truth_users, rng.integers(1, 6, n_users)), "item_id": 0}
+    )
     truth = truth.with_columns(pl.Series("item_id", rng.integers(0, n_items, truth.height)))
     list_users = rng.choice(n_users + 5, size=n_users, replace=False)  # some truth users have none
     lengths = rng.integers(1, 12, n_users)
     rows = []
     for u, n in zip(list_users, lengths):
-        rows += [(int(u), int(i)) for i in rng.choice(n_items + 5, size=min(int(n), n_items), replace=False)]
+        rows += [
+            (int(u), int(i))
+            for i in rng.choice(n_items + 5, size=min(int(n), n_items), replace=False)
+        ]
     recs = pl.DataFrame(rows, schema={"user_id": pl.Int64, "item_id": pl.Int64}, orient="row")
     if seed % 2:
-        recs = recs.with_columns(pl.Series("score", rng.integers(0, 4, recs.height).astype(np.float64)))
+        recs = recs.with_columns(
+            pl.Series("score", rng.integers(0, 4, recs.height).astype(np.float64))
+        )
     else:
-        recs = recs.with_columns(pl.Series("rank", rng.integers(1, 9, recs.height).astype(np.int32)))
+        recs = recs.with_columns(
+            pl.Series("rank", rng.integers(1, 9, recs.height).astype(np.int32))
+        )
     if seed % 4 < 2:
         recs = recs.sample(fraction=1.0, shuffle=True, seed=seed)
     train_users = rng.choice(n_users + 5, size=n_users // 2 + 1, replace=False)
-    train = pl.DataFrame({"user_id": rng.choice(train_users, 3 * n_items),
-                          "item_id": rng.integers(0, n_items, 3 * n_items)})
+    train = pl.DataFrame(
+        {
+            "user_id": rng.choice(train_users, 3 * n_items),
+            "item_id": rng.integers(0, n_items, 3 * n_items),
+        }
+    )
     tags = ["a", "b", "c", "d"]
-    cats = pl.DataFrame({"item_id": np.arange(n_items + 3),
-                         "categories": [list(rng.choice(tags, int(rng.integers(0, 4))))
-                                        for _ in range(n_items + 3)]},
-                        schema_overrides={"categories": pl.List(pl.Utf8)})
+    cats = pl.DataFrame(
+        {
+            "item_id": np.arange(n_items + 3),
+            "categories": [
+                list(rng.choice(tags, int(rng.integers(0, 4)))) for _ in range(n_items + 3)
+            ],
+        },
+        schema_overrides={"categories": pl.List(pl.Utf8)},
+    )
     if as_str:
-        recs, truth, train, cats = (f.with_columns(pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id")
-                                                   if c in f.columns)
-                                    for f in (recs, truth, train, cats))
+        recs, truth, train, cats = (
+            f.with_columns(
+                pl.col(c).cast(pl.Utf8) for c in ("user_id", "item_id") if c in f.columns
+            )
+            for f in (recs, truth, train, cats)
+        )
     paths = []
     for name, frame in (("recs", recs), ("truth", truth), ("train", train), ("cats", cats)):
         path = tmp / f"{name}{seed}.parquet"
@@ -141,7 +176,9 @@ def test_hand_computed_ties_catalogue_and_categories(spark, tmp_path):
     # user 1: list a, b, z (z outside the catalogue), relevant {b}; user 2 (cold: not among the
     # catalogue's users): list a, relevant {c}; user 3: relevant {a}, no list. CSV, string ids.
     recs = tmp_path / "recs.csv"
-    recs.write_text("user_id,item_id,score\n2,a,0.5\n1,a,1.0\n1,z,0.2\n1,b,1.0\n")  # a before b: tie
+    recs.write_text(
+        "user_id,item_id,score\n2,a,0.5\n1,a,1.0\n1,z,0.2\n1,b,1.0\n"
+    )  # a before b: tie
     truth = tmp_path / "truth.csv"
     truth.write_text("user_id,item_id\n1,b\n2,c\n3,a\n1,b\n")  # a repeated pair counts once
     catalog = tmp_path / "train.csv"
@@ -151,7 +188,7 @@ def test_hand_computed_ties_catalogue_and_categories(spark, tmp_path):
     local, remote = _both(spark, recs, truth, (1, 3), catalog, cats)
     assert_same(local, remote)
     a = remote.metrics["all"]
-    assert a["mrr@3"] == pytest.approx((1 / 2 + 0 + 0) / 3)       # b second: the tie keeps file order
+    assert a["mrr@3"] == pytest.approx((1 / 2 + 0 + 0) / 3)  # b second: the tie keeps file order
     assert a["precision@1"] == 0.0
     assert a["coverage@3"] == pytest.approx(2 / 3) and a["gini@3"] == pytest.approx(4 / 9)
     nov = lambda c: -math.log2((c + 1) / 4)  # noqa: E731  (N = 3 train users)
@@ -179,25 +216,36 @@ def test_directory_of_parquet_files(spark, tmp_path):
     parts.mkdir()
     users = frame.get_column("user_id").unique().sort()
     half = users.len() // 2  # each user's list in one file
-    frame.filter(pl.col("user_id").is_in(users[:half].implode())).write_parquet(parts / "part-0.parquet")
-    frame.filter(pl.col("user_id").is_in(users[half:].implode())).write_parquet(parts / "part-1.parquet")
+    frame.filter(pl.col("user_id").is_in(users[:half].implode())).write_parquet(
+        parts / "part-0.parquet"
+    )
+    frame.filter(pl.col("user_id").is_in(users[half:].implode())).write_parquet(
+        parts / "part-1.parquet"
+    )
     local = _score_files(Path(recs), Path(truth), (1, 5), str(train), str(cats))
-    remote = spark_engine.score_files(str(parts), str(truth), ks=(1, 5), catalog=str(train),
-                                      categories=str(cats), spark=spark).evaluation
+    remote = spark_engine.score_files(
+        str(parts), str(truth), ks=(1, 5), catalog=str(train), categories=str(cats), spark=spark
+    ).evaluation
     assert_same(local, remote)
 
 
-@pytest.mark.parametrize("body, words", [
-    ("user_id,item_id,score\n1,5,1.0\n1,6,0.5\n1,5,0.2\n", "item listed twice"),
-    ("user_id,item_id,score\n1,5,1.0\n,6,0.5\n", "null user_id"),
-    ("user_id,item_id,score\n1,5,1.0\n1,,0.5\n", "null item_id"),
-    ("user_id,item_id,score\n1,5,1.0\n1,6,NaN\n", "null or NaN score"),
-    ("user_id,item_id,rank\n1,5,1\n1,6,\n", "null or NaN rank"),
-    ("user_id,item_id\n1,5\n", "needs a 'score' or a 'rank' column"),
-    ("user,item_id,score\n1,5,1.0\n", "missing column(s) user_id"),
-    ("user_id,item_id,score\n", "no rows (the recommendation list is empty)"),
-    ("user_id,item_id,score\n9,5,1.0\n7,5,1.0\n", "none of the 2 users with lists is a truth user"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("user_id,item_id,score\n1,5,1.0\n1,6,0.5\n1,5,0.2\n", "item listed twice"),
+        ("user_id,item_id,score\n1,5,1.0\n,6,0.5\n", "null user_id"),
+        ("user_id,item_id,score\n1,5,1.0\n1,,0.5\n", "null item_id"),
+        ("user_id,item_id,score\n1,5,1.0\n1,6,NaN\n", "null or NaN score"),
+        ("user_id,item_id,rank\n1,5,1\n1,6,\n", "null or NaN rank"),
+        ("user_id,item_id\n1,5\n", "needs a 'score' or a 'rank' column"),
+        ("user,item_id,score\n1,5,1.0\n", "missing column(s) user_id"),
+        ("user_id,item_id,score\n", "no rows (the recommendation list is empty)"),
+        (
+            "user_id,item_id,score\n9,5,1.0\n7,5,1.0\n",
+            "none of the 2 users with lists is a truth user",
+        ),
+    ],
+)
 def test_validation_messages_match_the_local_engine(spark, tmp_path, body, words):
     recs = tmp_path / "recs.csv"
     recs.write_text(body)
@@ -224,20 +272,39 @@ def test_non_numeric_score_and_null_truth_and_missing_file(spark, tmp_path):
     with pytest.raises(ValidationError, match="column score must be numeric"):
         spark_engine.score_files(str(recs), str(truth), ks=(5,), spark=spark)
     from harness.errors import DataError
+
     with pytest.raises(DataError, match="nowhere.parquet: no such file"):
-        spark_engine.score_files(str(tmp_path / "nowhere.parquet"), str(truth), ks=(5,), spark=spark)
+        spark_engine.score_files(
+            str(tmp_path / "nowhere.parquet"), str(truth), ks=(5,), spark=spark
+        )
 
 
 def test_cli_engine_spark_prints_the_local_json(spark, cli, tmp_path):
     recs, truth, train, cats = _random_case(7, tmp_path)
-    args = ["score", "--recs", str(recs), "--truth", str(truth), "--k", "1", "--k", "10",
-            "--catalog", str(train), "--item-categories", str(cats), "--json"]
+    args = [
+        "score",
+        "--recs",
+        str(recs),
+        "--truth",
+        str(truth),
+        "--k",
+        "1",
+        "--k",
+        "10",
+        "--catalog",
+        str(train),
+        "--item-categories",
+        str(cats),
+        "--json",
+    ]
     local = json.loads(cli(*args).stdout)
     remote = json.loads(cli(*args, "--engine", "spark", "--spark-master", "local[2]").stdout)
     assert list(remote["segments"]) == list(local["segments"])
     for segment, values in local["segments"].items():
         assert remote["segments"][segment] == pytest.approx(values, abs=TOL, rel=TOL)
-    r = cli("score", "--recs", str(recs), "--spark-master", "local[2]", "--truth", str(truth), expect=1)
+    r = cli(
+        "score", "--recs", str(recs), "--spark-master", "local[2]", "--truth", str(truth), expect=1
+    )
     assert r.stderr.startswith("error: ") and "--engine spark" in r.stderr
 
 

@@ -10,16 +10,27 @@ from harness.store.splits import PreparedSplit, list_splits, load_split, save_sp
 
 
 def make(split="s", ids=("a", "b"), fingerprint="f1", default=True):
-    train = pl.DataFrame({"user_id": list(ids), "item_id": [1, 2],
-                          "timestamp": [datetime(2020, 1, 1), None],
-                          "weight": pl.Series([1.0, 2.0], dtype=pl.Float32)})
+    train = pl.DataFrame(
+        {
+            "user_id": list(ids),
+            "item_id": [1, 2],
+            "timestamp": [datetime(2020, 1, 1), None],
+            "weight": pl.Series([1.0, 2.0], dtype=pl.Float32),
+        }
+    )
     return PreparedSplit(
-        dataset="d", split=split, fingerprint=fingerprint, protocol={"protocol": "random"},
-        cutoff=datetime(2020, 1, 2), train=train,
+        dataset="d",
+        split=split,
+        fingerprint=fingerprint,
+        protocol={"protocol": "random"},
+        cutoff=datetime(2020, 1, 2),
+        train=train,
         truth=pl.DataFrame({"user_id": [ids[0]], "item_id": [3]}),
-        test_users=pl.DataFrame({"user_id": [ids[0]], "cold": [False]}), users=None,
+        test_users=pl.DataFrame({"user_id": [ids[0]], "cold": [False]}),
+        users=None,
         items=pl.DataFrame({"item_id": [1], "categories": [["x", "y"]]}),
-        info={"is_default": default, "train_rows": 2})
+        info={"is_default": default, "train_rows": 2},
+    )
 
 
 def test_round_trip_keeps_types(home):
@@ -48,7 +59,7 @@ def test_failed_save_leaves_previous_version(home):
     save_split(home, make(fingerprint="good"))
     broken = make(fingerprint="bad")
     broken.items = object()  # not a frame: fails after train and truth were written
-    with pytest.raises(duckdb.InvalidInputException, match='not suitable'):
+    with pytest.raises(duckdb.InvalidInputException, match="not suitable"):
         save_split(home, broken)
     s = load_split(home, "d")
     assert s.fingerprint == "good" and s.train["user_id"].dtype == pl.Utf8

@@ -49,8 +49,8 @@ def test_clearly_better_run_has_a_band_strictly_above():
     values = np.stack([base + 0.2, base + rng.normal(0, 0.01, 400), base], axis=1)
     board = stats.board_statistics(values)
     bands = board["rank_band"].tolist()
-    assert bands[0] == [1, 1]                          # better than both others
-    assert bands[1] == [2, 3] and bands[2] == [2, 3]   # 0.0005 apart in noise 0.01: a tie
+    assert bands[0] == [1, 1]  # better than both others
+    assert bands[1] == [2, 3] and bands[2] == [2, 3]  # 0.0005 apart in noise 0.01: a tie
     assert board["significant"][0, 1] and board["significant"][0, 2]
     assert not board["significant"][1, 2]
 
@@ -81,7 +81,7 @@ def test_randomization_p_matches_exact_enumeration():
 def test_p_beyond_resolution_comes_from_the_normal_limit():
     d = np.random.default_rng(4).normal(0.1, 1.0, 2000)
     [row] = stats.paired_comparison(d, np.zeros(2000), resamples=200)
-    z = abs(d.mean()) / (math.sqrt(d @ d) / 2000)         # sign-flip sd of the mean: sqrt(sum d^2)/n
+    z = abs(d.mean()) / (math.sqrt(d @ d) / 2000)  # sign-flip sd of the mean: sqrt(sum d^2)/n
     assert 0 < row["p_value"] < 1 / 201
     assert row["p_value"] == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-3)
 
@@ -114,13 +114,13 @@ def test_holm_by_hand():
 def test_rank_bands_by_hand():
     means = np.array([0.3, 0.2, 0.19, 0.1])
     sig = np.zeros((4, 4), dtype=bool)
-    for a, b in [(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)]:   # 1 and 2 tie
+    for a, b in [(0, 1), (0, 2), (0, 3), (1, 3), (2, 3)]:  # 1 and 2 tie
         sig[a, b] = sig[b, a] = True
     assert stats.rank_bands(means, sig).tolist() == [[1, 1], [2, 3], [2, 3], [4, 4]]
 
 
 def test_minimal_detectable_difference_by_hand():
-    x = np.array([0.0, 1.0] * 50)                       # sd (ddof 1) = 0.5025
+    x = np.array([0.0, 1.0] * 50)  # sd (ddof 1) = 0.5025
     expected = (1.959964 + 0.841621) * np.std(x, ddof=1) / 10
     assert stats.minimal_detectable_difference(x) == pytest.approx(expected, rel=1e-5)
 
@@ -137,13 +137,16 @@ def test_rbo_and_jaccard_by_hand():
     hand = p**3 + (1 - p) / p * (p + p**2 / 2 + p**3)
     out = stats.list_overlap(a, b, k=2)
     assert out["rbo"] == pytest.approx(hand) and hand == pytest.approx(0.955, abs=1e-3)
-    assert out["jaccard@2"] == pytest.approx(1 / 3)          # {x,y} vs {x,z}
+    assert out["jaccard@2"] == pytest.approx(1 / 3)  # {x,y} vs {x,z}
     same = stats.list_overlap(a, a, k=3)
     assert same == {"jaccard@3": 1.0, "rbo": pytest.approx(1.0)}
     disjoint = stats.list_overlap(a, _lists([(1, "q", 1), (1, "r", 2), (1, "s", 3)]), k=3)
     assert disjoint == {"jaccard@3": 0.0, "rbo": 0.0}
     # two users: the mean over users
-    two = stats.list_overlap(pl.concat([a, a.with_columns(user_id=pl.lit(2, dtype=pl.Int64))]),
-                             pl.concat([b, a.with_columns(user_id=pl.lit(2, dtype=pl.Int64))]), k=2)
+    two = stats.list_overlap(
+        pl.concat([a, a.with_columns(user_id=pl.lit(2, dtype=pl.Int64))]),
+        pl.concat([b, a.with_columns(user_id=pl.lit(2, dtype=pl.Int64))]),
+        k=2,
+    )
     assert two["jaccard@2"] == pytest.approx((1 / 3 + 1) / 2)
     assert two["rbo"] == pytest.approx((hand + 1) / 2)

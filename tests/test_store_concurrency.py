@@ -13,8 +13,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-import pytest
-
 from harness import store
 from harness.store import runs
 from harness.store.migrations import MIGRATIONS
@@ -39,14 +37,22 @@ def test_threads_opening_a_fresh_database_at_once_all_succeed(home):
 
 
 def test_processes_opening_a_fresh_database_at_once_all_succeed(home):
-    code = ("import sys, time; from pathlib import Path; from harness import store\n"
-            "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
-            "with store.connect(Path(sys.argv[1]), read_only=sys.argv[3] == 'ro') as con:\n"
-            "    print(con.sql('SELECT count(*) FROM runs').fetchall()[0][0])")
+    code = (
+        "import sys, time; from pathlib import Path; from harness import store\n"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time()))\n"
+        "with store.connect(Path(sys.argv[1]), read_only=sys.argv[3] == 'ro') as con:\n"
+        "    print(con.sql('SELECT count(*) FROM runs').fetchall()[0][0])"
+    )
     start = time.time() + 2  # all imports done by then: the opens really race
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(home), str(start), mode],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for mode in ("rw", "ro", "rw", "ro")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(home), str(start), mode],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for mode in ("rw", "ro", "rw", "ro")
+    ]
     for proc in procs:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -81,18 +87,28 @@ def test_write_open_waits_for_a_read_only_connection_of_another_thread(home):
 
 
 def _run(run_id: str, **values) -> runs.Run:
-    return runs.Run(run_id=run_id, recommender="popular", dataset="d", split="s",
-                    fingerprint="f", started_at=datetime.now(), **values)
+    return runs.Run(
+        run_id=run_id,
+        recommender="popular",
+        dataset="d",
+        split="s",
+        fingerprint="f",
+        started_at=datetime.now(),
+        **values,
+    )
 
 
 def test_run_of_a_process_killed_with_sigkill_shows_as_aborted(home):
-    code = ("import sys, time; from pathlib import Path; from harness.store import runs\n"
-            "from datetime import datetime\n"
-            "runs.create_run(Path(sys.argv[1]), runs.Run(run_id='r-killed', recommender='popular',"
-            " dataset='d', split='s', fingerprint='f', started_at=datetime.now()))\n"
-            "print('created', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(home)], stdout=subprocess.PIPE,
-                            text=True)
+    code = (
+        "import sys, time; from pathlib import Path; from harness.store import runs\n"
+        "from datetime import datetime\n"
+        "runs.create_run(Path(sys.argv[1]), runs.Run(run_id='r-killed', recommender='popular',"
+        " dataset='d', split='s', fingerprint='f', started_at=datetime.now()))\n"
+        "print('created', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(home)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "created"
     runs.create_run(home, _run("r-alive"))  # this process lives on: its run stays running
     assert runs.get_run(home, "r-killed").status == "running"  # its process still lives
@@ -103,9 +119,13 @@ def test_run_of_a_process_killed_with_sigkill_shows_as_aborted(home):
     shown = runs.get_run(home, "r-killed")
     assert shown.status == "aborted" and str(proc.pid) in shown.error
     assert {r.run_id: r.status for r in runs.list_runs(home)} == {
-        "r-killed": "aborted", "r-alive": "running"}
+        "r-killed": "aborted",
+        "r-alive": "running",
+    }
     with store.connect(home, read_only=True) as con:  # reads present it, they do not write
-        assert con.sql("SELECT status FROM runs WHERE run_id = 'r-killed'").fetchall() == [("running",)]
+        assert con.sql("SELECT status FROM runs WHERE run_id = 'r-killed'").fetchall() == [
+            ("running",)
+        ]
     runs.create_run(home, _run("r-next"))  # the next write records it
     with store.connect(home, read_only=True) as con:
         stored = dict(con.sql("SELECT run_id, status FROM runs").fetchall())

@@ -13,7 +13,9 @@ from harness.store.migrations import MIGRATIONS
 
 def test_migrations_apply_once_and_record_versions(home):
     with store.connect(home) as con:
-        versions = [r[0] for r in con.sql("SELECT version FROM schema_version ORDER BY 1").fetchall()]
+        versions = [
+            r[0] for r in con.sql("SELECT version FROM schema_version ORDER BY 1").fetchall()
+        ]
     with store.connect(home) as con:  # second open applies nothing new
         again = [r[0] for r in con.sql("SELECT version FROM schema_version ORDER BY 1").fetchall()]
     assert versions == again == [m[0] for m in MIGRATIONS]
@@ -62,10 +64,13 @@ def test_unknown_run_fields_are_an_error_not_dropped(home):
 
     with pytest.raises(TypeError, match="fit_secs"):
         runs.Run(run_id="r", recommender="x", dataset="d", split="s", fingerprint="f", fit_secs=1.0)
-    runs.create_run(home, runs.Run(run_id="r", recommender="x", dataset="d", split="s", fingerprint="f"))
+    runs.create_run(
+        home, runs.Run(run_id="r", recommender="x", dataset="d", split="s", fingerprint="f")
+    )
     with pytest.raises(TypeError, match="unknown run field.*fit_secs"):
-        runs.finish_run(home, "r", metrics={"all": {"ndcg@10": 0.5}}, per_user=None,
-                        fields={"fit_secs": 1.0})
+        runs.finish_run(
+            home, "r", metrics={"all": {"ndcg@10": 0.5}}, per_user=None, fields={"fit_secs": 1.0}
+        )
     with pytest.raises(TypeError, match="unknown run field.*tag_typo"):
         runs.mark_run(home, "r", "failed", error="x", tag_typo="y")
     run = runs.get_run(home, "r")  # both writes rolled back: still running, no metrics

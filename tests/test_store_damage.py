@@ -31,10 +31,20 @@ def test_truncated_database(cli, home):
     data = db.read_bytes()
     db.write_bytes(data[: len(data) // 3])
     failed = 0
-    for args in (["runs"], ["leaderboard", "--dataset", "synthetic-small"],
-                 ["data", "info", "synthetic-small"],
-                 ["data", "export", "synthetic-small", "--part", "train", "--out",
-                  str(home / "train.parquet")]):
+    for args in (
+        ["runs"],
+        ["leaderboard", "--dataset", "synthetic-small"],
+        ["data", "info", "synthetic-small"],
+        [
+            "data",
+            "export",
+            "synthetic-small",
+            "--part",
+            "train",
+            "--out",
+            str(home / "train.parquet"),
+        ],
+    ):
         result = cli(*args, expect=None)  # what is still readable may be read; never a traceback
         if result.exit_code:
             assert result.exit_code == 1
@@ -57,12 +67,25 @@ def test_disk_full_while_writing_is_named(cli, home, monkeypatch, tmp_path):
     monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
     out = tmp_path / "x.parquet"
     cli("data", "prepare", "synthetic-small")
-    _one_error(cli("data", "export", "synthetic-small", "--part", "train", "--out", str(out),
-                   expect=1), "no space left on device")
+    _one_error(
+        cli("data", "export", "synthetic-small", "--part", "train", "--out", str(out), expect=1),
+        "no space left on device",
+    )
 
     def full_os(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", full_os)
-    _one_error(cli("data", "export", "synthetic-small", "--part", "train", "--out",
-                   str(tmp_path / "x.csv"), expect=1), "no space left on device")
+    _one_error(
+        cli(
+            "data",
+            "export",
+            "synthetic-small",
+            "--part",
+            "train",
+            "--out",
+            str(tmp_path / "x.csv"),
+            expect=1,
+        ),
+        "no space left on device",
+    )

@@ -10,21 +10,23 @@ import sys
 
 import pytest
 
-
 CLI = [sys.executable, "-c", "from harness.cli import main; main()"]
 
 
 def _harness(home, *args, **kwargs):
     env = {**os.environ, "HARNESS_HOME": str(home)}
-    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kwargs)
+    return subprocess.Popen(
+        [*CLI, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def test_two_cli_submissions_in_parallel_processes(home, dataset):
-    procs = [_harness(home, "submit", name, "--dataset", dataset, "--k", "20", "--json")
-             for name in ("popular", "random")]
+    procs = [
+        _harness(home, "submit", name, "--dataset", dataset, "--k", "20", "--json")
+        for name in ("popular", "random")
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     runs = [json.loads(out) for out, _ in outs]
     assert {r["recommender"] for r in runs} == {"popular", "random"}

@@ -37,7 +37,9 @@ class BoardRow:
     metrics: dict[str, float | None]
     vs_best_baseline: float | None = None
     ci: dict[str, list[float]] | None = None  # {main metric: [lo, hi]}, 95% bootstrap over users
-    rank_band: list[int] | None = None  # [1 + runs significantly better, N - runs significantly worse]
+    rank_band: list[int] | None = (
+        None  # [1 + runs significantly better, N - runs significantly worse]
+    )
 
 
 @dataclass
@@ -75,8 +77,10 @@ def lower_is_better(metric: str) -> bool:
 def other_metrics(metric: str, available: list[str]) -> list[str]:
     """A sensible set beside the main metric: the same family at the same k, then the rest at k."""
     k = metric.split("@")[-1]
-    wanted = [f"{m}@{k}" for m in ("ndcg", "recall", "precision", "map", "mrr", "hit_rate",
-                                   "coverage", "novelty")]
+    wanted = [
+        f"{m}@{k}"
+        for m in ("ndcg", "recall", "precision", "map", "mrr", "hit_rate", "coverage", "novelty")
+    ]
     return [m for m in wanted if m in available and m != metric]
 
 
@@ -85,9 +89,18 @@ def short_params(params: dict[str, Any], width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def build(home: Path, dataset: str, split: str | None = None, *, metric: str = DEFAULT_METRIC,
-          segment: str = "all", resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-          dialect: str = "harness", best_per_model: bool = False) -> Board:
+def build(
+    home: Path,
+    dataset: str,
+    split: str | None = None,
+    *,
+    metric: str = DEFAULT_METRIC,
+    segment: str = "all",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+    dialect: str = "harness",
+    best_per_model: bool = False,
+) -> Board:
     """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first: highest,
     or lowest for gini). Runs without ``metric`` (asked for a smaller k) are listed after the
     ranked ones with rank None and a notice. ``best_per_model``: each recommender's best run only.
@@ -112,35 +125,57 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
 
         name = metric.split("@")[0]
         if name not in get(dialect).metrics:
-            raise ConfigError(f"--metric {metric!r}: dialect {dialect} has no {name}; it offers "
-                              f"{', '.join(get(dialect).metrics)}")
+            raise ConfigError(
+                f"--metric {metric!r}: dialect {dialect} has no {name}; it offers "
+                f"{', '.join(get(dialect).metrics)}"
+            )
         frame, notices = rescore(home, frame, dataset, meta["split"], segment, dialect)
     available = [c for c in frame.columns if "@" in c]
     if frame.height and metric not in available:
-        raise ConfigError(f"--metric {metric!r} is not stored for these runs; known: "
-                          f"{', '.join(sorted(available))}")
+        raise ConfigError(
+            f"--metric {metric!r} is not stored for these runs; known: "
+            f"{', '.join(sorted(available))}"
+        )
     if resamples < 1:
         raise ConfigError(f"--ci-resamples must be at least 1, got {resamples}")
     columns = [metric, *other_metrics(metric, available)]
     family = metric.split("@")[0]
-    at_k = {int(c.split("@")[1]): c for c in available
-            if c.split("@")[0] == family and c.split("@")[1].isdigit()}
+    at_k = {
+        int(c.split("@")[1]): c
+        for c in available
+        if c.split("@")[0] == family and c.split("@")[1].isdigit()
+    }
     rows: list[BoardRow] = []
     curves: dict[str, dict[int, float]] = {}
     for r in frame.to_dicts():
         curves[r["run_id"]] = {k: r[c] for k, c in sorted(at_k.items()) if r.get(c) is not None}
         params = json.loads(r["parameters"]) if r["parameters"] else {}
-        rows.append(BoardRow(
-            rank=0, run_id=r["run_id"], recommender=r["recommender"], parameters=params,
-            params=short_params(params), baseline=bool(r["baseline"]),
-            external=bool(r["external"]), sandbox=r.get("sandbox"), k=r["k"], fit_seconds=r["fit_seconds"],
-            recommend_seconds=r["recommend_seconds"],
-            date=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else None,
-            metrics={c: r.get(c) for c in columns},
-        ))
+        rows.append(
+            BoardRow(
+                rank=0,
+                run_id=r["run_id"],
+                recommender=r["recommender"],
+                parameters=params,
+                params=short_params(params),
+                baseline=bool(r["baseline"]),
+                external=bool(r["external"]),
+                sandbox=r.get("sandbox"),
+                k=r["k"],
+                fit_seconds=r["fit_seconds"],
+                recommend_seconds=r["recommend_seconds"],
+                date=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else None,
+                metrics={c: r.get(c) for c in columns},
+            )
+        )
     sign = 1 if lower_is_better(metric) else -1
-    rows.sort(key=lambda r: (_num(r.metrics[metric]) is None,
-                             sign * (_num(r.metrics[metric]) or 0.0), r.date or "", r.run_id))
+    rows.sort(
+        key=lambda r: (
+            _num(r.metrics[metric]) is None,
+            sign * (_num(r.metrics[metric]) or 0.0),
+            r.date or "",
+            r.run_id,
+        )
+    )
     if best_per_model:
         seen: set[str] = set()
         rows = [r for r in rows if not (r.recommender in seen or seen.add(r.recommender))]
@@ -158,15 +193,30 @@ def build(home: Path, dataset: str, split: str | None = None, *, metric: str = D
     missing = [r for r in rows if r.rank is None]
     if missing:
         ks = sorted({r.k for r in missing if r.k})
-        notices.append(f"{len(missing)} run(s) have no {metric} (asked for "
-                     f"{', '.join(f'k={k}' for k in ks) or 'a smaller k'}): listed last, unranked")
-    board = Board(dataset, meta["split"], meta["fingerprint"], segment, metric, columns, rows, best,
-                  curves=curves, dialect=dialect, notices=notices)
+        notices.append(
+            f"{len(missing)} run(s) have no {metric} (asked for "
+            f"{', '.join(f'k={k}' for k in ks) or 'a smaller k'}): listed last, unranked"
+        )
+    board = Board(
+        dataset,
+        meta["split"],
+        meta["fingerprint"],
+        segment,
+        metric,
+        columns,
+        rows,
+        best,
+        curves=curves,
+        dialect=dialect,
+        notices=notices,
+    )
     if dialect == "harness":
         _attach_statistics(home, board, resamples, seed)
     elif rows:  # the stored per-user values are harness'; the dialect's are not stored
-        notices.append(f"no CIs or rank bands in the {dialect} dialect (computed from the "
-                       "stored harness per-user values only)")
+        notices.append(
+            f"no CIs or rank bands in the {dialect} dialect (computed from the "
+            "stored harness per-user values only)"
+        )
     return board
 
 
@@ -184,7 +234,7 @@ def _attach_statistics(home: Path, board: Board, resamples: int, seed: int) -> N
     if not rows:
         return
     matrix = np.stack([values[(r.run_id, board.metric)] for r in rows], axis=1)
-    matrix = matrix[~np.isnan(matrix).any(axis=1)]   # paired: users every run has a value for
+    matrix = matrix[~np.isnan(matrix).any(axis=1)]  # paired: users every run has a value for
     if matrix.shape[0] == 0:
         return
     flip = lower_is_better(board.metric)  # bands count "better" as higher: negate, then undo
@@ -195,7 +245,10 @@ def _attach_statistics(home: Path, board: Board, resamples: int, seed: int) -> N
         r.rank_band = [int(v) for v in result["rank_band"][i]]
     ref = _reference(rows)
     board.statistics = {
-        "resamples": resamples, "seed": seed, "alpha": stats.ALPHA, "users": int(matrix.shape[0]),
+        "resamples": resamples,
+        "seed": seed,
+        "alpha": stats.ALPHA,
+        "users": int(matrix.shape[0]),
         "mdd": stats.minimal_detectable_difference(matrix[:, rows.index(ref)]),
         "mdd_reference": f"{ref.recommender} {ref.run_id}",
     }
@@ -204,12 +257,15 @@ def _attach_statistics(home: Path, board: Board, resamples: int, seed: int) -> N
 def _reference(rows: list[BoardRow]) -> BoardRow:
     """The run whose spread sizes the minimal detectable difference: popular, else the best
     baseline, else the best run."""
-    return next((r for r in rows if r.recommender == "popular" and r.baseline),
-                next((r for r in rows if r.baseline), rows[0]))
+    return next(
+        (r for r in rows if r.recommender == "popular" and r.baseline),
+        next((r for r in rows if r.baseline), rows[0]),
+    )
 
 
-def detectable_difference(home: Path, dataset: str, split: str | None = None,
-                          metric: str = DEFAULT_METRIC) -> dict[str, Any]:
+def detectable_difference(
+    home: Path, dataset: str, split: str | None = None, metric: str = DEFAULT_METRIC
+) -> dict[str, Any]:
     """Roughly the smallest difference of ``metric`` this split can detect (80% power, paired
     test at 0.05; harness.stats.minimal_detectable_difference): from the per-user spread of a
     reference run (popular, else the best baseline, else the best run), or, before any run, an
@@ -220,19 +276,28 @@ def detectable_difference(home: Path, dataset: str, split: str | None = None,
     from harness.store.splits import split_meta
 
     meta = split_meta(home, dataset, split)
-    has_runs = leaderboard_rows(home, meta["dataset"], meta["split"], meta["fingerprint"]).height > 0
+    has_runs = (
+        leaderboard_rows(home, meta["dataset"], meta["split"], meta["fingerprint"]).height > 0
+    )
     board = build(home, dataset, meta["split"], metric=metric, resamples=1) if has_runs else None
     rows = [r for r in (board.rows if board else []) if r.ci is not None]
     if rows:
         ref = _reference(rows)
         _, values = user_values(home, [ref.run_id], [metric])
-        return {"metric": metric, "value": stats.minimal_detectable_difference(
-            values[(ref.run_id, metric)]), "reference": f"{ref.recommender} {ref.run_id}",
-            "bound": False}
+        return {
+            "metric": metric,
+            "value": stats.minimal_detectable_difference(values[(ref.run_id, metric)]),
+            "reference": f"{ref.recommender} {ref.run_id}",
+            "bound": False,
+        }
     n = meta["info"].get("test_users") or 0
     z = 1.959964 + 0.841621
-    return {"metric": metric, "value": z * 0.5 / math.sqrt(n) if n else None, "reference": None,
-            "bound": True}
+    return {
+        "metric": metric,
+        "value": z * 0.5 / math.sqrt(n) if n else None,
+        "reference": None,
+        "bound": True,
+    }
 
 
 def position(board: Board, run_id: str) -> int | None:
@@ -245,9 +310,14 @@ def standing(board: Board, run_id: str) -> dict[str, Any] | None:
     row = next((r for r in board.rows if r.run_id == run_id), None)
     if row is None:
         return None
-    return {"rank": row.rank, "of": len(board.rows), "rank_band": row.rank_band,
-            "metric": board.metric, "value": row.metrics[board.metric],
-            "ci": (row.ci or {}).get(board.metric)}
+    return {
+        "rank": row.rank,
+        "of": len(board.rows),
+        "rank_band": row.rank_band,
+        "metric": board.metric,
+        "value": row.metrics[board.metric],
+        "ci": (row.ci or {}).get(board.metric),
+    }
 
 
 def run_standing(home: Path, run, **options) -> dict[str, Any] | None:
@@ -257,8 +327,11 @@ def run_standing(home: Path, run, **options) -> dict[str, Any] | None:
 
     if run.status != "ok":
         return None
-    metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else (
-        f"ndcg@{run.k}" if run.k else DEFAULT_METRIC)
+    metric = (
+        DEFAULT_METRIC
+        if DEFAULT_METRIC in run.metrics
+        else (f"ndcg@{run.k}" if run.k else DEFAULT_METRIC)
+    )
     try:
         board = build(home, run.dataset, run.split, metric=metric, **options)
     except (NotFoundError, ConfigError):

@@ -18,16 +18,37 @@ import polars as pl
 from harness.errors import ConfigError
 from harness.stats import DEFAULT_RESAMPLES
 
-PER_USER_FAMILIES = ("ndcg", "recall", "precision", "map", "mrr", "hit_rate", "novelty", "diversity")
+PER_USER_FAMILIES = (
+    "ndcg",
+    "recall",
+    "precision",
+    "map",
+    "mrr",
+    "hit_rate",
+    "novelty",
+    "diversity",
+)
 
 
 def _describe(run) -> dict[str, Any]:
-    return {"run_id": run.run_id, "recommender": run.recommender, "parameters": run.parameters,
-            "k": run.k}
+    return {
+        "run_id": run.run_id,
+        "recommender": run.recommender,
+        "parameters": run.parameters,
+        "k": run.k,
+    }
 
 
-def compare(home: Path, run_a: str, run_b: str, *, metric: str | None = None,
-            segment: str = "all", resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> dict[str, Any]:
+def compare(
+    home: Path,
+    run_a: str,
+    run_b: str,
+    *,
+    metric: str | None = None,
+    segment: str = "all",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Paired comparison of two ok runs on the same fingerprint (see the module docstring).
 
     ``metric`` (default ndcg@10, else ndcg at the smaller k) comes first; the other per-user
@@ -46,9 +67,11 @@ def compare(home: Path, run_a: str, run_b: str, *, metric: str | None = None,
         if run.status != "ok":
             raise ConfigError(f"run {run.run_id} is {run.status}: only ok runs can be compared")
     if a.fingerprint != b.fingerprint:
-        raise ConfigError(f"runs {a.run_id} ({a.dataset}/{a.split}) and {b.run_id} "
-                          f"({b.dataset}/{b.split}) were scored on different truths "
-                          "(fingerprints differ): a paired comparison needs the same users")
+        raise ConfigError(
+            f"runs {a.run_id} ({a.dataset}/{a.split}) and {b.run_id} "
+            f"({b.dataset}/{b.split}) were scored on different truths "
+            "(fingerprints differ): a paired comparison needs the same users"
+        )
     k = min(a.k or 10, b.k or 10, 10)
     metric = metric or f"ndcg@{k}"
     if "@" not in metric:
@@ -58,14 +81,18 @@ def compare(home: Path, run_a: str, run_b: str, *, metric: str | None = None,
     users, values = user_values(home, [a.run_id, b.run_id], wanted, segment)
     names = [m for m in wanted if (a.run_id, m) in values and (b.run_id, m) in values]
     if metric not in names:
-        raise ConfigError(f"--metric {metric!r} has no per-user values in both runs (per-user "
-                          f"metrics at @{mk}: {', '.join(names) or 'none'})")
+        raise ConfigError(
+            f"--metric {metric!r} has no per-user values in both runs (per-user "
+            f"metrics at @{mk}: {', '.join(names) or 'none'})"
+        )
     if len(users) == 0:
         raise ConfigError(f"no {segment} users in these runs")
     metrics: dict[str, dict] = {}
-    for name in names:                      # a handful of metrics; each over every user at once
+    for name in names:  # a handful of metrics; each over every user at once
         va, vb = values[(a.run_id, name)], values[(b.run_id, name)]
-        keep = ~(np.isnan(va) | np.isnan(vb))  # diversity leaves users with < 2 categorised items out
+        keep = ~(
+            np.isnan(va) | np.isnan(vb)
+        )  # diversity leaves users with < 2 categorised items out
         if not keep.any():
             continue
         [row] = stats.paired_comparison(va[keep], vb[keep], resamples=resamples, seed=seed)
@@ -78,13 +105,28 @@ def compare(home: Path, run_a: str, run_b: str, *, metric: str | None = None,
         frame = pl.DataFrame({"user_id": users, "a": ha, "b": hb})
         # from B (the reference) to A: hit_to_miss are the users A lost, miss_to_hit those it won
         changed = frame.filter(pl.col("a") != pl.col("b")).select(
-            "user_id", pl.when(pl.col("b")).then(pl.lit("hit_to_miss"))
-            .otherwise(pl.lit("miss_to_hit")).alias("change"))
+            "user_id",
+            pl.when(pl.col("b"))
+            .then(pl.lit("hit_to_miss"))
+            .otherwise(pl.lit("miss_to_hit"))
+            .alias("change"),
+        )
         counts = {"hit_to_miss": int((hb & ~ha).sum()), "miss_to_hit": int((~hb & ha).sum())}
     overlap = _overlap(home, a, b, users, int(mk))
-    return {"a": _describe(a), "b": _describe(b), "dataset": a.dataset, "split": a.split,
-            "segment": segment, "users": len(users), "resamples": resamples, "seed": seed,
-            "metrics": metrics, "overlap": overlap, **counts, "changed": changed}
+    return {
+        "a": _describe(a),
+        "b": _describe(b),
+        "dataset": a.dataset,
+        "split": a.split,
+        "segment": segment,
+        "users": len(users),
+        "resamples": resamples,
+        "seed": seed,
+        "metrics": metrics,
+        "overlap": overlap,
+        **counts,
+        "changed": changed,
+    }
 
 
 def _overlap(home: Path, a, b, users: pl.Series, k: int) -> dict[str, float | None]:
@@ -95,9 +137,11 @@ def _overlap(home: Path, a, b, users: pl.Series, k: int) -> dict[str, float | No
         path = Path(home) / run.recs_path if run.recs_path else None
         if path is None or not path.exists():
             return {f"jaccard@{k}": None, "rbo": None}
-        lists.append(pl.read_parquet(path, columns=["user_id", "item_id", "rank"])
-                     .with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
-                     .filter(pl.col("user_id").is_in(users.implode())))
+        lists.append(
+            pl.read_parquet(path, columns=["user_id", "item_id", "rank"])
+            .with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
+            .filter(pl.col("user_id").is_in(users.implode()))
+        )
     return stats.list_overlap(lists[0], lists[1], k=k)
 
 
@@ -114,8 +158,11 @@ def export_per_user(home: Path, run_id: str, out: Path) -> int:
     frame = user_metrics(home, run.run_id)
     if frame.height == 0:
         raise ConfigError(f"run {run.run_id} stored no per-user metrics")
-    frame = frame.select(pl.col("user_id"), (pl.col("segment") == "cold").alias("cold"),
-                         pl.exclude("user_id", "segment"))
+    frame = frame.select(
+        pl.col("user_id"),
+        (pl.col("segment") == "cold").alias("cold"),
+        pl.exclude("user_id", "segment"),
+    )
     frame = _typed_ids(home, run, frame).sort("user_id")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":

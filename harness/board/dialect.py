@@ -18,8 +18,9 @@ import polars as pl
 from harness.api import Columns
 
 
-def rescore(home: Path, frame: pl.DataFrame, dataset: str, split: str, segment: str,
-            dialect: str) -> tuple[pl.DataFrame, list[str]]:
+def rescore(
+    home: Path, frame: pl.DataFrame, dataset: str, split: str, segment: str, dialect: str
+) -> tuple[pl.DataFrame, list[str]]:
     """``frame`` (:func:`harness.store.runs.leaderboard_rows`) with its metric columns replaced by
     ``dialect``'s values in ``segment``, and notices."""
     from harness.metrics import evaluate
@@ -49,8 +50,15 @@ def rescore(home: Path, frame: pl.DataFrame, dataset: str, split: str, segment: 
             values.append({"run_id": run_id})
             continue
         run_ks = [x for x in ks if x <= k] or [k]
-        evaluation = evaluate(pl.read_parquet(path), prepared.truth, ks=run_ks, train=train,
-                              cold_users=cold, dialect=d.name, source=str(path))
+        evaluation = evaluate(
+            pl.read_parquet(path),
+            prepared.truth,
+            ks=run_ks,
+            train=train,
+            cold_users=cold,
+            dialect=d.name,
+            source=str(path),
+        )
         values.append({"run_id": run_id, **evaluation.metrics.get(segment, {})})
     wide = pl.DataFrame(values, infer_schema_length=None)
     keep = [c for c in wide.columns if c == "run_id" or c.split("@")[0] in names]

@@ -14,25 +14,48 @@ FORMATS = ("markdown", "csv", "json", "html")
 
 def table(board: Board) -> tuple[list[str], list[list[str]]]:
     """Header and text cells shared by every format (and the Rich table)."""
-    header = ["rank", "band", "recommender", "params", *board.columns, "vs best baseline",
-              "fit s", "recommend s", "date", "run"]
+    header = [
+        "rank",
+        "band",
+        "recommender",
+        "params",
+        *board.columns,
+        "vs best baseline",
+        "fit s",
+        "recommend s",
+        "date",
+        "run",
+    ]
     body = []
     for r in board.rows:
-        name = r.recommender + (" (baseline)" if r.baseline else "") + (
-            " (external)" if r.external else "") + (
-            " (unsandboxed)" if r.sandbox == "none" else "")
+        name = (
+            r.recommender
+            + (" (baseline)" if r.baseline else "")
+            + (" (external)" if r.external else "")
+            + (" (unsandboxed)" if r.sandbox == "none" else "")
+        )
         main = _fmt(r.metrics[board.metric]) + _half_width(r, board.metric)
-        body.append(["-" if r.rank is None else str(r.rank), band_text(r.rank_band), name, r.params, main,
-                     *(_fmt(r.metrics[c]) for c in board.columns[1:]),
-                     _signed(r.vs_best_baseline), _secs(r.fit_seconds),
-                     _secs(r.recommend_seconds), _date(r.date), r.run_id])
+        body.append(
+            [
+                "-" if r.rank is None else str(r.rank),
+                band_text(r.rank_band),
+                name,
+                r.params,
+                main,
+                *(_fmt(r.metrics[c]) for c in board.columns[1:]),
+                _signed(r.vs_best_baseline),
+                _secs(r.fit_seconds),
+                _secs(r.recommend_seconds),
+                _date(r.date),
+                r.run_id,
+            ]
+        )
     return header, body
 
 
 def is_numeric(header: str) -> bool:
     """Columns of numbers: right-aligned in every format."""
-    return (header in ("rank", "band", "vs best baseline") or "@" in header
-            or header.endswith(" s"))
+    return header in ("rank", "band", "vs best baseline") or "@" in header or header.endswith(" s")
 
 
 def band_text(band) -> str:
@@ -56,8 +79,10 @@ def breaks_after(board: Board) -> list[bool]:
         if i + 1 == len(rows) or not r.rank_band or not rows[i + 1].rank_band:
             out.append(False)
             continue
-        out.append(max(x.rank_band[1] for x in rows[: i + 1] if x.rank_band)
-                   < min(x.rank_band[0] for x in rows[i + 1:] if x.rank_band))
+        out.append(
+            max(x.rank_band[1] for x in rows[: i + 1] if x.rank_band)
+            < min(x.rank_band[0] for x in rows[i + 1 :] if x.rank_band)
+        )
     return out
 
 
@@ -67,9 +92,11 @@ def caption(board: Board) -> str:
     if not st:
         return "no per-user values: no confidence intervals or bands"
     mdd = st.get("mdd")
-    text = (f"±: half a 95% bootstrap CI ({st['resamples']} resamples of {st['users']:,} users, "
-            f"seed {st['seed']}); band: the ranks the data allow (paired randomization tests, "
-            f"Holm {st['alpha']:g})")
+    text = (
+        f"±: half a 95% bootstrap CI ({st['resamples']} resamples of {st['users']:,} users, "
+        f"seed {st['seed']}); band: the ranks the data allow (paired randomization tests, "
+        f"Holm {st['alpha']:g})"
+    )
     if mdd is not None and mdd == mdd:
         text += f"; MDD ~{mdd:.4f} (80% power, spread of {st['mdd_reference'].split()[0]})"
     return text
@@ -95,9 +122,14 @@ def _secs(v) -> str:
 def to_markdown(board: Board) -> str:
     header, body = table(board)
     esc = lambda s: s.replace("|", "\\|")  # noqa: E731
-    lines = [f"Leaderboard: {board.dataset} / {board.split} ({board.segment} users, "
-             f"by {board.metric})", "", caption(board), "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---:" if is_numeric(h) else "---" for h in header) + "|"]
+    lines = [
+        f"Leaderboard: {board.dataset} / {board.split} ({board.segment} users, by {board.metric})",
+        "",
+        caption(board),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if is_numeric(h) else "---" for h in header) + "|",
+    ]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in body]
     return "\n".join(lines) + "\n"
 
@@ -107,16 +139,49 @@ def to_csv(board: Board) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     m = board.metric
-    w.writerow(["rank", "band_lo", "band_hi", "run_id", "recommender", "parameters", "baseline",
-                "external", "sandbox", m, f"{m}_ci_lo", f"{m}_ci_hi", *board.columns[1:],
-                "vs_best_baseline", "fit_seconds", "recommend_seconds", "date"])
+    w.writerow(
+        [
+            "rank",
+            "band_lo",
+            "band_hi",
+            "run_id",
+            "recommender",
+            "parameters",
+            "baseline",
+            "external",
+            "sandbox",
+            m,
+            f"{m}_ci_lo",
+            f"{m}_ci_hi",
+            *board.columns[1:],
+            "vs_best_baseline",
+            "fit_seconds",
+            "recommend_seconds",
+            "date",
+        ]
+    )
     for r in board.rows:
         band = r.rank_band or (None, None)
         ci = (r.ci or {}).get(m) or (None, None)
-        w.writerow([r.rank, *band, r.run_id, r.recommender, json.dumps(r.parameters), r.baseline,
-                    r.external, r.sandbox or "", r.metrics[m], *ci,
-                    *(r.metrics[c] for c in board.columns[1:]), r.vs_best_baseline,
-                    r.fit_seconds, r.recommend_seconds, r.date])
+        w.writerow(
+            [
+                r.rank,
+                *band,
+                r.run_id,
+                r.recommender,
+                json.dumps(r.parameters),
+                r.baseline,
+                r.external,
+                r.sandbox or "",
+                r.metrics[m],
+                *ci,
+                *(r.metrics[c] for c in board.columns[1:]),
+                r.vs_best_baseline,
+                r.fit_seconds,
+                r.recommend_seconds,
+                r.date,
+            ]
+        )
     return buf.getvalue()
 
 
@@ -137,20 +202,37 @@ figure{margin:2rem 0 0}figure svg{max-width:100%;height:auto}figcaption{color:#6
 def to_html(board: Board) -> str:
     """A complete page with inline CSS: no scripts, no external resources."""
     header, body = table(board)
-    classes = [" ".join(c for c in ("num" if is_numeric(h) else "", "main" if h == board.metric else "") if c)
-               for h in header]
+    classes = [
+        " ".join(
+            c for c in ("num" if is_numeric(h) else "", "main" if h == board.metric else "") if c
+        )
+        for h in header
+    ]
     cls = [f' class="{c}"' if c else "" for c in classes]
     title = f"Leaderboard: {board.dataset} / {board.split}"
-    note = (f"{board.segment} users, by {board.metric}; {caption(board)}; baselines shipped with "
-            f"harness in grey italics; a line separates runs the data can order; fingerprint "
-            f"{board.fingerprint[:12]}")
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
-           f"<h1>{html.escape(title)}</h1>", f'<p class="note">{html.escape(note)}</p>',
-           '<div class="scroll"><table>',
-           "<thead><tr>" + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
-           + "</tr></thead>", "<tbody>"]
+    note = (
+        f"{board.segment} users, by {board.metric}; {caption(board)}; baselines shipped with "
+        f"harness in grey italics; a line separates runs the data can order; fingerprint "
+        f"{board.fingerprint[:12]}"
+    )
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{html.escape(title)}</title>",
+        f"<style>{_STYLE}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="note">{html.escape(note)}</p>',
+        '<div class="scroll"><table>',
+        "<thead><tr>"
+        + "".join(f"<th{c}>{html.escape(h)}</th>" for c, h in zip(cls, header))
+        + "</tr></thead>",
+        "<tbody>",
+    ]
     for r, row, cut in zip(board.rows, body, breaks_after(board)):
         names = " ".join(c for c in ("baseline" if r.baseline else "", "cut" if cut else "") if c)
         row_cls = f' class="{names}"' if names else ""
@@ -162,9 +244,14 @@ def to_html(board: Board) -> str:
     if board.rows:
         from harness.board.plots import svg
 
-        out += ['<figure>', svg(board), f"<figcaption>{html.escape(board.metric)} with its 95% CI "
-                "per run, a colour per group (every run of a group is significantly better than "
-                "every run of the next), and the metric at every k for the top runs</figcaption>", "</figure>"]
+        out += [
+            "<figure>",
+            svg(board),
+            f"<figcaption>{html.escape(board.metric)} with its 95% CI "
+            "per run, a colour per group (every run of a group is significantly better than "
+            "every run of the next), and the metric at every k for the top runs</figcaption>",
+            "</figure>",
+        ]
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"
 

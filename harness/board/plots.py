@@ -12,16 +12,24 @@ import io
 import re
 from pathlib import Path
 
-from harness.errors import ConfigError
 from harness.board import Board
 from harness.board.export import band_text, breaks_after
+from harness.errors import ConfigError
 
 TOP_CURVES = 6
 # groups of the CI chart in dark tones, curves in matplotlib's bright ones: a colour never means
 # a group on one side and a run on the other
 _BAND_COLOURS = ("#08306b", "#a50f15", "#00441b", "#3f007d", "#7f2704", "#525252")
-_CURVE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                  "#17becf")
+_CURVE_COLOURS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+)
 
 
 def figure(board: Board):
@@ -71,7 +79,9 @@ def _ci_chart(ax, board: Board) -> None:
             tick.set_color("#666666")
             tick.set_fontstyle("italic")
     ax.set_ylim(-0.7, len(rows) - 0.3)
-    ax.set_xlabel(f"{board.metric} (dot: mean; bar: 95% CI; [band]; a colour per group)", fontsize=9)
+    ax.set_xlabel(
+        f"{board.metric} (dot: mean; bar: 95% CI; [band]; a colour per group)", fontsize=9
+    )
     ax.grid(axis="x", color="#e5e5e5")
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -87,9 +97,16 @@ def _curves(ax, board: Board) -> None:
         return
     for i, r in enumerate(top):
         points = sorted(board.curves[r.run_id].items())
-        ax.plot([k for k, _ in points], [v for _, v in points], marker="o", markersize=3.5,
-                linewidth=1.5, linestyle="--" if r.baseline else "-",
-                color=_CURVE_COLOURS[i % len(_CURVE_COLOURS)], label=f"{r.rank}. {_label(r)}")
+        ax.plot(
+            [k for k, _ in points],
+            [v for _, v in points],
+            marker="o",
+            markersize=3.5,
+            linewidth=1.5,
+            linestyle="--" if r.baseline else "-",
+            color=_CURVE_COLOURS[i % len(_CURVE_COLOURS)],
+            label=f"{r.rank}. {_label(r)}",
+        )
     ax.set_xscale("log")
     ks = sorted({k for r in top for k in board.curves[r.run_id]})
     ax.set_xticks(ks)
@@ -113,7 +130,7 @@ def svg(board: Board) -> str:
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "harness"}):
         figure(board).savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
-    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg") :], flags=re.S)
     return text
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from harness.cli.output import text
 from harness.board import Board
 from harness.board.export import breaks_after, caption, is_numeric, table
+from harness.cli.output import text
 
 # Columns that always show, then the others in the order they are dropped last-to-first when the
 # terminal is too narrow for all of them (the exports always carry every column). The run id is
@@ -62,8 +62,12 @@ def _choose(header, widths, metric, width):
     return shown
 
 
-def rich_table(board: Board, highlight: str | None = None, width: int | None = None,
-               columns: list[str] | None = None) -> Table:
+def rich_table(
+    board: Board,
+    highlight: str | None = None,
+    width: int | None = None,
+    columns: list[str] | None = None,
+) -> Table:
     """Rich table of the board; with ``width``, the columns that fit in it, by priority (text
     cells shortened with "…", numbers never cut); ``columns`` (keys of :func:`column_key`)
     chooses them instead."""
@@ -72,34 +76,46 @@ def rich_table(board: Board, highlight: str | None = None, width: int | None = N
     for row in body:
         row[run_col] = short_id(row[run_col])
         row[rec_col] = _cut(row[rec_col].replace(" (baseline)", " (b)"), MAX_RECOMMENDER)
-    widths = {h: max([len(h), *(len(row[i]) for row in body)]) + PADDING for i, h in enumerate(header)}
+    widths = {
+        h: max([len(h), *(len(row[i]) for row in body)]) + PADDING for i, h in enumerate(header)
+    }
     if columns is not None:
         keys = {column_key(h): h for h in header}
         unknown = [c for c in columns if c not in keys]
         if unknown:
             from harness.errors import ConfigError
 
-            raise ConfigError(f"--columns: unknown column(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(keys)})")
+            raise ConfigError(
+                f"--columns: unknown column(s) {', '.join(unknown)} (known: {', '.join(keys)})"
+            )
         order = [keys[c] for c in columns]
         shown = set(order)
     else:
         shown = set(header) if width is None else _choose(header, widths, board.metric, width)
         order = [h for h in header if h in shown]
     hidden = len(header) - len(shown)
-    note = (f"{caption(board)}; fingerprint {board.fingerprint[:12]}; (b) baseline, in dim "
-            "italics; run: short id for show/rm")
+    note = (
+        f"{caption(board)}; fingerprint {board.fingerprint[:12]}; (b) baseline, in dim "
+        "italics; run: short id for show/rm"
+    )
     if hidden and columns is None:
         note += f"; {hidden} columns left out for width (--columns, or --format markdown|csv|html)"
-    t = Table(title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}",
-              caption=note)
+    t = Table(
+        title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}",
+        caption=note,
+    )
     keep = [header.index(h) for h in order]
     for i in keep:
         h = header[i]
         cut = h in ("params", "recommender") and width is not None and columns is None
-        t.add_column(h, justify="right" if is_numeric(h) else "left", no_wrap=True,
-                     overflow="ellipsis", max_width=widths[h] - PADDING if cut else None,
-                     style="bold" if h == board.metric else None)
+        t.add_column(
+            h,
+            justify="right" if is_numeric(h) else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=widths[h] - PADDING if cut else None,
+            style="bold" if h == board.metric else None,
+        )
     for r, row, cut in zip(board.rows, body, breaks_after(board)):
         style = "dim italic" if r.baseline else None
         if highlight and r.run_id == highlight:

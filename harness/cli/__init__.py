@@ -128,13 +128,26 @@ class HarnessGroup(click.Group):
 
             if not disk_full(exc):
                 raise
-            fail("no space left on device: free space in the harness home (or where --out "
-                 "writes) and run the command again; an interrupted write was not stored", 1)
+            fail(
+                "no space left on device: free space in the harness home (or where --out "
+                "writes) and run the command again; an interrupted write was not stored",
+                1,
+            )
 
 
 @click.group(cls=HarnessGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--home", type=click.Path(file_okay=False), help="Home directory (database, cache, runs). Default: $HARNESS_HOME or the user data dir.")
-@click.option("--datasets", "datasets", type=click.Path(dir_okay=False), envvar="HARNESS_DATASETS", help="Your own dataset registry (TOML); its entries add to or override the shipped ones. Default: $HARNESS_DATASETS.")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False),
+    help="Home directory (database, cache, runs). Default: $HARNESS_HOME or the user data dir.",
+)
+@click.option(
+    "--datasets",
+    "datasets",
+    type=click.Path(dir_okay=False),
+    envvar="HARNESS_DATASETS",
+    help="Your own dataset registry (TOML); its entries add to or override the shipped ones. Default: $HARNESS_DATASETS.",
+)
 @click.version_option(__version__, prog_name="harness")
 @click.pass_context
 def main(ctx: click.Context, home: str | None, datasets: str | None) -> None:

@@ -9,7 +9,13 @@ import click
 from harness.cli.output import console, echo_json
 from harness.errors import ConfigError, NotFoundError
 
-PARTS = {"train": "train", "test": "test_users", "truth": "truth", "users": "users", "items": "items"}
+PARTS = {
+    "train": "train",
+    "test": "test_users",
+    "truth": "truth",
+    "users": "users",
+    "items": "items",
+}
 
 
 def _ctx():
@@ -34,10 +40,16 @@ def list_command(as_json: bool) -> None:
     rows = []
     for name, entry in load_registry(ctx.datasets_file).items():
         default = entry["default_split"]
-        rows.append({"name": name, "format": entry["format"], "default_split": default,
-                     "splits": list(entry["splits"]),
-                     "prepared": [s for s in entry["splits"] if (name, s) in prepared],
-                     "description": entry.get("description", "")})
+        rows.append(
+            {
+                "name": name,
+                "format": entry["format"],
+                "default_split": default,
+                "splits": list(entry["splits"]),
+                "prepared": [s for s in entry["splits"] if (name, s) in prepared],
+                "description": entry.get("description", ""),
+            }
+        )
     if as_json:
         echo_json(rows)
         return
@@ -60,19 +72,29 @@ def prepare_command(name: str, split: str | None, force: bool, as_json: bool) ->
     from harness.datasets import prepare
 
     ctx = _ctx()
-    meta = prepare(name, home=ctx.home, split=split, force=force,
-                   registry_file=ctx.datasets_file, progress=not as_json)
+    meta = prepare(
+        name,
+        home=ctx.home,
+        split=split,
+        force=force,
+        registry_file=ctx.datasets_file,
+        progress=not as_json,
+    )
     if as_json:
         echo_json(meta)
         return
     info = meta["info"]
     if meta.get("unchanged"):
-        click.echo(f"unchanged: {meta['dataset']} split {meta['split']} is prepared with the same "
-                   f"fingerprint {meta['fingerprint'][:12]} (--force prepares it again)")
+        click.echo(
+            f"unchanged: {meta['dataset']} split {meta['split']} is prepared with the same "
+            f"fingerprint {meta['fingerprint'][:12]} (--force prepares it again)"
+        )
         return
-    click.echo(f"prepared {meta['dataset']} split {meta['split']}: train {info['train_rows']} rows, "
-               f"truth {info['truth_rows']} rows for {info['test_users']} users "
-               f"({info['cold_users']} cold); fingerprint {meta['fingerprint'][:12]}")
+    click.echo(
+        f"prepared {meta['dataset']} split {meta['split']}: train {info['train_rows']} rows, "
+        f"truth {info['truth_rows']} rows for {info['test_users']} users "
+        f"({info['cold_users']} cold); fingerprint {meta['fingerprint'][:12]}"
+    )
 
 
 @data_group.command("info")
@@ -82,9 +104,8 @@ def prepare_command(name: str, split: str | None, force: bool, as_json: bool) ->
 def info_command(name: str, split: str | None, as_json: bool) -> None:
     """Counts of a prepared split: users, items, density, time range, train/truth, warm/cold,
     why the split is what it is, and the smallest NDCG@10 difference it can detect."""
-    from harness.store.splits import split_meta
-
     from harness.board import detectable_difference
+    from harness.store.splits import split_meta
 
     ctx = _ctx()
     meta = split_meta(ctx.home, ctx.check_dataset(name), split)
@@ -107,8 +128,11 @@ def _protocol(p: dict) -> str:
     """A split protocol in words: "temporal, last 7 days", "ratio, each user's latest 20%"."""
     kind = p.get("protocol")
     if kind == "temporal":
-        text = (f"temporal, last {p['days']:g} days" if "days" in p
-                else f"temporal, cut at the {p['quantile']:g} time quantile")
+        text = (
+            f"temporal, last {p['days']:g} days"
+            if "days" in p
+            else f"temporal, cut at the {p['quantile']:g} time quantile"
+        )
     elif kind == "leave-last":
         text = f"leave-last, each user's last {p.get('n', 1)}"
     elif kind == "ratio":
@@ -137,33 +161,55 @@ def _value(value) -> str:
 def info_rows(meta: dict, mdd: dict | None = None) -> list[tuple[str, str]]:
     """``data info`` as (label, text) rows: words and numbers, no Python dicts."""
     info = dict(meta["info"])
-    rows = [("fingerprint", meta["fingerprint"][:16]),
-            ("protocol", _protocol(meta["protocol"])),
-            ("cutoff", _value(meta["cutoff"]) if meta["cutoff"] is not None
-             else "- (per-user or random split)")]
+    rows = [
+        ("fingerprint", meta["fingerprint"][:16]),
+        ("protocol", _protocol(meta["protocol"])),
+        (
+            "cutoff",
+            _value(meta["cutoff"])
+            if meta["cutoff"] is not None
+            else "- (per-user or random split)",
+        ),
+    ]
     if meta["protocol"].get("note"):
         rows.append(("why this split", str(meta["protocol"]["note"])))
     if mdd and mdd["value"] is not None:
-        source = (f"from the per-user spread of {mdd['reference']}" if mdd["reference"] else
-                  f"at most: a bound from {meta['info'].get('test_users', 0):,} test users; "
-                  "submit popular for an estimate")
-        rows.append((f"detectable {mdd['metric']}",
-                     f"~{mdd['value']:.4f}: a smaller difference between two runs is likely to go "
-                     f"unnoticed (80% power, paired test at 0.05; {source})"))
+        source = (
+            f"from the per-user spread of {mdd['reference']}"
+            if mdd["reference"]
+            else f"at most: a bound from {meta['info'].get('test_users', 0):,} test users; "
+            "submit popular for an estimate"
+        )
+        rows.append(
+            (
+                f"detectable {mdd['metric']}",
+                f"~{mdd['value']:.4f}: a smaller difference between two runs is likely to go "
+                f"unnoticed (80% power, paired test at 0.05; {source})",
+            )
+        )
     source = info.pop("source", None) or {}
     for key, value in info.items():
         if key == "cleaning":
             steps = (value or {}).items()
-            rows.append(("cleaning", " → ".join(f"{k.replace('_', ' ')} {_value(v)}"
-                                                for k, v in steps) or "-"))
+            rows.append(
+                (
+                    "cleaning",
+                    " → ".join(f"{k.replace('_', ' ')} {_value(v)}" for k, v in steps) or "-",
+                )
+            )
         elif key == "is_default":
             rows.append(("default split", _value(value)))
         elif key == "prepare_seconds":
             rows.append(("prepare seconds", f"{value:.1f}"))
         else:
             rows.append((key.replace("_", " "), _value(value)))
-    rows.append(("source", ", ".join(f"{k} {v}" for k, v in source.items()
-                                     if k in ("embedded", "path", "url")) or "generated"))
+    rows.append(
+        (
+            "source",
+            ", ".join(f"{k} {v}" for k, v in source.items() if k in ("embedded", "path", "url"))
+            or "generated",
+        )
+    )
     if meta.get("created_at"):
         rows.append(("prepared at", _value(meta["created_at"])))
     return rows
@@ -171,10 +217,19 @@ def info_rows(meta: dict, mdd: dict | None = None) -> list[tuple[str, str]]:
 
 @data_group.command("export")
 @click.argument("name")
-@click.option("--part", type=click.Choice(list(PARTS)), required=True,
-              help="train, test (test users), truth, users or items.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), required=True,
-              help="Output file: .parquet or .csv.")
+@click.option(
+    "--part",
+    type=click.Choice(list(PARTS)),
+    required=True,
+    help="train, test (test users), truth, users or items.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Output file: .parquet or .csv.",
+)
 @click.option("--split", "split", help="Split name (default: the dataset's default).")
 def export_command(name: str, part: str, out: str, split: str | None) -> None:
     """Write one part of a prepared split to a parquet or CSV file."""
@@ -184,14 +239,20 @@ def export_command(name: str, part: str, out: str, split: str | None) -> None:
     if path.suffix not in (".parquet", ".csv"):
         raise ConfigError(f"--out {out}: use a .parquet or .csv file name")
     ctx = _ctx()
-    frame = getattr(load_split(ctx.home, ctx.check_dataset(name), split, parts=[PARTS[part]]),
-                    PARTS[part])
+    frame = getattr(
+        load_split(ctx.home, ctx.check_dataset(name), split, parts=[PARTS[part]]), PARTS[part]
+    )
     if frame is None:
         has = [p for p in PARTS if p not in ("users", "items")]
-        has += [p for p in ("users", "items")
-                if getattr(load_split(ctx.home, name, split, parts=[p]), p) is not None]
-        raise NotFoundError(f"{name} has no {part[:-1]} features: its source ships none "
-                            f"(parts it has: {', '.join(has)})")
+        has += [
+            p
+            for p in ("users", "items")
+            if getattr(load_split(ctx.home, name, split, parts=[p]), p) is not None
+        ]
+        raise NotFoundError(
+            f"{name} has no {part[:-1]} features: its source ships none "
+            f"(parts it has: {', '.join(has)})"
+        )
     if path.suffix == ".csv":
         import polars as pl
 

@@ -7,21 +7,28 @@ from pathlib import Path
 
 import click
 
-from harness.config import MAX_K
-
 from harness.cli import pass_context
 from harness.cli.output import block, console, echo_json, escape, text
 from harness.cli.score import DIALECT_NAMES
-from harness.config import DEFAULT_METRIC, SEGMENTS
+from harness.config import DEFAULT_METRIC, MAX_K, SEGMENTS
 
 # Settings for the demo on ml-latest-small: the classic baselines fit in about 11 s together on
 # 2 cores. The neural ones, even at 2 epochs, add torch start-up and training (5-30 s each,
 # depending on load), so they join only with --neural.
 DEMO_BASELINES: list[tuple[str, dict[str, str]]] = [
-    ("random", {}), ("popular", {}), ("personal-popular", {}), ("itemknn", {}), ("userknn", {}),
-    ("ease", {}), ("als", {"iterations": "10"}), ("bpr", {}),
+    ("random", {}),
+    ("popular", {}),
+    ("personal-popular", {}),
+    ("itemknn", {}),
+    ("userknn", {}),
+    ("ease", {}),
+    ("als", {"iterations": "10"}),
+    ("bpr", {}),
 ]
-DEMO_NEURAL: list[tuple[str, dict[str, str]]] = [("dssm", {"epochs": "2"}), ("sasrec", {"epochs": "2"})]
+DEMO_NEURAL: list[tuple[str, dict[str, str]]] = [
+    ("dssm", {"epochs": "2"}),
+    ("sasrec", {"epochs": "2"}),
+]
 
 
 class _Progress:
@@ -59,12 +66,41 @@ class _Progress:
 @click.argument("name")
 @click.option("--dataset", required=True, help="Prepared dataset name.")
 @click.option("--split", default=None, help="Split protocol (default: the dataset's default).")
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Recommender parameter (repeatable).")
-@click.option("--k", default=100, show_default=True, type=click.IntRange(min=1, max=MAX_K), help="List length asked for.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, help="Wall-clock limit in seconds for fit + recommend.")
-@click.option("--memory", default=None, metavar="SIZE", help="Limit on the resident memory (RSS) of the worker and its children, e.g. 2G, 512M.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Recommender parameter (repeatable).",
+)
+@click.option(
+    "--k",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1, max=MAX_K),
+    help="List length asked for.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Wall-clock limit in seconds for fit + recommend.",
+)
+@click.option(
+    "--memory",
+    default=None,
+    metavar="SIZE",
+    help="Limit on the resident memory (RSS) of the worker and its children, e.g. 2G, 512M.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--sandbox", type=click.Choice(["auto", "none"]), default="auto", show_default=True, help="auto: run the model in the bubblewrap sandbox (no network, no view of the store or your home); none: no isolation, for debugging (the run is marked unsandboxed).")
+@click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    show_default=True,
+    help="auto: run the model in the bubblewrap sandbox (no network, no view of the store or your home); none: no isolation, for debugging (the run is marked unsandboxed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stored run as JSON.")
 @pass_context
 def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, sandbox, as_json):
@@ -76,28 +112,49 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
     home = ctx.home
     ctx.check_dataset(dataset)
     with _Progress(quiet=as_json) as progress:
-        run = submit(home, name, dataset=dataset, split=split, params=parse_params(params), k=k,
-                     timeout=timeout, memory=parse_size(memory) if memory else None, seed=seed,
-                     sandbox=sandbox, progress=progress)
+        run = submit(
+            home,
+            name,
+            dataset=dataset,
+            split=split,
+            params=parse_params(params),
+            k=k,
+            timeout=timeout,
+            memory=parse_size(memory) if memory else None,
+            seed=seed,
+            sandbox=sandbox,
+            progress=progress,
+        )
     # A run asked for fewer than 10 items has no ndcg@10: place it by ndcg at its own k.
     metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else f"ndcg@{k}"
     board = build(home, dataset, run.split, metric=metric)
     where = standing(board, run.run_id) or {"rank": None, "of": len(board.rows), "rank_band": None}
     if as_json:
-        echo_json({**run.to_json(), "rank": where["rank"], "of": where["of"],
-                   "rank_band": where["rank_band"]})
+        echo_json(
+            {
+                **run.to_json(),
+                "rank": where["rank"],
+                "of": where["of"],
+                "rank_band": where["rank_band"],
+            }
+        )
         return
     out = console()
     metric = board.metric
     value = run.metrics.get(metric)
-    out.print(f"run [bold]{run.run_id}[/bold]: {name} on {dataset}/{run.split} — "
-              f"{metric} = {value:.4f}" if value is not None else f"run {run.run_id} stored")
+    out.print(
+        f"run [bold]{run.run_id}[/bold]: {name} on {dataset}/{run.split} — {metric} = {value:.4f}"
+        if value is not None
+        else f"run {run.run_id} stored"
+    )
     if where["rank"] is not None:
         out.print(f"leaderboard: {describe_standing(where)}")
         # one line, never folded, so that it can be copied: the same home, registry and split
         out.print(text(f"see: {ctx.board_command(dataset, split)}"), soft_wrap=True)
     if run.sandbox == "none":
-        out.print("[yellow]note:[/yellow] unsandboxed run (--sandbox none): marked so on every board")
+        out.print(
+            "[yellow]note:[/yellow] unsandboxed run (--sandbox none): marked so on every board"
+        )
     report = (run.report or {}).get("validation") or {}
     for key in ("users_missing", "short_lists"):
         if report.get(key):
@@ -109,25 +166,75 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
 @click.option("--split", default=None)
 @click.option("--metric", default=DEFAULT_METRIC, show_default=True)
 @click.option("--segment", type=click.Choice(SEGMENTS), default="all", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "html"]), default="table", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the export to FILE instead of stdout.")
-@click.option("--ci-resamples", "resamples", type=click.IntRange(min=1), default=1000, show_default=True, help="Bootstrap and randomization resamples for the CIs and rank bands.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "csv", "json", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the export to FILE instead of stdout.",
+)
+@click.option(
+    "--ci-resamples",
+    "resamples",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Bootstrap and randomization resamples for the CIs and rank bands.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
-@click.option("--dialect", type=click.Choice(DIALECT_NAMES), default="harness", show_default=True, help="Re-score the stored lists with another library's metric definitions (docs/metrics.md, Dialects).")
+@click.option(
+    "--dialect",
+    type=click.Choice(DIALECT_NAMES),
+    default="harness",
+    show_default=True,
+    help="Re-score the stored lists with another library's metric definitions (docs/metrics.md, Dialects).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--best-per-model", is_flag=True, help="Only each recommender's best run.")
-@click.option("--columns", default=None, metavar="A,B,...",
-              help="Table columns to show, e.g. rank,band,run,recommender,params,ndcg@10,vs-best,fit,"
-                   "recommend,date (default: as many as the terminal width allows).")
+@click.option(
+    "--columns",
+    default=None,
+    metavar="A,B,...",
+    help="Table columns to show, e.g. rank,band,run,recommender,params,ndcg@10,vs-best,fit,"
+    "recommend,date (default: as many as the terminal width allows).",
+)
 @pass_context
-def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resamples, seed, dialect,
-                        as_json, best_per_model, columns):
+def leaderboard_command(
+    ctx,
+    dataset,
+    split,
+    metric,
+    segment,
+    fmt,
+    out,
+    resamples,
+    seed,
+    dialect,
+    as_json,
+    best_per_model,
+    columns,
+):
     """Rank the runs on a prepared split (only runs scored on its current fingerprint), with a
     95% CI of the main metric and the band of ranks each run may hold."""
     from harness.board import build
 
-    board = build(ctx.home, ctx.check_dataset(dataset), split, metric=metric, segment=segment,
-                  resamples=resamples, seed=seed, dialect=dialect, best_per_model=best_per_model)
+    board = build(
+        ctx.home,
+        ctx.check_dataset(dataset),
+        split,
+        metric=metric,
+        segment=segment,
+        resamples=resamples,
+        seed=seed,
+        dialect=dialect,
+        best_per_model=best_per_model,
+    )
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     for notice in board.notices:
         console(stderr=True).print(f"[dim]{escape(notice)}[/dim]")
@@ -142,7 +249,9 @@ def leaderboard_command(ctx, dataset, split, metric, segment, fmt, out, resample
             with open(out, "w") as fh:
                 Console(file=fh, width=200).print(rich_table(board, columns=chosen))
         elif not board.rows:
-            click.echo(f"no runs yet on {dataset}/{board.split} (try `harness submit popular --dataset {dataset}`)")
+            click.echo(
+                f"no runs yet on {dataset}/{board.split} (try `harness submit popular --dataset {dataset}`)"
+            )
         else:
             term = console()
             term.print(rich_table(board, width=term.width, columns=chosen))
@@ -188,28 +297,45 @@ def runs_command(ctx, dataset, limit, as_json):
     for r in runs:
         started = f"{r.started_at:%Y-%m-%d %H:%M}" if r.started_at else ""
         fit = f"{r.fit_seconds:.1f}" if r.fit_seconds is not None else ""
-        t.add_row(r.run_id, text(r.recommender + _marks(r)), text(f"{r.dataset}/{r.split}"),
-                  f"[{colours[r.status]}]{r.status}[/]", *((started, fit) if wide else ()),
-                  text((r.error or "")[:200]))
+        t.add_row(
+            r.run_id,
+            text(r.recommender + _marks(r)),
+            text(f"{r.dataset}/{r.split}"),
+            f"[{colours[r.status]}]{r.status}[/]",
+            *((started, fit) if wide else ()),
+            text((r.error or "")[:200]),
+        )
     out.print(t)
 
 
 @click.command("show")
 @click.argument("run_id")
-@click.option("--per-user", is_flag=True, help="Write the run's per-user metrics to --out: user_id, cold, one column per metric.")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), default=None, help="With --per-user: a .parquet or .csv file.")
+@click.option(
+    "--per-user",
+    is_flag=True,
+    help="Write the run's per-user metrics to --out: user_id, cold, one column per metric.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --per-user: a .parquet or .csv file.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
 def show_command(ctx, run_id, per_user, out_file, as_json):
     """Show one run in full: parameters, environment, timings, every metric per segment, its
     place on the board (rank, band, 95% CI), error. --per-user --out FILE exports per-user values."""
-    from harness.errors import ConfigError
     from harness.board import describe_standing, run_standing
+    from harness.errors import ConfigError
     from harness.store.runs import get_run
 
     if per_user or out_file:
         if not (per_user and out_file):
-            raise ConfigError("--per-user and --out go together: harness show RUN --per-user --out FILE")
+            raise ConfigError(
+                "--per-user and --out go together: harness show RUN --per-user --out FILE"
+            )
         from harness.board.compare import export_per_user
 
         rows = export_per_user(ctx.home, run_id, Path(out_file))
@@ -232,13 +358,20 @@ def show_command(ctx, run_id, per_user, out_file, as_json):
             info.add_row(key, text(_field(key, value)))
     out.print(info)
     if run.segments:
-        segs = sorted(run.segments, key=lambda s: SEGMENTS.index(s) if s in SEGMENTS else len(SEGMENTS))
+        segs = sorted(
+            run.segments, key=lambda s: SEGMENTS.index(s) if s in SEGMENTS else len(SEGMENTS)
+        )
         t = Table(title="metrics")
         t.add_column("metric")
         for seg in segs:
             t.add_column(seg, justify="right")
-        names = sorted({m for s in segs for m in run.segments[s]},
-                       key=lambda m: (m.split("@")[0], int(m.split("@")[1]) if "@" in m and m.split("@")[1].isdigit() else 0))
+        names = sorted(
+            {m for s in segs for m in run.segments[s]},
+            key=lambda m: (
+                m.split("@")[0],
+                int(m.split("@")[1]) if "@" in m and m.split("@")[1].isdigit() else 0,
+            ),
+        )
         for m in names:
             t.add_row(m, *(_cell(run.segments[s].get(m)) for s in segs))
         out.print(t)
@@ -247,7 +380,10 @@ def show_command(ctx, run_id, per_user, out_file, as_json):
     if run.report:
         checked = run.report.get("validation") or {}
         if checked:
-            out.print("validation: " + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in checked.items()))
+            out.print(
+                "validation: "
+                + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in checked.items())
+            )
         for note in run.report.get("notices") or []:
             out.print("[yellow]notice:[/yellow]", text(note))
     if run.stderr_tail:
@@ -258,7 +394,8 @@ def show_command(ctx, run_id, per_user, out_file, as_json):
 def _marks(run) -> str:
     """What a name carries on every listing: external lists, runs outside the sandbox."""
     return (" (external)" if run.external else "") + (
-        " (unsandboxed)" if run.sandbox == "none" else "")
+        " (unsandboxed)" if run.sandbox == "none" else ""
+    )
 
 
 def _cell(v) -> str:
@@ -283,15 +420,25 @@ def _field(key: str, value) -> str:
 @click.command("demo")
 @click.option("--dataset", default="ml-latest-small", show_default=True)
 @click.option("--only", default=None, help="Comma-separated subset of the demo baselines.")
-@click.option("--neural", is_flag=True, help="Also submit dssm and sasrec with 2 epochs (5-30 s each on 2 cores).")
-@click.option("--sandbox", type=click.Choice(["auto", "none"]), default="auto", show_default=True, help="As for submit.")
+@click.option(
+    "--neural",
+    is_flag=True,
+    help="Also submit dssm and sasrec with 2 epochs (5-30 s each on 2 cores).",
+)
+@click.option(
+    "--sandbox",
+    type=click.Choice(["auto", "none"]),
+    default="auto",
+    show_default=True,
+    help="As for submit.",
+)
 @pass_context
 def demo_command(ctx, dataset, only, neural, sandbox):
     """Prepare the embedded dataset, submit every baseline with fast settings, print the leaderboard."""
-    from harness.datasets import prepare
-    from harness.errors import HarnessError
     from harness.board import build
     from harness.board.render import rich_table
+    from harness.datasets import prepare
+    from harness.errors import HarnessError
     from harness.plugins import entry_points
     from harness.runner import submit
     from harness.runner.sandbox import SandboxError
@@ -307,16 +454,19 @@ def demo_command(ctx, dataset, only, neural, sandbox):
             continue
         with out.status(f"{name}…"):
             try:
-                run = submit(home, name, dataset=dataset, params=params, k=100, timeout=600,
-                             sandbox=sandbox)
+                run = submit(
+                    home, name, dataset=dataset, params=params, k=100, timeout=600, sandbox=sandbox
+                )
             except SandboxError:
                 raise  # the same for every model: one error line
             except HarnessError as exc:
                 out.print(f"[red]✗[/red] {name}: {exc}")
                 continue
         value = run.metrics.get(DEFAULT_METRIC, float("nan"))
-        out.print(f"[green]✓[/green] {name:<18} {DEFAULT_METRIC} {value:.4f}"
-                  f"   fit {run.fit_seconds or 0:.1f} s")
+        out.print(
+            f"[green]✓[/green] {name:<18} {DEFAULT_METRIC} {value:.4f}"
+            f"   fit {run.fit_seconds or 0:.1f} s"
+        )
     out.print(rich_table(build(home, dataset), width=out.width))
 
 
@@ -330,9 +480,17 @@ def rm_command(ctx, run_ids):
 
     for run_id in run_ids:
         run = delete_run(ctx.home, run_id)
-        click.echo(f"removed run {run.run_id} ({run.recommender} on {run.dataset}/{run.split}, "
-                   f"{run.status})")
+        click.echo(
+            f"removed run {run.run_id} ({run.recommender} on {run.dataset}/{run.split}, "
+            f"{run.status})"
+        )
 
 
-COMMANDS = [submit_command, leaderboard_command, runs_command, show_command, demo_command,
-            rm_command]
+COMMANDS = [
+    submit_command,
+    leaderboard_command,
+    runs_command,
+    show_command,
+    demo_command,
+    rm_command,
+]

@@ -9,8 +9,13 @@ import click
 
 @click.command("new")
 @click.argument("name")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Directory to create the package in (default: ./NAME). Must be empty or absent.")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory to create the package in (default: ./NAME). Must be empty or absent.",
+)
 def new_command(name: str, directory: Path | None) -> None:
     """Create a plugin package for recommender NAME: pyproject.toml with the entry point, a model
     that runs (popularity without the user's own items), and a test.

@@ -35,8 +35,9 @@ def _hash_files(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root) if p != root else p.name): sha256_of(p) for p in files}
 
 
-def source_root(name: str, entry: dict, home: Path, progress: bool = False
-                ) -> tuple[Path | None, dict]:
+def source_root(
+    name: str, entry: dict, home: Path, progress: bool = False
+) -> tuple[Path | None, dict]:
     """Where the source files are, and their checksums (for the fingerprint)."""
     src = entry.get("source", {})
     if entry["format"] == "synthetic":
@@ -59,8 +60,9 @@ def source_root(name: str, entry: dict, home: Path, progress: bool = False
     target = cache / name
     if not target.resolve().is_relative_to(cache.resolve()):  # the registry checks names too
         raise ConfigError(f"[{name}]: dataset name would put its cache outside {cache}")
-    root, digest = fetch(src["url"], src.get("sha256"), target, progress=progress,
-                         git_sha1=src.get("git_sha1"))
+    root, digest = fetch(
+        src["url"], src.get("sha256"), target, progress=progress, git_sha1=src.get("git_sha1")
+    )
     return root, {src["url"]: digest}
 
 
@@ -72,8 +74,9 @@ def load_frames(name: str, entry: dict, root: Path | None):
     if entry.get("weight"):
         col = entry["weight"]
         if col not in inter.columns:
-            raise ConfigError(f"[{name}] weight: unknown column {col!r} "
-                              f"(columns: {', '.join(inter.columns)})")
+            raise ConfigError(
+                f"[{name}] weight: unknown column {col!r} (columns: {', '.join(inter.columns)})"
+            )
         inter = inter.with_columns(pl.col(col).cast(pl.Float32).alias(W))
     else:
         inter = inter.with_columns(pl.lit(1.0, pl.Float32).alias(W))
@@ -90,22 +93,39 @@ def load_frames(name: str, entry: dict, root: Path | None):
             raise ConfigError(f"[{name}] categories: unknown item column {col!r}")
         cats = pl.col(col)
         if items[col].dtype == pl.Utf8:
-            cats = cats.str.split(entry.get("categories_sep", "|")).list.eval(
-                pl.element().str.strip_chars()).list.filter(pl.element() != "")
+            cats = (
+                cats.str.split(entry.get("categories_sep", "|"))
+                .list.eval(pl.element().str.strip_chars())
+                .list.filter(pl.element() != "")
+            )
         items = items.with_columns(cats.cast(pl.List(pl.Utf8)).alias("categories"))
     return inter, users, items
 
 
 def fingerprint(entry: dict, checksums: dict, split_name: str) -> str:
-    config = {k: v for k, v in entry.items() if k not in ("_registry", "description", "splits",
-                                                          "license", "default_split")}
-    payload = {"checksums": checksums, "config": config, "split": split_name,
-               "protocol": {k: v for k, v in entry["splits"][split_name].items() if k != "note"}}
+    config = {
+        k: v
+        for k, v in entry.items()
+        if k not in ("_registry", "description", "splits", "license", "default_split")
+    }
+    payload = {
+        "checksums": checksums,
+        "config": config,
+        "split": split_name,
+        "protocol": {k: v for k, v in entry["splits"][split_name].items() if k != "note"},
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def prepare(name: str, *, home: Path, split: str | None = None, force: bool = False,
-            registry_file: Path | None = None, progress: bool = False) -> dict:
+def prepare(
+    name: str,
+    *,
+    home: Path,
+    split: str | None = None,
+    force: bool = False,
+    registry_file: Path | None = None,
+    progress: bool = False,
+) -> dict:
     """Prepare (dataset, split) into the store unless it is there with the same fingerprint;
     return its metadata (:func:`harness.store.splits.split_meta`)."""
     from harness.datasets import split as protocols
@@ -117,8 +137,9 @@ def prepare(name: str, *, home: Path, split: str | None = None, force: bool = Fa
     default = entry["default_split"]  # computed once, by the registry
     sname = split or default
     if sname not in entry["splits"]:
-        raise NotFoundError(f"dataset {name!r} has no split {sname!r} "
-                            f"(splits: {', '.join(entry['splits'])})")
+        raise NotFoundError(
+            f"dataset {name!r} has no split {sname!r} (splits: {', '.join(entry['splits'])})"
+        )
     spec = entry["splits"][sname]
     started = time.perf_counter()
     root, checksums = source_root(name, entry, home, progress)
@@ -137,20 +158,39 @@ def prepare(name: str, *, home: Path, split: str | None = None, force: bool = Fa
     n_cold = int(test_users["cold"].sum())
     ts = inter[T]
     info = {
-        "users": inter[U].n_unique(), "items": inter[I].n_unique(), "interactions": inter.height,
+        "users": inter[U].n_unique(),
+        "items": inter[I].n_unique(),
+        "interactions": inter.height,
         "density": inter.height / max(1, inter[U].n_unique() * inter[I].n_unique()),
-        "time_min": ts.min(), "time_max": ts.max(),
-        "train_rows": train.height, "train_users": train[U].n_unique(),
-        "train_items": train[I].n_unique(), "truth_rows": truth.height,
-        "test_users": test_users.height, "warm_users": test_users.height - n_cold,
-        "cold_users": n_cold, "is_default": sname == default, "cleaning": report,
-        "source": entry.get("source", {}), "format": entry["format"],
+        "time_min": ts.min(),
+        "time_max": ts.max(),
+        "train_rows": train.height,
+        "train_users": train[U].n_unique(),
+        "train_items": train[I].n_unique(),
+        "truth_rows": truth.height,
+        "test_users": test_users.height,
+        "warm_users": test_users.height - n_cold,
+        "cold_users": n_cold,
+        "is_default": sname == default,
+        "cleaning": report,
+        "source": entry.get("source", {}),
+        "format": entry["format"],
     }
     protocol = dict(spec)
     protocol.setdefault("exclude_seen", True)
-    prepared = PreparedSplit(dataset=name, split=sname, fingerprint=fp, protocol=protocol,
-                             cutoff=cutoff, train=train, truth=truth, test_users=test_users,
-                             users=users, items=items, info=info)
+    prepared = PreparedSplit(
+        dataset=name,
+        split=sname,
+        fingerprint=fp,
+        protocol=protocol,
+        cutoff=cutoff,
+        train=train,
+        truth=truth,
+        test_users=test_users,
+        users=users,
+        items=items,
+        info=info,
+    )
     save_split(home, prepared)
     info["prepare_seconds"] = round(time.perf_counter() - started, 3)
     return {**split_meta(home, name, sname), "unchanged": False}

@@ -56,25 +56,35 @@ def _download(url: str, target: Path, progress: bool) -> None:
     tmp.replace(target)
 
 
-def fetch(url: str, sha256: str | None, cache: Path, *, progress: bool = False,
-          git_sha1: str | None = None) -> tuple[Path, str]:
+def fetch(
+    url: str,
+    sha256: str | None,
+    cache: Path,
+    *,
+    progress: bool = False,
+    git_sha1: str | None = None,
+) -> tuple[Path, str]:
     """Return (path of the usable data: unpacked directory or the file itself, its sha256)."""
     cache.mkdir(parents=True, exist_ok=True)
     name = url.rstrip("/").rsplit("/", 1)[-1] or "download"
     target = cache / name
     recorded = cache / (name + ".sha256")
-    expected = (sha256 or (recorded.read_text().strip() if recorded.exists() else None))
+    expected = sha256 or (recorded.read_text().strip() if recorded.exists() else None)
     if not target.exists() or (expected and sha256_of(target) != expected):
         _download(url, target, progress)
     actual = sha256_of(target)
     if expected and actual != expected:
-        raise FetchError(f"{target}: sha256 {actual} does not match the expected {expected} "
-                         f"(from {url}); delete the file to download it again")
+        raise FetchError(
+            f"{target}: sha256 {actual} does not match the expected {expected} "
+            f"(from {url}); delete the file to download it again"
+        )
     if not sha256 and not recorded.exists():
         if git_sha1 and (blob := git_blob_sha1(target)) != git_sha1:
             target.unlink()
-            raise FetchError(f"{target}: git blob id {blob} does not match the published {git_sha1} "
-                             f"(from {url}); the download was deleted")
+            raise FetchError(
+                f"{target}: git blob id {blob} does not match the published {git_sha1} "
+                f"(from {url}); the download was deleted"
+            )
         recorded.write_text(actual + "\n")
     if not zipfile.is_zipfile(target):
         if name.endswith(".zip"):

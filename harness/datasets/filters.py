@@ -21,15 +21,24 @@ import polars as pl
 
 from harness.errors import ConfigError
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<str>'[^']*'|\"[^\"]*\")"
-                    r"|(?P<op>==|!=|<=|>=|<|>|\(|\)|,)|(?P<name>[A-Za-z_][A-Za-z0-9_]*))")
-_OPS = {"==": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<str>'[^']*'|\"[^\"]*\")"
+    r"|(?P<op>==|!=|<=|>=|<|>|\(|\)|,)|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_OPS = {
+    "==": "__eq__",
+    "!=": "__ne__",
+    "<": "__lt__",
+    "<=": "__le__",
+    ">": "__gt__",
+    ">=": "__ge__",
+}
 _KEYWORDS = {"and", "or", "not", "in"}
 MAX_DEPTH = 50  # parentheses and "not"s nested deeper are an error, not a RecursionError
 
 
 def _kind(dtype) -> str | None:
-    """"number" or "text" for a column type that a literal is compared with; None: unchecked."""
+    """ "number" or "text" for a column type that a literal is compared with; None: unchecked."""
     if dtype is None:
         return None
     if dtype.is_numeric():
@@ -114,8 +123,10 @@ def compile_filter(text: str, columns=None, *, where: str = "filter") -> pl.Expr
         if isinstance(left, tuple) and right_kind in ("number", "text"):
             have = _kind(types.get(left[1]))
             if have is not None and have != right_kind:
-                fail(f"column {left[1]!r} holds {'numbers' if have == 'number' else 'text'}, "
-                     f"compared with {right_kind} {literal}")
+                fail(
+                    f"column {left[1]!r} holds {'numbers' if have == 'number' else 'text'}, "
+                    f"compared with {right_kind} {literal}"
+                )
 
     def literal_list(left):
         take("op", "(")
@@ -146,8 +157,11 @@ def compile_filter(text: str, columns=None, *, where: str = "filter") -> pl.Expr
             check(left_kind, right_kind, literal)
             check(right_kind, left_kind if isinstance(left_kind, str) else None, "")
             return getattr(left, _OPS[val])(right)
-        if kind == "kw" and val in ("in", "not") and (val == "in" or
-                                                      tokens[pos + 1:pos + 2] == [("kw", "in")]):
+        if (
+            kind == "kw"
+            and val in ("in", "not")
+            and (val == "in" or tokens[pos + 1 : pos + 2] == [("kw", "in")])
+        ):
             negate = val == "not"
             take()
             if negate:

@@ -20,15 +20,34 @@ from harness.errors import ConfigError, DataError, found_columns, without_conten
 Frames = tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
 LOADERS: dict[str, Callable[[Path, dict], Frames]] = {}
 
-ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                 "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-                 "Romance", "Sci-Fi", "Thriller", "War", "Western"]
+ML100K_GENRES = [
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+]
 
 
 def loader(name: str):
     def register(fn):
         LOADERS[name] = fn
         return fn
+
     return register
 
 
@@ -63,8 +82,9 @@ def _read(path: Path, **kwargs) -> pl.DataFrame:
 def _need(frame: pl.DataFrame, columns: list[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(missing)} "
-                        f"({found_columns(frame.columns)})")
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(missing)} ({found_columns(frame.columns)})"
+        )
 
 
 def _unix(col: str) -> pl.Expr:
@@ -76,46 +96,71 @@ def movielens_latest(root: Path, cfg: dict) -> Frames:
     path = find(root, "ratings.parquet", "ratings.csv")
     ratings = _read(path)
     _need(ratings, ["userId", "movieId", "rating", "timestamp"], path)
-    inter = ratings.select(pl.col("userId").cast(pl.Int64).alias("user_id"),
-                           pl.col("movieId").cast(pl.Int64).alias("item_id"),
-                           _unix("timestamp").alias("timestamp"),
-                           pl.col("rating").cast(pl.Float32))
+    inter = ratings.select(
+        pl.col("userId").cast(pl.Int64).alias("user_id"),
+        pl.col("movieId").cast(pl.Int64).alias("item_id"),
+        _unix("timestamp").alias("timestamp"),
+        pl.col("rating").cast(pl.Float32),
+    )
     items = None
     mpath = find(root, "movies.parquet", "movies.csv", required=False)
     if mpath:
         movies = _read(mpath)
         _need(movies, ["movieId", "title", "genres"], mpath)
-        items = movies.select(pl.col("movieId").cast(pl.Int64).alias("item_id"), "title",
-                              pl.col("genres").str.split("|").list.filter(
-                                  pl.element() != "(no genres listed)").alias("genres"))
+        items = movies.select(
+            pl.col("movieId").cast(pl.Int64).alias("item_id"),
+            "title",
+            pl.col("genres")
+            .str.split("|")
+            .list.filter(pl.element() != "(no genres listed)")
+            .alias("genres"),
+        )
     return inter, None, items
 
 
 @loader("movielens-100k")
 def movielens_100k(root: Path, cfg: dict) -> Frames:
     path = find(root, "u.data")
-    inter = _read(path, separator="\t", has_header=False,
-                  new_columns=["user_id", "item_id", "rating", "timestamp"])
+    inter = _read(
+        path,
+        separator="\t",
+        has_header=False,
+        new_columns=["user_id", "item_id", "rating", "timestamp"],
+    )
     if inter.width != 4:
         raise DataError(f"{path}: expected 4 tab-separated columns, found {inter.width}")
-    inter = inter.select(pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64),
-                         _unix("timestamp").alias("timestamp"), pl.col("rating").cast(pl.Float32))
+    inter = inter.select(
+        pl.col("user_id").cast(pl.Int64),
+        pl.col("item_id").cast(pl.Int64),
+        _unix("timestamp").alias("timestamp"),
+        pl.col("rating").cast(pl.Float32),
+    )
     items = users = None
     ipath = find(root, "u.item", required=False)
     if ipath:
         raw = ipath.read_bytes().decode("latin-1")
         parts = _lines(raw).select(pl.col("line").str.split("|"))
-        flags = pl.concat_list([pl.when(pl.col("line").list.get(5 + i) == "1")
-                                .then(pl.lit(g)) for i, g in enumerate(ML100K_GENRES)])
-        items = parts.select(pl.col("line").list.get(0).cast(pl.Int64).alias("item_id"),
-                             pl.col("line").list.get(1).alias("title"),
-                             pl.col("line").list.get(2).alias("release_date"),
-                             flags.list.drop_nulls().alias("genres"))
+        flags = pl.concat_list(
+            [
+                pl.when(pl.col("line").list.get(5 + i) == "1").then(pl.lit(g))
+                for i, g in enumerate(ML100K_GENRES)
+            ]
+        )
+        items = parts.select(
+            pl.col("line").list.get(0).cast(pl.Int64).alias("item_id"),
+            pl.col("line").list.get(1).alias("title"),
+            pl.col("line").list.get(2).alias("release_date"),
+            flags.list.drop_nulls().alias("genres"),
+        )
     upath = find(root, "u.user", required=False)
     if upath:
-        users = _read(upath, separator="|", has_header=False,
-                      new_columns=["user_id", "age", "gender", "occupation", "zip_code"],
-                      schema_overrides={"zip_code": pl.Utf8})
+        users = _read(
+            upath,
+            separator="|",
+            has_header=False,
+            new_columns=["user_id", "age", "gender", "occupation", "zip_code"],
+            schema_overrides={"zip_code": pl.Utf8},
+        )
     return inter, users, items
 
 
@@ -134,15 +179,21 @@ def _double_colon(path: Path, names: list[str]) -> pl.DataFrame:
 def movielens_1m(root: Path, cfg: dict) -> Frames:
     path = find(root, "ratings.dat")
     r = _double_colon(path, ["user_id", "item_id", "rating", "timestamp"])
-    inter = r.select(pl.col("user_id").cast(pl.Int64), pl.col("item_id").cast(pl.Int64),
-                     _unix("timestamp").alias("timestamp"), pl.col("rating").cast(pl.Float32))
+    inter = r.select(
+        pl.col("user_id").cast(pl.Int64),
+        pl.col("item_id").cast(pl.Int64),
+        _unix("timestamp").alias("timestamp"),
+        pl.col("rating").cast(pl.Float32),
+    )
     items = users = None
     if mpath := find(root, "movies.dat", required=False):
         items = _double_colon(mpath, ["item_id", "title", "genres"]).with_columns(
-            pl.col("item_id").cast(pl.Int64), pl.col("genres").str.split("|"))
+            pl.col("item_id").cast(pl.Int64), pl.col("genres").str.split("|")
+        )
     if upath := find(root, "users.dat", required=False):
-        users = _double_colon(upath, ["user_id", "gender", "age", "occupation", "zip_code"]
-                              ).with_columns(pl.col("user_id").cast(pl.Int64))
+        users = _double_colon(
+            upath, ["user_id", "gender", "age", "occupation", "zip_code"]
+        ).with_columns(pl.col("user_id").cast(pl.Int64))
     return inter, users, items
 
 
@@ -151,8 +202,9 @@ def kion(root: Path, cfg: dict) -> Frames:
     path = find(root, "interactions.csv")
     raw = _read(path, try_parse_dates=False)
     _need(raw, ["user_id", "item_id", "last_watch_dt", "total_dur", "watched_pct"], path)
-    inter = raw.with_columns(pl.col("last_watch_dt").str.to_date().cast(pl.Datetime("us"))
-                             .alias("timestamp")).drop("last_watch_dt")
+    inter = raw.with_columns(
+        pl.col("last_watch_dt").str.to_date().cast(pl.Datetime("us")).alias("timestamp")
+    ).drop("last_watch_dt")
     users = items = None
     if upath := find(root, "users.csv", required=False):
         users = _read(upath)
@@ -167,13 +219,16 @@ def lastfm(root: Path, cfg: dict) -> Frames:
     path = find(root, "user_artists.dat")
     raw = _read(path, separator="\t")
     _need(raw, ["userID", "artistID", "weight"], path)
-    inter = raw.select(pl.col("userID").cast(pl.Int64).alias("user_id"),
-                       pl.col("artistID").cast(pl.Int64).alias("item_id"),
-                       pl.col("weight").cast(pl.Float64).alias("plays"))
+    inter = raw.select(
+        pl.col("userID").cast(pl.Int64).alias("user_id"),
+        pl.col("artistID").cast(pl.Int64).alias("item_id"),
+        pl.col("weight").cast(pl.Float64).alias("plays"),
+    )
     items = None
     if apath := find(root, "artists.dat", required=False):
         items = _read(apath, separator="\t", quote_char=None).select(
-            pl.col("id").cast(pl.Int64).alias("item_id"), "name")
+            pl.col("id").cast(pl.Int64).alias("item_id"), "name"
+        )
     return inter, None, items
 
 
@@ -182,8 +237,10 @@ def _mapped(path: Path, cfg: dict, fmt: str) -> pl.DataFrame:
     mapping = cfg.get("columns", {})
     unknown = set(mapping) - {"user_id", "item_id", "timestamp"}
     if unknown:
-        raise ConfigError(f"columns: unknown key(s) {', '.join(sorted(unknown))} "
-                          f"(allowed: user_id, item_id, timestamp)")
+        raise ConfigError(
+            f"columns: unknown key(s) {', '.join(sorted(unknown))} "
+            f"(allowed: user_id, item_id, timestamp)"
+        )
     rename = {src: dst for dst, src in mapping.items()}
     _need(frame, list(rename), path)
     return frame.rename(rename)
@@ -199,14 +256,20 @@ def _generic(root: Path, cfg: dict, fmt: str) -> Frames:
         unit = cfg.get("timestamp_unit", "s")
         if ts.dtype.is_numeric():
             _check_epochs(ts, unit, ipath)
-            inter = inter.with_columns(pl.from_epoch(pl.col("timestamp").cast(pl.Int64),
-                                                     time_unit=unit).cast(pl.Datetime("us")))
+            inter = inter.with_columns(
+                pl.from_epoch(pl.col("timestamp").cast(pl.Int64), time_unit=unit).cast(
+                    pl.Datetime("us")
+                )
+            )
         elif ts.dtype == pl.Utf8:
             try:
-                inter = inter.with_columns(pl.col("timestamp").str.to_datetime().cast(pl.Datetime("us")))
+                inter = inter.with_columns(
+                    pl.col("timestamp").str.to_datetime().cast(pl.Datetime("us"))
+                )
             except pl.exceptions.PolarsError as exc:
-                raise DataError(f"{ipath}: cannot parse column timestamp as time "
-                                f"({without_content(str(exc))})") from None
+                raise DataError(
+                    f"{ipath}: cannot parse column timestamp as time ({without_content(str(exc))})"
+                ) from None
         else:
             inter = inter.with_columns(pl.col("timestamp").cast(pl.Datetime("us")))
     users = items = None
@@ -238,8 +301,10 @@ def _check_epochs(ts: pl.Series, unit: str, path: Path) -> None:
     outside = ~ts.is_between(_VALID[0] * per, _VALID[1] * per) & ts.is_not_null()
     if outside.any():
         row = int(outside.arg_true()[0])
-        raise DataError(f"{path}: timestamp {ts[row]:.0f} at row {row + 1} is outside the years "
-                        f"1900-2200 as timestamp_unit {unit!r}: check the unit (s, ms, us, ns)")
+        raise DataError(
+            f"{path}: timestamp {ts[row]:.0f} at row {row + 1} is outside the years "
+            f"1900-2200 as timestamp_unit {unit!r}: check the unit (s, ms, us, ns)"
+        )
     lo, hi = ts.min(), ts.max()
     if lo is None:
         return
@@ -250,11 +315,16 @@ def _check_epochs(ts: pl.Series, unit: str, path: Path) -> None:
     if not plausible(unit):
         better = [u for u in _PER_SECOND if u != unit and plausible(u)]
         if better:
-            when = [datetime.fromtimestamp(v / per, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-                    for v in (lo, hi)]
-            warnings.warn(f"{path}: as timestamp_unit {unit!r} the log spans {when[0]} to {when[1]};"
-                          f" as {better[0]!r} it would fall in 1980-2100: check timestamp_unit",
-                          HarnessWarning, stacklevel=2)
+            when = [
+                datetime.fromtimestamp(v / per, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+                for v in (lo, hi)
+            ]
+            warnings.warn(
+                f"{path}: as timestamp_unit {unit!r} the log spans {when[0]} to {when[1]};"
+                f" as {better[0]!r} it would fall in 1980-2100: check timestamp_unit",
+                HarnessWarning,
+                stacklevel=2,
+            )
 
 
 @loader("csv")
@@ -272,6 +342,7 @@ def synthetic(root: Path | None, cfg: dict) -> Frames:
     from harness.datasets.synthetic import generate
 
     inter, users, items = generate(**cfg.get("params", {}))
-    inter = inter.with_columns(pl.col("last_watch_dt").cast(pl.Datetime("us")).alias("timestamp")
-                               ).drop("last_watch_dt")
+    inter = inter.with_columns(
+        pl.col("last_watch_dt").cast(pl.Datetime("us")).alias("timestamp")
+    ).drop("last_watch_dt")
     return inter, users, items

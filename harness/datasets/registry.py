@@ -10,12 +10,19 @@ from __future__ import annotations
 import os
 import re
 import sys
-from pathlib import Path, PurePosixPath
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticError
 
 from harness.config import ENV_DATASETS
@@ -31,8 +38,16 @@ EMBEDDED = Path(__file__).with_name("embedded")
 # An entry's name names its cache folder: no separators, no leading dot, no "..".
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
-Format = Literal["movielens-latest", "movielens-100k", "movielens-1m", "kion", "lastfm", "csv",
-                 "parquet", "synthetic"]
+Format = Literal[
+    "movielens-latest",
+    "movielens-100k",
+    "movielens-1m",
+    "kion",
+    "lastfm",
+    "csv",
+    "parquet",
+    "synthetic",
+]
 FORMATS = set(Format.__args__)  # type: ignore[attr-defined]
 
 
@@ -131,10 +146,15 @@ class RandomSplit(_Split):
     seed: int = 0
 
 
-Split = Annotated[Union[Temporal, LeaveLast, TemporalRatio, RandomSplit],
-                  Field(discriminator="protocol")]
-PROTOCOLS = {"temporal": Temporal, "leave-last": LeaveLast, "ratio": TemporalRatio,
-             "random": RandomSplit}
+Split = Annotated[
+    Temporal | LeaveLast | TemporalRatio | RandomSplit, Field(discriminator="protocol")
+]
+PROTOCOLS = {
+    "temporal": Temporal,
+    "leave-last": LeaveLast,
+    "ratio": TemporalRatio,
+    "random": RandomSplit,
+}
 
 
 class Entry(_Strict):
@@ -177,10 +197,15 @@ class Entry(_Strict):
         return self.default_split or next(iter(self.splits))
 
 
-_EXPECTED = {"int_type": "expected an integer", "float_type": "expected a number",
-             "string_type": "expected a string", "bool_type": "expected true or false",
-             "dict_type": "expected a table", "model_type": "expected a table",
-             "model_attributes_type": "expected a table"}
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+}
 
 
 def _message(error: Mapping[str, Any]) -> str:
@@ -194,8 +219,7 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown key(s) {key}"
     if kind == "union_tag_invalid":
-        return (f"{key}: unknown protocol {error['ctx']['tag']!r} "
-                f"(known: {', '.join(PROTOCOLS)})")
+        return f"{key}: unknown protocol {error['ctx']['tag']!r} (known: {', '.join(PROTOCOLS)})"
     if kind == "union_tag_not_found":
         return f"{key}: needs a protocol ({', '.join(PROTOCOLS)})"
     if kind == "literal_error" and key == "format":
@@ -235,8 +259,10 @@ def check_entry(name: str, entry: dict, path: Path | str) -> Entry:
     computed ``default_split``."""
     where = f"{path}: [{name}]"
     if not NAME.match(name) or ".." in name:
-        raise ConfigError(f"{where}: dataset name {name!r} must be letters, digits, '.', '_', '+' "
-                          "or '-' (it names a cache folder), not starting with '.'")
+        raise ConfigError(
+            f"{where}: dataset name {name!r} must be letters, digits, '.', '_', '+' "
+            "or '-' (it names a cache folder), not starting with '.'"
+        )
     try:
         model = Entry.model_validate(entry)
     except PydanticError as exc:
@@ -249,7 +275,9 @@ def check_entry(name: str, entry: dict, path: Path | str) -> Entry:
 def load_registry(registry_file: Path | None = None) -> dict[str, dict]:
     """Shipped entries, overridden and extended by the user's file (argument, else env var)."""
     entries = _read(SHIPPED)
-    user = registry_file or (Path(os.environ[ENV_DATASETS]) if os.environ.get(ENV_DATASETS) else None)
+    user = registry_file or (
+        Path(os.environ[ENV_DATASETS]) if os.environ.get(ENV_DATASETS) else None
+    )
     if user is not None:
         entries.update(_read(Path(user)))
     return entries
@@ -263,10 +291,13 @@ def get_entry(name: str, registry_file: Path | None = None) -> dict:
 
 
 def unknown_dataset(name: str, known) -> str:
-    """"unknown dataset" with the closest registered names, for every command that takes one."""
+    """ "unknown dataset" with the closest registered names, for every command that takes one."""
     import difflib
 
     close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
-    hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
-            else f"known: {', '.join(sorted(known))}")
+    hint = (
+        f"did you mean {' or '.join(repr(c) for c in close)}?"
+        if close
+        else f"known: {', '.join(sorted(known))}"
+    )
     return f"unknown dataset {name!r}: {hint} (`harness data list` shows all; add your own with --datasets FILE)"

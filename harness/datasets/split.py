@@ -36,8 +36,10 @@ def clean(inter: pl.DataFrame, entry: dict, name: str) -> tuple[pl.DataFrame, di
         try:
             inter = inter.filter(expr)
         except pl.exceptions.PolarsError as exc:  # types the compile-time check cannot see
-            raise ConfigError(f"[{name}] positive: cannot evaluate {entry['positive']!r} on the "
-                              f"data ({type(exc).__name__})") from None
+            raise ConfigError(
+                f"[{name}] positive: cannot evaluate {entry['positive']!r} on the "
+                f"data ({type(exc).__name__})"
+            ) from None
         report["after_positive"] = inter.height
     dedup = entry.get("dedup", "last")
     if dedup != "none":
@@ -70,8 +72,10 @@ def split(inter: pl.DataFrame, spec: dict, name: str, sname: str):
     where = f"[{name}.splits.{sname}]"
     has_time = T in inter.columns and inter[T].null_count() < inter.height
     if proto != "random" and not has_time:
-        raise ConfigError(f"{where}: protocol {proto!r} needs timestamps and dataset {name!r} "
-                          "has none; use protocol = 'random'")
+        raise ConfigError(
+            f"{where}: protocol {proto!r} needs timestamps and dataset {name!r} "
+            "has none; use protocol = 'random'"
+        )
     cutoff = None
     if proto == "temporal":
         if "days" in spec:
@@ -120,6 +124,11 @@ def truth_of(train: pl.DataFrame, test: pl.DataFrame, spec: dict, where: str):
         raise DataError(f"{where}: the split leaves no truth interactions")
     truth = truth.sort(U, I)
     warm = train.select(U).unique().with_columns(pl.lit(False).alias("cold"))
-    test_users = (truth.select(U).unique().join(warm, on=U, how="left")
-                  .with_columns(pl.col("cold").fill_null(True)).sort(U))
+    test_users = (
+        truth.select(U)
+        .unique()
+        .join(warm, on=U, how="left")
+        .with_columns(pl.col("cold").fill_null(True))
+        .sort(U)
+    )
     return truth, test_users

@@ -37,8 +37,16 @@ DEFAULT_MASTER = "local[*]"
 _SHOW = 3  # offending rows named in a message
 _LOG4J = Path(__file__).with_name("log4j2-quiet.properties")
 
-__all__ = ["DEFAULT_MASTER", "SparkEvaluation", "evaluate", "read", "score_files", "session",
-           "validate_recommendations", "validate_truth"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "SparkEvaluation",
+    "evaluate",
+    "read",
+    "score_files",
+    "session",
+    "validate_recommendations",
+    "validate_truth",
+]
 
 
 @dataclass
@@ -57,6 +65,7 @@ class SparkEvaluation:
 # ---------------------------------------------------------------------------------------------
 # session
 
+
 def _java() -> str | None:
     home = os.environ.get("JAVA_HOME")
     if home and os.access(Path(home) / "bin" / "java", os.X_OK):
@@ -71,26 +80,31 @@ def session(master: str | None = None) -> SparkSession:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise ConfigError("--engine spark needs pyspark, which is not installed: "
-                          "pip install 'harness[spark]'") from None
+        raise ConfigError(
+            "--engine spark needs pyspark, which is not installed: pip install 'harness[spark]'"
+        ) from None
     active = SparkSession.getActiveSession()
     if active is not None and master is None:
         return active
     launched = "PYSPARK_GATEWAY_PORT" in os.environ  # inside spark-submit: the JVM exists
     if not launched and _java() is None:
-        raise ConfigError("--engine spark needs Java (a JVM, version 17 or later) and none was "
-                          "found: install it (e.g. apt-get install openjdk-17-jre-headless) or set "
-                          "JAVA_HOME")
+        raise ConfigError(
+            "--engine spark needs Java (a JVM, version 17 or later) and none was "
+            "found: install it (e.g. apt-get install openjdk-17-jre-headless) or set "
+            "JAVA_HOME"
+        )
     if master is None and not launched:
         master = DEFAULT_MASTER
     builder = SparkSession.builder.appName("harness score")
     if master:
         builder = builder.master(master)
-    builder = (builder.config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC"))
+    builder = builder.config("spark.ui.showConsoleProgress", "false").config(
+        "spark.sql.session.timeZone", "UTC"
+    )
     if not launched:  # quiet the JVM's INFO/WARN lines on the user's terminal
-        builder = builder.config("spark.driver.extraJavaOptions",
-                                 f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}")
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
+        )
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # the JVM did not start: the reason is the first line
@@ -107,6 +121,7 @@ def _first_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------------------------------------
 # reading and validation (mirrors harness.recs)
 
+
 def read(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
     """A parquet file, a directory of parquet files, or a CSV/TSV file (by extension), at any URI
     Spark reads. DataError naming the path when it is missing or unreadable."""
@@ -121,8 +136,12 @@ def read(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
 
             options = {"header": True, "sep": "\t" if name.endswith(".tsv") else ","}
             inferred = spark.read.csv(path, inferSchema=True, **options).schema
-            schema = StructType([StructField(f.name, StringType()) if f.name in (USER, ITEM) else f
-                                 for f in inferred.fields])
+            schema = StructType(
+                [
+                    StructField(f.name, StringType()) if f.name in (USER, ITEM) else f
+                    for f in inferred.fields
+                ]
+            )
             return spark.read.csv(path, schema=schema, **options)
         return spark.read.parquet(path)
     except Exception as exc:  # AnalysisException and friends: unreadable input
@@ -132,16 +151,21 @@ def read(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
 def _require(frame: DataFrame, columns, source: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValidationError(f"{source}: missing column(s) {', '.join(missing)} "
-                              f"(found: {', '.join(frame.columns) or 'none'})")
+        raise ValidationError(
+            f"{source}: missing column(s) {', '.join(missing)} "
+            f"(found: {', '.join(frame.columns) or 'none'})"
+        )
 
 
 def _with_order(frame: DataFrame) -> DataFrame:
     """``_order``: increasing in the order Spark reads (file order within a file), and ``_file``."""
     from pyspark.sql import functions as F
 
-    return frame.select("*", F.monotonically_increasing_id().alias("_order"),
-                        F.col("_metadata.file_name").alias("_file"))
+    return frame.select(
+        "*",
+        F.monotonically_increasing_id().alias("_order"),
+        F.col("_metadata.file_name").alias("_file"),
+    )
 
 
 def _rows(frame: DataFrame, mask, columns, many_files: bool) -> str:
@@ -150,13 +174,20 @@ def _rows(frame: DataFrame, mask, columns, many_files: bool) -> str:
     from pyspark.sql import functions as F
 
     hits = frame.filter(mask).orderBy("_order").limit(_SHOW).collect()
-    counts = frame.agg(*(F.count_if((F.col("_file") == h["_file"]) & (F.col("_order") < h["_order"]))
-                         .alias(f"c{i}") for i, h in enumerate(hits))).first()
+    counts = frame.agg(
+        *(
+            F.count_if((F.col("_file") == h["_file"]) & (F.col("_order") < h["_order"])).alias(
+                f"c{i}"
+            )
+            for i, h in enumerate(hits)
+        )
+    ).first()
     out = []
     for i, h in enumerate(hits):
         where = f" of {h['_file']}" if many_files else ""
-        out.append(f"row {counts[f'c{i}'] + 1}{where} "
-                   f"({', '.join(f'{c}={h[c]!r}' for c in columns)})")
+        out.append(
+            f"row {counts[f'c{i}'] + 1}{where} ({', '.join(f'{c}={h[c]!r}' for c in columns)})"
+        )
     return ", ".join(out)
 
 
@@ -184,30 +215,38 @@ def validate_recommendations(recs: DataFrame, *, source: str) -> DataFrame:
     bad_by = F.col(by).isNull()
     if isinstance(dtype, FractionalType):
         bad_by = bad_by | F.isnan(by)
-    checks = frame.agg(F.count_if(F.col(USER).isNull()).alias(USER),
-                       F.count_if(F.col(ITEM).isNull()).alias(ITEM),
-                       (F.count_if(bad_by) if isinstance(dtype, NumericType) else F.lit(0))
-                       .alias(by), F.count(F.lit(1)).alias("_rows")).first()
+    checks = frame.agg(
+        F.count_if(F.col(USER).isNull()).alias(USER),
+        F.count_if(F.col(ITEM).isNull()).alias(ITEM),
+        (F.count_if(bad_by) if isinstance(dtype, NumericType) else F.lit(0)).alias(by),
+        F.count(F.lit(1)).alias("_rows"),
+    ).first()
     if not checks["_rows"]:
         raise ValidationError(f"{source}: no rows (the recommendation list is empty)")
     for col in (USER, ITEM):
         if checks[col]:
-            raise ValidationError(f"{source}: null {col} at "
-                                  f"{_rows(frame, F.col(col).isNull(), (USER, ITEM), many_files)}")
+            raise ValidationError(
+                f"{source}: null {col} at "
+                f"{_rows(frame, F.col(col).isNull(), (USER, ITEM), many_files)}"
+            )
     if not isinstance(dtype, NumericType):
         raise ValidationError(f"{source}: column {by} must be numeric, not {dtype.simpleString()}")
     if checks[by]:
-        raise ValidationError(f"{source}: null or NaN {by} at "
-                              f"{_rows(frame, bad_by, (USER, ITEM, by), many_files)}")
+        raise ValidationError(
+            f"{source}: null or NaN {by} at {_rows(frame, bad_by, (USER, ITEM, by), many_files)}"
+        )
     # one shuffle by user serves the ranking and the duplicate check (a second sort of each
     # user's rows, by item: a pair listed twice sits on adjacent rows), and the ranked lists stay
     # cached, partitioned by user, for every metric family
     order = F.col(by).desc() if by == SCORE else F.col(by).asc()
     by_rank = Window.partitionBy(USER).orderBy(order, F.col("_order"))
     by_item = Window.partitionBy(USER).orderBy(ITEM)
-    ranked = (frame.select(USER, ITEM, F.row_number().over(by_rank).alias(RANK),
-                           (F.col(ITEM) == F.lag(ITEM).over(by_item)).alias("_dup"))
-              .persist(StorageLevel.MEMORY_AND_DISK))
+    ranked = frame.select(
+        USER,
+        ITEM,
+        F.row_number().over(by_rank).alias(RANK),
+        (F.col(ITEM) == F.lag(ITEM).over(by_item)).alias("_dup"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
     if ranked.agg(F.count_if("_dup")).first()[0]:
         pairs = ranked.filter("_dup").select(USER, ITEM).distinct()
         message = _rows_dup(frame, pairs, by, many_files)
@@ -220,7 +259,9 @@ def _rows_dup(frame: DataFrame, pairs: DataFrame, by: str, many_files: bool) -> 
     """The first rows (in file order) of pairs listed twice; their row numbers count all rows."""
     from pyspark.sql import functions as F
 
-    marked = frame.join(pairs.select(USER, ITEM).withColumn("_dup", F.lit(True)), [USER, ITEM], "left")
+    marked = frame.join(
+        pairs.select(USER, ITEM).withColumn("_dup", F.lit(True)), [USER, ITEM], "left"
+    )
     return _rows(marked, F.col("_dup").isNotNull(), (USER, ITEM, by), many_files)
 
 
@@ -239,21 +280,30 @@ def validate_truth(truth: DataFrame, *, source: str) -> tuple[DataFrame, set[str
     many_files = len(truth.inputFiles()) > 1
     frame = _with_order(truth.select(USER, ITEM))
     text = [c for c in (USER, ITEM) if isinstance(truth.schema[c].dataType, StringType)]
-    checks = frame.agg(*(F.count_if(F.col(c).isNull()).alias(c) for c in (USER, ITEM)),
-                       *(F.count_if(~F.col(c).rlike(_INT) | F.col(c).try_cast("bigint").isNull())
-                         .alias(f"_text_{c}") for c in text),
-                       F.count(F.lit(1)).alias("_rows")).first()
+    checks = frame.agg(
+        *(F.count_if(F.col(c).isNull()).alias(c) for c in (USER, ITEM)),
+        *(
+            F.count_if(~F.col(c).rlike(_INT) | F.col(c).try_cast("bigint").isNull()).alias(
+                f"_text_{c}"
+            )
+            for c in text
+        ),
+        F.count(F.lit(1)).alias("_rows"),
+    ).first()
     if not checks["_rows"]:
         raise ValidationError(f"{source}: no rows (the truth is empty)")
     for col in (USER, ITEM):
         if checks[col]:
-            raise ValidationError(f"{source}: null {col} at "
-                                  f"{_rows(frame, F.col(col).isNull(), (USER, ITEM), many_files)}")
+            raise ValidationError(
+                f"{source}: null {col} at "
+                f"{_rows(frame, F.col(col).isNull(), (USER, ITEM), many_files)}"
+            )
     return truth.select(USER, ITEM), {c for c in text if not checks[f"_text_{c}"]}
 
 
 # ---------------------------------------------------------------------------------------------
 # metrics (the formulas of harness.metrics.ranking, catalog, novelty and diversity)
+
 
 def _within(k: int):
     from pyspark.sql import functions as F
@@ -276,56 +326,83 @@ def _ranking(lists: DataFrame, truth: DataFrame, users: DataFrame, ks) -> DataFr
     from pyspark.sql import functions as F
 
     hits = lists.join(truth.distinct(), [USER, ITEM], "left_semi").select(USER, RANK)
-    hits = hits.withColumn("hits_so_far",
-                           F.row_number().over(Window.partitionBy(USER).orderBy(RANK)))
+    hits = hits.withColumn(
+        "hits_so_far", F.row_number().over(Window.partitionBy(USER).orderBy(RANK))
+    )
     rank = F.col(RANK).cast("double")
     one = F.lit(1.0)
     aggs = []
     for k in ks:
         within = _within(k)
-        aggs += [F.sum(F.when(within, one).otherwise(0.0)).alias(f"s{k}"),
-                 F.sum(F.when(within, F.col("hits_so_far") / rank).otherwise(0.0)).alias(f"ap{k}"),
-                 F.sum(F.when(within, one / F.log2(rank + 1)).otherwise(0.0)).alias(f"dcg{k}"),
-                 F.max(F.when(within, one / rank).otherwise(0.0)).alias(f"rr{k}"),
-                 F.max(F.when(within, one).otherwise(0.0)).alias(f"hit{k}")]
-    per_user = (users.select(USER, "n").join(hits.groupBy(USER).agg(*aggs), USER, "left")
-                .fillna(0.0, subset=[f"{a}{k}" for k in ks for a in ("s", "ap", "dcg", "rr", "hit")]))
+        aggs += [
+            F.sum(F.when(within, one).otherwise(0.0)).alias(f"s{k}"),
+            F.sum(F.when(within, F.col("hits_so_far") / rank).otherwise(0.0)).alias(f"ap{k}"),
+            F.sum(F.when(within, one / F.log2(rank + 1)).otherwise(0.0)).alias(f"dcg{k}"),
+            F.max(F.when(within, one / rank).otherwise(0.0)).alias(f"rr{k}"),
+            F.max(F.when(within, one).otherwise(0.0)).alias(f"hit{k}"),
+        ]
+    per_user = (
+        users.select(USER, "n")
+        .join(hits.groupBy(USER).agg(*aggs), USER, "left")
+        .fillna(0.0, subset=[f"{a}{k}" for k in ks for a in ("s", "ap", "dcg", "rr", "hit")])
+    )
     n = F.col("n").cast("double")
     columns = {}
     for name, final in (
-            ("precision", lambda k: F.col(f"s{k}") / F.lit(float(k))),
-            ("recall", lambda k: F.col(f"s{k}") / n),
-            ("map", lambda k: F.col(f"ap{k}") / F.least(n, F.lit(float(k)))),
-            ("ndcg", lambda k: F.col(f"dcg{k}") / F.element_at(
-                F.array(*(F.lit(v) for v in _ideal_dcg(k))), (F.least(F.col("n"), F.lit(k)) + 1).cast("int"))),
-            ("mrr", lambda k: F.col(f"rr{k}")),
-            ("hit_rate", lambda k: F.col(f"hit{k}"))):
+        ("precision", lambda k: F.col(f"s{k}") / F.lit(float(k))),
+        ("recall", lambda k: F.col(f"s{k}") / n),
+        ("map", lambda k: F.col(f"ap{k}") / F.least(n, F.lit(float(k)))),
+        (
+            "ndcg",
+            lambda k: (
+                F.col(f"dcg{k}")
+                / F.element_at(
+                    F.array(*(F.lit(v) for v in _ideal_dcg(k))),
+                    (F.least(F.col("n"), F.lit(k)) + 1).cast("int"),
+                )
+            ),
+        ),
+        ("mrr", lambda k: F.col(f"rr{k}")),
+        ("hit_rate", lambda k: F.col(f"hit{k}")),
+    ):
         for k in ks:
             columns[f"{name}@{k}"] = final(k).cast("double")
     return per_user.select(USER, *(v.alias(c) for c, v in columns.items()))
 
 
-def _novelty(lists: DataFrame, train: DataFrame, n_users: int, users: DataFrame, ks,
-             item_type) -> DataFrame:
+def _novelty(
+    lists: DataFrame, train: DataFrame, n_users: int, users: DataFrame, ks, item_type
+) -> DataFrame:
     """novelty@k = mean over L_u of -log2((c_i + 1) / (N + 1)); c_i train users of item i, N train
     users; 0 for a user without a list."""
     from pyspark.sql import functions as F
 
     pairs = train.select(USER, ITEM).distinct()
-    pop = (pairs.groupBy(ITEM).agg(F.count(F.lit(1)).alias("c"))
-           .select(F.col(ITEM).try_cast(item_type).alias(ITEM), "c"))
+    pop = (
+        pairs.groupBy(ITEM)
+        .agg(F.count(F.lit(1)).alias("c"))
+        .select(F.col(ITEM).try_cast(item_type).alias(ITEM), "c")
+    )
     value = -F.log2((F.coalesce(F.col("c"), F.lit(0)) + 1) / F.lit(float(n_users + 1)))
     rows = lists.join(pop, ITEM, "left").select(USER, RANK, value.alias("v"))
     aggs = []
     for k in ks:
-        aggs.append((F.sum(F.when(_within(k), F.col("v")).otherwise(0.0))
-                     / F.count_if(_within(k))).alias(f"novelty@{k}"))
+        aggs.append(
+            (F.sum(F.when(_within(k), F.col("v")).otherwise(0.0)) / F.count_if(_within(k))).alias(
+                f"novelty@{k}"
+            )
+        )
     per_user = rows.groupBy(USER).agg(*aggs)
-    return users.select(USER).join(per_user, USER, "left").fillna(
-        0.0, subset=[f"novelty@{k}" for k in ks])
+    return (
+        users.select(USER)
+        .join(per_user, USER, "left")
+        .fillna(0.0, subset=[f"novelty@{k}" for k in ks])
+    )
 
 
-def _diversity(lists: DataFrame, categories: DataFrame, users: DataFrame, ks, item_type) -> DataFrame:
+def _diversity(
+    lists: DataFrame, categories: DataFrame, users: DataFrame, ks, item_type
+) -> DataFrame:
     """diversity@k = 1 - mean pairwise cosine of the unit multi-hot category vectors of the items
     of L_u that have categories; null below two such items. With S = sum of the unit vectors and
     m items, the pairwise sum is (|S|^2 - m) / 2: one explode of (row, category) and two group-bys."""
@@ -337,22 +414,40 @@ def _diversity(lists: DataFrame, categories: DataFrame, users: DataFrame, ks, it
     if isinstance(categories.schema["categories"].dataType, StringType):  # CSV: "a|b|c"
         cats = F.split(cats, r"\|")
     first = Window.partitionBy(ITEM).orderBy("_order")
-    items = (_with_order(categories.select(ITEM, "categories"))
-             .select(ITEM, F.array_distinct(cats).alias("cat"), "_order")
-             .filter(F.size("cat") > 0)
-             .withColumn("_first", F.row_number().over(first)).filter("_first = 1")
-             .select(F.col(ITEM).try_cast(item_type).alias(ITEM),
-                     (1.0 / F.sqrt(F.size("cat").cast("double"))).alias("w"),
-                     F.explode("cat").alias("cat")))
+    items = (
+        _with_order(categories.select(ITEM, "categories"))
+        .select(ITEM, F.array_distinct(cats).alias("cat"), "_order")
+        .filter(F.size("cat") > 0)
+        .withColumn("_first", F.row_number().over(first))
+        .filter("_first = 1")
+        .select(
+            F.col(ITEM).try_cast(item_type).alias(ITEM),
+            (1.0 / F.sqrt(F.size("cat").cast("double"))).alias("w"),
+            F.explode("cat").alias("cat"),
+        )
+    )
     rows = lists.join(items, ITEM, "inner").select(USER, RANK, "cat", "w")
-    by_cat = rows.groupBy(USER, "cat").agg(*(
-        agg for k in ks for agg in (
-            F.sum(F.when(_within(k), F.col("w")).otherwise(0.0)).alias(f"s{k}"),
-            F.sum(F.when(_within(k), F.col("w") * F.col("w")).otherwise(0.0)).alias(f"q{k}"))))
+    by_cat = rows.groupBy(USER, "cat").agg(
+        *(
+            agg
+            for k in ks
+            for agg in (
+                F.sum(F.when(_within(k), F.col("w")).otherwise(0.0)).alias(f"s{k}"),
+                F.sum(F.when(_within(k), F.col("w") * F.col("w")).otherwise(0.0)).alias(f"q{k}"),
+            )
+        )
+    )
     # each item's squared weights sum to 1 over its categories: m = round(sum of w^2)
-    by_user = by_cat.groupBy(USER).agg(*(
-        agg for k in ks for agg in (F.sum(F.col(f"s{k}") * F.col(f"s{k}")).alias(f"sq{k}"),
-                                    F.round(F.sum(f"q{k}")).alias(f"m{k}"))))
+    by_user = by_cat.groupBy(USER).agg(
+        *(
+            agg
+            for k in ks
+            for agg in (
+                F.sum(F.col(f"s{k}") * F.col(f"s{k}")).alias(f"sq{k}"),
+                F.round(F.sum(f"q{k}")).alias(f"m{k}"),
+            )
+        )
+    )
     columns = []
     for k in ks:
         m, sq = F.col(f"m{k}"), F.col(f"sq{k}")
@@ -366,8 +461,9 @@ def _catalog_items(train: DataFrame, item_type) -> DataFrame:
     return train.select(F.col(ITEM).try_cast(item_type).alias(ITEM)).dropna().distinct()
 
 
-def _catalog(lists: DataFrame, train: DataFrame, n_items: int, ks,
-             item_type) -> dict[str, dict[str, float]]:
+def _catalog(
+    lists: DataFrame, train: DataFrame, n_items: int, ks, item_type
+) -> dict[str, dict[str, float]]:
     """coverage@k and gini@k for segments all/warm/cold, from how often each train item appears
     within the first k places of that segment's lists.
 
@@ -378,25 +474,46 @@ def _catalog(lists: DataFrame, train: DataFrame, n_items: int, ks,
     from pyspark.sql import functions as F
 
     items = _catalog_items(train, item_type)
-    exposure = (lists.join(items, ITEM, "left_semi").groupBy("segment", ITEM)
-                .agg(*(F.count_if(_within(k)).alias(f"x{k}") for k in ks)))
-    exposure = exposure.unionByName(exposure.groupBy(ITEM).agg(
-        *(F.sum(f"x{k}").alias(f"x{k}") for k in ks)).withColumn("segment", F.lit("all")))
-    long = exposure.select("segment", F.explode(F.array(*(
-        F.struct(F.lit(k).alias("k"), F.col(f"x{k}").alias("x")) for k in ks))).alias("e"))
-    hist = (long.select("segment", "e.k", "e.x").filter("x > 0")
-            .groupBy("segment", "k", "x").agg(F.count(F.lit(1)).alias("m")))
-    below = Window.partitionBy("segment", "k").orderBy("x").rowsBetween(
-        Window.unboundedPreceding, -1)
+    exposure = (
+        lists.join(items, ITEM, "left_semi")
+        .groupBy("segment", ITEM)
+        .agg(*(F.count_if(_within(k)).alias(f"x{k}") for k in ks))
+    )
+    exposure = exposure.unionByName(
+        exposure.groupBy(ITEM)
+        .agg(*(F.sum(f"x{k}").alias(f"x{k}") for k in ks))
+        .withColumn("segment", F.lit("all"))
+    )
+    long = exposure.select(
+        "segment",
+        F.explode(
+            F.array(*(F.struct(F.lit(k).alias("k"), F.col(f"x{k}").alias("x")) for k in ks))
+        ).alias("e"),
+    )
+    hist = (
+        long.select("segment", "e.k", "e.x")
+        .filter("x > 0")
+        .groupBy("segment", "k", "x")
+        .agg(F.count(F.lit(1)).alias("m"))
+    )
+    below = (
+        Window.partitionBy("segment", "k").orderBy("x").rowsBetween(Window.unboundedPreceding, -1)
+    )
     listed = Window.partitionBy("segment", "k")
     n = F.lit(n_items)
     c = (n - F.sum("m").over(listed)) + F.coalesce(F.sum("m").over(below), F.lit(0))
-    terms = hist.select("segment", "k", "m", (F.col("x") * F.col("m")).alias("total"),
-                        (F.col("x").cast("double") * F.col("m") * (2 * c + F.col("m") - n))
-                        .alias("g"))
-    rows = terms.groupBy("segment", "k").agg(F.sum("m").alias("covered"),
-                                             F.sum("total").alias("total"),
-                                             F.sum("g").alias("g")).collect()
+    terms = hist.select(
+        "segment",
+        "k",
+        "m",
+        (F.col("x") * F.col("m")).alias("total"),
+        (F.col("x").cast("double") * F.col("m") * (2 * c + F.col("m") - n)).alias("g"),
+    )
+    rows = (
+        terms.groupBy("segment", "k")
+        .agg(F.sum("m").alias("covered"), F.sum("total").alias("total"), F.sum("g").alias("g"))
+        .collect()
+    )
     found = {(r["segment"], r["k"]): r for r in rows}
     out: dict[str, dict[str, float]] = {}
     for segment in SEGMENTS:
@@ -432,8 +549,10 @@ def _no_truth_item(recs: DataFrame, truth: DataFrame) -> list[str]:
     if not recs.join(truth.select(ITEM).distinct(), ITEM, "left_semi").isEmpty():
         return []
     items = recs.agg(F.count_distinct(ITEM), F.min(ITEM)).first()
-    return [f"no recommended item is in the truth ({items[0]} distinct listed, e.g. "
-            f"{items[1]!r}): every accuracy metric is 0"]
+    return [
+        f"no recommended item is in the truth ({items[0]} distinct listed, e.g. "
+        f"{items[1]!r}): every accuracy metric is 0"
+    ]
 
 
 def _no_truth_user(recs: DataFrame, truth: DataFrame, source: str) -> None:
@@ -443,7 +562,8 @@ def _no_truth_user(recs: DataFrame, truth: DataFrame, source: str) -> None:
     listed = recs.agg(F.count_distinct(USER), F.min(USER)).first()
     raise ValidationError(
         f"{source}: none of the {listed[0]} users with lists is a truth user (lists: "
-        f"{listed[1]!r}, truth: {truth.agg(F.min(USER)).first()[0]!r}, ...): check the user ids")
+        f"{listed[1]!r}, truth: {truth.agg(F.min(USER)).first()[0]!r}, ...): check the user ids"
+    )
 
 
 def _sizes(train: DataFrame | None, categories: DataFrame | None, item_type) -> dict[str, int]:
@@ -454,7 +574,9 @@ def _sizes(train: DataFrame | None, categories: DataFrame | None, item_type) -> 
     if train is not None:
         parts.append(_catalog_items(train, item_type).agg(F.count(F.lit(1)).alias("n_items")))
         if USER in train.columns:
-            parts.append(train.select(USER).distinct().agg(F.count(F.lit(1)).alias("n_train_users")))
+            parts.append(
+                train.select(USER).distinct().agg(F.count(F.lit(1)).alias("n_train_users"))
+            )
     if categories is not None:
         parts.append(categories.agg(F.count(F.lit(1)).alias("n_categorised")))
     if not parts:
@@ -465,9 +587,15 @@ def _sizes(train: DataFrame | None, categories: DataFrame | None, item_type) -> 
     return row.first().asDict()
 
 
-def evaluate(recs: DataFrame, truth: DataFrame, *, ks, train: DataFrame | None = None,
-             item_categories: DataFrame | None = None,
-             source: str = "recommendations") -> SparkEvaluation:
+def evaluate(
+    recs: DataFrame,
+    truth: DataFrame,
+    *,
+    ks,
+    train: DataFrame | None = None,
+    item_categories: DataFrame | None = None,
+    source: str = "recommendations",
+) -> SparkEvaluation:
     """Score ranked lists (``user_id, item_id, rank``) against ``truth`` (``user_id, item_id``),
     as :func:`harness.metrics.evaluate`: averages over all truth users (0 without a list),
     segments warm/cold from ``train``'s users when it has a user_id column."""
@@ -484,21 +612,28 @@ def evaluate(recs: DataFrame, truth: DataFrame, *, ks, train: DataFrame | None =
     validated = recs
     # ids of another type than the truth's: cast (an id that does not convert matches nothing);
     # the same type is left alone, which keeps the lists partitioned by user
-    recs = recs.select(*(_as_type(recs, c, t) for c, t in ((USER, user_type), (ITEM, item_type))),
-                       RANK)
+    recs = recs.select(
+        *(_as_type(recs, c, t) for c, t in ((USER, user_type), (ITEM, item_type))), RANK
+    )
     recs = recs.filter(F.col(RANK) <= ks[-1])
     users = truth.groupBy(USER).agg(F.count_distinct(ITEM).alias("n"))
     if train is not None and USER in train.columns:
-        seen = (train.select(F.col(USER).try_cast(user_type).alias(USER)).dropna().distinct()
-                .withColumn("_warm", F.lit(True)))
+        seen = (
+            train.select(F.col(USER).try_cast(user_type).alias(USER))
+            .dropna()
+            .distinct()
+            .withColumn("_warm", F.lit(True))
+        )
         users = users.join(seen, USER, "left").select(
-            USER, "n", F.when(F.col("_warm"), "warm").otherwise("cold").alias("segment"))
+            USER, "n", F.when(F.col("_warm"), "warm").otherwise("cold").alias("segment")
+        )
     else:
         users = users.withColumn("segment", F.lit("warm"))
     users = users.persist(StorageLevel.MEMORY_AND_DISK)
     # the lists of truth users, with their segment; read by every family, so kept once
     lists = recs.join(users.select(USER, "segment"), USER, "inner").persist(
-        StorageLevel.MEMORY_AND_DISK)
+        StorageLevel.MEMORY_AND_DISK
+    )
     if not lists.count():  # materialised: the validated lists cached upstream can go
         _no_truth_user(recs, truth, source)
     validated.unpersist()
@@ -506,7 +641,9 @@ def evaluate(recs: DataFrame, truth: DataFrame, *, ks, train: DataFrame | None =
     sizes = _sizes(train, item_categories if with_cats else None, item_type)
     try:
         notices: list[str] = []
-        per_user = users.select(USER, "segment").join(_ranking(lists, truth, users, ks), USER, "left")
+        per_user = users.select(USER, "segment").join(
+            _ranking(lists, truth, users, ks), USER, "left"
+        )
         catalog = None
         if train is None:
             notices.append("coverage and gini skipped: no train items (catalogue)")
@@ -515,13 +652,15 @@ def evaluate(recs: DataFrame, truth: DataFrame, *, ks, train: DataFrame | None =
         if train is None or USER not in train.columns:
             notices.append("novelty skipped: no train interactions")
         else:
-            per_user = per_user.join(_novelty(lists, train, sizes["n_train_users"], users, ks,
-                                              item_type), USER, "left")
+            per_user = per_user.join(
+                _novelty(lists, train, sizes["n_train_users"], users, ks, item_type), USER, "left"
+            )
         if not with_cats or not sizes["n_categorised"]:
             notices.append("diversity skipped: no item categories")
         else:
-            per_user = per_user.join(_diversity(lists, item_categories, users, ks, item_type),
-                                     USER, "left")
+            per_user = per_user.join(
+                _diversity(lists, item_categories, users, ks, item_type), USER, "left"
+            )
         per_user = per_user.persist(StorageLevel.MEMORY_AND_DISK)  # per-user values stay at hand
         values = [c for c in per_user.columns if c not in (USER, "segment")]
         means = per_user.rollup("segment").agg(*(F.avg(F.col(f"`{c}`")).alias(c) for c in values))
@@ -539,21 +678,35 @@ def evaluate(recs: DataFrame, truth: DataFrame, *, ks, train: DataFrame | None =
         for segment in present:
             metrics[segment].update(catalog[segment])
     order = {m: i for i, m in enumerate(_metric_order(ks))}
-    metrics = {s: dict(sorted(metrics[s].items(), key=lambda kv: order.get(kv[0], len(order))))
-               for s in SEGMENTS if s in present}
+    metrics = {
+        s: dict(sorted(metrics[s].items(), key=lambda kv: order.get(kv[0], len(order))))
+        for s in SEGMENTS
+        if s in present
+    }
     return SparkEvaluation(metrics=metrics, per_user=per_user, notices=notices)
 
 
-def score_files(recs, truth, *, ks, catalog=None, categories=None, dialect: str = "harness",
-                master: str | None = None, spark: SparkSession | None = None):
+def score_files(
+    recs,
+    truth,
+    *,
+    ks,
+    catalog=None,
+    categories=None,
+    dialect: str = "harness",
+    master: str | None = None,
+    spark: SparkSession | None = None,
+):
     """``harness score --engine spark`` (through :func:`harness.scoring.score_files`): read,
     validate, rank and score, all in Spark. Paths or URIs; returns a
     :class:`harness.scoring.Scored` whose evaluation is a :class:`SparkEvaluation`."""
     from harness.scoring import Scored
 
     if dialect != "harness":
-        raise ConfigError("--dialect: the Spark engine computes the harness definitions only; "
-                          "score with the local engine for another library's")
+        raise ConfigError(
+            "--dialect: the Spark engine computes the harness definitions only; "
+            "score with the local engine for another library's"
+        )
     recs, truth = str(recs), str(truth)
     catalog, categories = catalog and str(catalog), categories and str(categories)
     spark = spark or session(master)
@@ -573,5 +726,6 @@ def score_files(recs, truth, *, ks, catalog=None, categories=None, dialect: str 
         cats = read(spark, categories)
         if "categories" not in cats.columns or ITEM not in cats.columns:
             raise ConfigError(f"{categories}: needs item_id and categories columns")
-    return Scored(evaluate(lists, truth_frame, ks=ks, train=train, item_categories=cats,
-                           source=recs), {})
+    return Scored(
+        evaluate(lists, truth_frame, ks=ks, train=train, item_categories=cats, source=recs), {}
+    )

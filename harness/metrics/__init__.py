@@ -16,14 +16,22 @@ import polars as pl
 
 from harness.api import Columns
 from harness.config import SEGMENTS
-from harness.metrics import ranking  # noqa: F401,I001  (import order = report order)
-from harness.metrics import catalog, novelty, diversity  # noqa: F401,I001
 from harness.ids import align_ids, check_overlap
-from harness.pairs import packed_pairs
+
+# the families register in import order, which is the report order
+# isort: off
+# isort: on
+
+# the families register in import order, which is the report order
+# isort: off
+from harness.metrics import ranking  # noqa: F401
+from harness.metrics import catalog, novelty, diversity  # noqa: F401
+
+# isort: on
 from harness.metrics.registry import REGISTRY, Context, PerUser, Totals, metric_id
+from harness.pairs import packed_pairs
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
-SEGMENTS = ("all", "warm", "cold")
 USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
 CHUNK_ROWS = 2_000_000  # list rows per chunk: about 100 MB of working memory whatever the total
 
@@ -36,9 +44,15 @@ class Evaluation:
     ``per_user`` (``user_id``, ``segment``, one column per metric id; null: no value) is built on
     first use from the scorer's arrays, so scoring that only prints means never copies them."""
 
-    def __init__(self, metrics: dict[str, dict[str, float]], per_user: pl.DataFrame | None = None,
-                 notices: list[str] | None = None, *, users: pl.DataFrame | None = None,
-                 values: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        metrics: dict[str, dict[str, float]],
+        per_user: pl.DataFrame | None = None,
+        notices: list[str] | None = None,
+        *,
+        users: pl.DataFrame | None = None,
+        values: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.metrics = metrics
         self.notices = list(notices or [])
         self._per_user, self._users, self._values = per_user, users, values
@@ -47,7 +61,8 @@ class Evaluation:
     def per_user(self) -> pl.DataFrame:
         if self._per_user is None:
             self._per_user = self._users.select(USER, "segment").with_columns(
-                pl.Series(c, v, nan_to_null=True) for c, v in self._values.items())
+                pl.Series(c, v, nan_to_null=True) for c, v in self._values.items()
+            )
             self._users = self._values = None
         return self._per_user
 
@@ -65,7 +80,8 @@ def _segments(truth_users: pl.DataFrame, train, cold_users) -> pl.DataFrame:
     else:
         cold = pl.lit(False)
     return truth_users.with_columns(
-        pl.when(cold).then(pl.lit("cold")).otherwise(pl.lit("warm")).alias("segment"))
+        pl.when(cold).then(pl.lit("cold")).otherwise(pl.lit("warm")).alias("segment")
+    )
 
 
 def _ks(ks) -> tuple[int, ...]:
@@ -84,10 +100,16 @@ class Scorer:
     Catalogue metrics (coverage, gini) and novelty need ``train``; diversity needs
     ``item_categories``. Memory: the truth, the per-user values and one chunk."""
 
-    def __init__(self, truth: pl.DataFrame, *, ks=DEFAULT_KS, train: pl.DataFrame | None = None,
-                 cold_users: pl.Series | None = None,
-                 item_categories: pl.DataFrame | None = None,
-                 source: str = "recommendations") -> None:
+    def __init__(
+        self,
+        truth: pl.DataFrame,
+        *,
+        ks=DEFAULT_KS,
+        train: pl.DataFrame | None = None,
+        cold_users: pl.Series | None = None,
+        item_categories: pl.DataFrame | None = None,
+        source: str = "recommendations",
+    ) -> None:
         self.ks = _ks(ks)
         self.source = source
         truth = truth.select(USER, ITEM)
@@ -101,8 +123,9 @@ class Scorer:
         del key
         self.truth = truth
         starts = block_starts(truth)
-        users = pl.DataFrame({USER: truth.get_column(USER).gather(starts[:-1]),
-                              "n": np.diff(starts)})
+        users = pl.DataFrame(
+            {USER: truth.get_column(USER).gather(starts[:-1]), "n": np.diff(starts)}
+        )
         self.users = _segments(users, train, cold_users)
         self.user_ids = self.users.get_column(USER)
         self.truth_starts = starts
@@ -149,9 +172,17 @@ class Scorer:
             truth = self.truth.slice(lo, hi - lo)
         else:
             truth = self.truth.filter(pl.col(USER).is_in(block_users.implode()))
-        ctx = Context(recs=recs, truth=truth, users=self.users[pos], ks=self.ks, train=self.train,
-                      item_categories=self.item_categories,
-                      notices=self.notices, starts=starts, shared=self.shared)
+        ctx = Context(
+            recs=recs,
+            truth=truth,
+            users=self.users[pos],
+            ks=self.ks,
+            train=self.train,
+            item_categories=self.item_categories,
+            notices=self.notices,
+            starts=starts,
+            shared=self.shared,
+        )
         for name, family in REGISTRY.items():
             result = family(ctx)
             if isinstance(result, PerUser):
@@ -181,14 +212,34 @@ class Scorer:
         """Lists of no truth user are an error; lists of no truth item get a notice."""
         if not self.listed and self._outside:
             users = pl.concat(self._outside)
-            check_overlap(pl.DataFrame({USER: users, ITEM: self.truth.get_column(ITEM).head(1)
-                                        .extend_constant(None, users.len() - 1)}),
-                          self.truth, source=self.source)
+            check_overlap(
+                pl.DataFrame(
+                    {
+                        USER: users,
+                        ITEM: self.truth.get_column(ITEM)
+                        .head(1)
+                        .extend_constant(None, users.len() - 1),
+                    }
+                ),
+                self.truth,
+                source=self.source,
+            )
         if self._unmatched_items:
             items = pl.concat(self._unmatched_items).unique()
-            self.notices.extend(check_overlap(pl.DataFrame(
-                {USER: self.user_ids.head(1).extend_constant(self.user_ids[0], items.len() - 1),
-                 ITEM: items}), self.truth, source=self.source))
+            self.notices.extend(
+                check_overlap(
+                    pl.DataFrame(
+                        {
+                            USER: self.user_ids.head(1).extend_constant(
+                                self.user_ids[0], items.len() - 1
+                            ),
+                            ITEM: items,
+                        }
+                    ),
+                    self.truth,
+                    source=self.source,
+                )
+            )
 
     def finish(self) -> Evaluation:
         """The metric values per segment (an empty segment is left out) and per user."""
@@ -199,7 +250,7 @@ class Scorer:
         columns = {c: self.values[c] for c in order if c in self.values}
         segment = self.users.get_column("segment")
         metrics: dict[str, dict[str, float]] = {}
-        for name, totals in self.totals.items():
+        for totals in self.totals.values():
             for seg, values in totals.finish(totals.counts).items():
                 metrics.setdefault(seg, {}).update(values)
         present = set(segment.unique().to_list())
@@ -221,18 +272,33 @@ class Scorer:
                     values[c] = float(total / n)
             metrics[seg] = {**values, **metrics.get(seg, {})}
         rank = {m: i for i, m in enumerate(order)}
-        metrics = {s: dict(sorted(v.items(), key=lambda kv: rank.get(kv[0], len(rank))))
-                   for s, v in metrics.items() if s in SEGMENTS}
+        metrics = {
+            s: dict(sorted(v.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+            for s, v in metrics.items()
+            if s in SEGMENTS
+        }
         return Evaluation(metrics, notices=self.notices, users=self.users, values=columns)
 
     def _empty(self) -> None:
         """Per-user values for a scoring where no truth user has a list: every family runs on one
         user's empty list, so that each reports what it reports for missing lists."""
-        ctx = Context(recs=pl.DataFrame({USER: self.user_ids.head(0), ITEM: self.truth.get_column(ITEM).head(0),
-                                         RANK: pl.Series([], dtype=pl.Int32)}),
-                      truth=self.truth.head(0), users=self.users.head(0), ks=self.ks,
-                      train=self.train, item_categories=self.item_categories,
-                      notices=self.notices, starts=np.zeros(1, dtype=np.int64), shared=self.shared)
+        ctx = Context(
+            recs=pl.DataFrame(
+                {
+                    USER: self.user_ids.head(0),
+                    ITEM: self.truth.get_column(ITEM).head(0),
+                    RANK: pl.Series([], dtype=pl.Int32),
+                }
+            ),
+            truth=self.truth.head(0),
+            users=self.users.head(0),
+            ks=self.ks,
+            train=self.train,
+            item_categories=self.item_categories,
+            notices=self.notices,
+            starts=np.zeros(1, dtype=np.int64),
+            shared=self.shared,
+        )
         for name, family in REGISTRY.items():
             result = family(ctx)
             if isinstance(result, PerUser):
@@ -248,35 +314,50 @@ def block_starts(recs: pl.DataFrame) -> np.ndarray:
     return np.append(first.to_numpy(), recs.height).astype(np.int64)
 
 
-def chunks(recs: pl.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[pl.DataFrame, np.ndarray]]:
+def chunks(
+    recs: pl.DataFrame, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[tuple[pl.DataFrame, np.ndarray]]:
     """``recs`` as chunks of whole users for :meth:`Scorer.add`: sorted by user and rank first
     unless each user's rows are already contiguous and in rank order."""
     recs = recs.select(USER, ITEM, RANK)
     starts = block_starts(recs)
     users = recs.get_column(USER).gather(starts[:-1])
     in_order = recs.select(
-        (pl.col(USER).ne_missing(pl.col(USER).shift(1)) | (pl.col(RANK) >= pl.col(RANK).shift(1)))
-        .all()).item()
+        (
+            pl.col(USER).ne_missing(pl.col(USER).shift(1)) | (pl.col(RANK) >= pl.col(RANK).shift(1))
+        ).all()
+    ).item()
     if not in_order or users.n_unique() != users.len():
         recs = recs.sort(USER, RANK, maintain_order=True)
         starts = block_starts(recs)
     yield from split(recs, starts, chunk_rows)
 
 
-def split(recs: pl.DataFrame, starts: np.ndarray, chunk_rows: int) -> Iterator[tuple[pl.DataFrame, np.ndarray]]:
+def split(
+    recs: pl.DataFrame, starts: np.ndarray, chunk_rows: int
+) -> Iterator[tuple[pl.DataFrame, np.ndarray]]:
     """Slices of ``recs`` of about ``chunk_rows`` rows, cut at block boundaries (no copies)."""
     n_blocks = len(starts) - 1
-    cuts = np.unique(np.append(np.searchsorted(starts, np.arange(0, recs.height, max(1, chunk_rows))),
-                               n_blocks))
+    cuts = np.unique(
+        np.append(np.searchsorted(starts, np.arange(0, recs.height, max(1, chunk_rows))), n_blocks)
+    )
     for b0, b1 in zip(cuts[:-1], cuts[1:]):
         r0, r1 = starts[b0], starts[b1]
-        yield recs.slice(r0, r1 - r0), starts[b0:b1 + 1] - r0
+        yield recs.slice(r0, r1 - r0), starts[b0 : b1 + 1] - r0
 
 
-def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
-             train: pl.DataFrame | None = None, cold_users: pl.Series | None = None,
-             item_categories: pl.DataFrame | None = None, source: str = "recommendations",
-             dialect: str = "harness", chunk_rows: int = CHUNK_ROWS) -> Evaluation:
+def evaluate(
+    recs: pl.DataFrame,
+    truth: pl.DataFrame,
+    *,
+    ks=DEFAULT_KS,
+    train: pl.DataFrame | None = None,
+    cold_users: pl.Series | None = None,
+    item_categories: pl.DataFrame | None = None,
+    source: str = "recommendations",
+    dialect: str = "harness",
+    chunk_rows: int = CHUNK_ROWS,
+) -> Evaluation:
     """Score lists (``user_id, item_id, rank``) in memory against ``truth`` (``user_id,
     item_id``): :class:`Scorer` over ``recs`` cut into chunks of whole users.
 
@@ -286,27 +367,42 @@ def evaluate(recs: pl.DataFrame, truth: pl.DataFrame, *, ks=DEFAULT_KS,
     if dialect != "harness":
         from harness.metrics.dialects import evaluate_dialect
 
-        return evaluate_dialect(recs, truth, ks=ks, dialect=dialect, train=train,
-                                cold_users=cold_users, item_categories=item_categories,
-                                source=source)
+        return evaluate_dialect(
+            recs,
+            truth,
+            ks=ks,
+            dialect=dialect,
+            train=train,
+            cold_users=cold_users,
+            item_categories=item_categories,
+            source=source,
+        )
     # ids compared exactly (harness.ids): a no-op when the caller aligned them already
     recs, truth = align_ids(recs.select(USER, ITEM, RANK), truth, source=source)
     train, item_categories = align_catalogue(train, item_categories, truth)
-    scorer = Scorer(truth, ks=ks, train=train, cold_users=cold_users,
-                    item_categories=item_categories, source=source)
+    scorer = Scorer(
+        truth,
+        ks=ks,
+        train=train,
+        cold_users=cold_users,
+        item_categories=item_categories,
+        source=source,
+    )
     for chunk, starts in chunks(recs, chunk_rows):
         scorer.add(chunk, starts)
     return scorer.finish()
 
 
-def align_catalogue(train: pl.DataFrame | None, item_categories: pl.DataFrame | None,
-                    truth: pl.DataFrame) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+def align_catalogue(
+    train: pl.DataFrame | None, item_categories: pl.DataFrame | None, truth: pl.DataFrame
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """The catalogue and the item categories with the id types of the (aligned) truth."""
     if train is not None:
         train, _ = align_ids(train, truth, source="the catalogue")
     if item_categories is not None:
-        item_categories, _ = align_ids(item_categories, truth, source="the item categories",
-                                       columns=(ITEM,))
+        item_categories, _ = align_ids(
+            item_categories, truth, source="the item categories", columns=(ITEM,)
+        )
     return train, item_categories
 
 

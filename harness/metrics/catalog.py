@@ -64,8 +64,15 @@ def catalog(ctx: Context) -> Totals | None:
     if ctx.train is None:
         ctx.note("coverage and gini skipped: no train items (catalogue)")
         return None
-    items = ctx.prepared("catalog", lambda: ctx.train.get_column(ITEM).cast(
-        ctx.recs.schema[ITEM], strict=False).drop_nulls().unique())
+    items = ctx.prepared(
+        "catalog",
+        lambda: (
+            ctx.train.get_column(ITEM)
+            .cast(ctx.recs.schema[ITEM], strict=False)
+            .drop_nulls()
+            .unique()
+        ),
+    )
     return Totals(exposure(ctx, items), lambda counts: _values(counts, items.len(), ctx.ks))
 
 

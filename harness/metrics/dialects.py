@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import polars as pl
 
 from harness.api import Columns
@@ -34,70 +33,126 @@ class Dialect:
     ``k``, ``n`` (n_u), ``min_n_k``, ``length`` (min(L_u, k)), ``min_n_length`` (min(n_u, L_u, k))."""
 
     name: str
-    library: str                      # the library and version whose numbers it reproduces
-    source: str                       # where the definitions were read
-    metrics: tuple[str, ...]          # metric names the library offers (others: not reported)
-    users: str = "truth"              # averaged: truth (all truth users, no list = 0) | listed
-                                      # (truth users with a list) | lists (every list, truth or not)
+    library: str  # the library and version whose numbers it reproduces
+    source: str  # where the definitions were read
+    metrics: tuple[str, ...]  # metric names the library offers (others: not reported)
+    users: str = "truth"  # averaged: truth (all truth users, no list = 0) | listed
+    # (truth users with a list) | lists (every list, truth or not)
     users_by_metric: dict[str, str] = field(default_factory=dict)  # overrides of `users`
     precision: str = "k"
     recall: str = "n"
     map: str = "min_n_k"
-    ndcg_ideal: str = "min_n_k"       # ideal DCG over min(n_u, k) relevant items, or k positions
-    ndcg_discount: str = "log2"       # log2: 1/log2(i+1); lenskit: 1/log2(max(i, 2))
-    ties: str = "file"                # file: equal scores keep file order; docno: trec_eval's
-                                      # score descending, then item id as text descending
-    truth_repeats: str = "once"       # once: a repeated pair counts once; count: each truth row
-                                      # is a relevant occurrence (hits and n_u); n_only: n_u
-                                      # counts truth rows, a listed item hits once (LensKit)
-    map_term: str = "rows"            # AP term of a relevant item listed at i with weight w:
-                                      # rows: one term per truth row, sum_j (h_(i-1) + j) / i
-                                      # (a merge of lists and truth); once: h_i / i (RecTools'
-                                      # sparse matrix sums the rows first)
-    ndcg_repeats: str = "weight"      # weight: gain w_i; msrec: gain w_i^2 and an ideal over
-                                      # n_u + sum(w_i^2 - w_i) rows (its outer merge with the
-                                      # truth repeats a hit once per truth row on both sides)
+    ndcg_ideal: str = "min_n_k"  # ideal DCG over min(n_u, k) relevant items, or k positions
+    ndcg_discount: str = "log2"  # log2: 1/log2(i+1); lenskit: 1/log2(max(i, 2))
+    ties: str = "file"  # file: equal scores keep file order; docno: trec_eval's
+    # score descending, then item id as text descending
+    truth_repeats: str = "once"  # once: a repeated pair counts once; count: each truth row
+    # is a relevant occurrence (hits and n_u); n_only: n_u
+    # counts truth rows, a listed item hits once (LensKit)
+    map_term: str = "rows"  # AP term of a relevant item listed at i with weight w:
+    # rows: one term per truth row, sum_j (h_(i-1) + j) / i
+    # (a merge of lists and truth); once: h_i / i (RecTools'
+    # sparse matrix sums the rows first)
+    ndcg_repeats: str = "weight"  # weight: gain w_i; msrec: gain w_i^2 and an ideal over
+    # n_u + sum(w_i^2 - w_i) rows (its outer merge with the
+    # truth repeats a hit once per truth row on both sides)
     unstable_ties_over: int | None = None  # lists longer than this order equal scores with an
-                                      # unstable sort the dialect does not reproduce (a notice)
-    novelty: str | None = "harness"   # harness | rectools | msrec | None
+    # unstable sort the dialect does not reproduce (a notice)
+    novelty: str | None = "harness"  # harness | rectools | msrec | None
     coverage: str | None = "harness"  # harness | rectools | msrec | None
     notes: str = ""
 
 
-DIALECTS: dict[str, Dialect] = {d.name: d for d in (
-    Dialect("harness", "harness", "DESIGN.md, Metric definitions",
-            (*RANKING, "novelty", "diversity", "coverage", "gini")),
-    Dialect("rectools", "RecTools 0.19.0", "rectools/metrics/ranking.py, novelty.py, catalog.py",
+DIALECTS: dict[str, Dialect] = {
+    d.name: d
+    for d in (
+        Dialect(
+            "harness",
+            "harness",
+            "DESIGN.md, Metric definitions",
+            (*RANKING, "novelty", "diversity", "coverage", "gini"),
+        ),
+        Dialect(
+            "rectools",
+            "RecTools 0.19.0",
+            "rectools/metrics/ranking.py, novelty.py, catalog.py",
             (*RANKING, "novelty", "coverage"),
-            map="n", ndcg_ideal="k", truth_repeats="count", map_term="once", novelty="rectools",
+            map="n",
+            ndcg_ideal="k",
+            truth_repeats="count",
+            map_term="once",
+            novelty="rectools",
             coverage="rectools",
             notes="MAP(k), NDCG(k) (divide_by_achievable=False), MeanInvUserFreq(k), "
-                  "CatalogCoverage(k, normalize=True) over train items"),
-    Dialect("ranx", "ranx 0.3.21", "ranx/metrics/*.py", RANKING,
-            map="n", unstable_ties_over=15, novelty=None, coverage=None,
-            notes="evaluate(Qrels, Run, make_comparable=True)"),
-    Dialect("trec", "trec_eval 9.0.8 (pytrec-eval-terrier 0.5.11)", "trec_eval m_*.c",
-            RANKING, users="listed", map="n", ties="docno", novelty=None, coverage=None,
+            "CatalogCoverage(k, normalize=True) over train items",
+        ),
+        Dialect(
+            "ranx",
+            "ranx 0.3.21",
+            "ranx/metrics/*.py",
+            RANKING,
+            map="n",
+            unstable_ties_over=15,
+            novelty=None,
+            coverage=None,
+            notes="evaluate(Qrels, Run, make_comparable=True)",
+        ),
+        Dialect(
+            "trec",
+            "trec_eval 9.0.8 (pytrec-eval-terrier 0.5.11)",
+            "trec_eval m_*.c",
+            RANKING,
+            users="listed",
+            map="n",
+            ties="docno",
+            novelty=None,
+            coverage=None,
             notes="P_k, recall_k, map_cut_k, ndcg_cut_k; recip_rank and success on lists cut "
-                  "at k; mean over the queries evaluated"),
-    Dialect("recbole", "RecBole 1.2.1", "recbole/evaluator/metrics.py",
-            RANKING, novelty=None, coverage=None,
+            "at k; mean over the queries evaluated",
+        ),
+        Dialect(
+            "recbole",
+            "RecBole 1.2.1",
+            "recbole/evaluator/metrics.py",
+            RANKING,
+            novelty=None,
+            coverage=None,
             notes="Precision, Recall, MAP, NDCG, MRR, Hit over pos_index/pos_len; a user "
-                  "without a list is an all-miss row"),
-    Dialect("msrec", "Microsoft Recommenders 1.2.1",
+            "without a list is an all-miss row",
+        ),
+        Dialect(
+            "msrec",
+            "Microsoft Recommenders 1.2.1",
             "recommenders/evaluation/python_evaluation.py",
             ("precision", "recall", "map", "ndcg", "novelty", "coverage"),
-            users="listed", users_by_metric={"ndcg": "truth"}, truth_repeats="count",
-            ndcg_repeats="msrec", novelty="msrec", coverage="msrec",
-            notes="precision_at_k, recall_at_k, map_at_k, ndcg_at_k, novelty, catalog_coverage"),
-    Dialect("lenskit", "LensKit 2025.8.1", "src/lenskit/metrics/ranking/*.py, bulk.py",
+            users="listed",
+            users_by_metric={"ndcg": "truth"},
+            truth_repeats="count",
+            ndcg_repeats="msrec",
+            novelty="msrec",
+            coverage="msrec",
+            notes="precision_at_k, recall_at_k, map_at_k, ndcg_at_k, novelty, catalog_coverage",
+        ),
+        Dialect(
+            "lenskit",
+            "LensKit 2025.8.1",
+            "src/lenskit/metrics/ranking/*.py, bulk.py",
             ("precision", "recall", "map", "ndcg", "mrr", "hit_rate"),
-            users="lists", users_by_metric={"map": "listed"}, precision="length", recall="min_n_k", map="min_n_length",
-            ndcg_discount="lenskit", truth_repeats="n_only", novelty=None, coverage=None,
+            users="lists",
+            users_by_metric={"map": "listed"},
+            precision="length",
+            recall="min_n_k",
+            map="min_n_length",
+            ndcg_discount="lenskit",
+            truth_repeats="n_only",
+            novelty=None,
+            coverage=None,
             notes="Precision, Recall, AveragePrecision, NDCG, RecipRank, Hit via RunAnalysis; "
-                  "mean over output lists; AveragePrecision raises ZeroDivisionError on a list "
-                  "without test items, so map is the mean over lists of truth users"),
-)}
+            "mean over output lists; AveragePrecision raises ZeroDivisionError on a list "
+            "without test items, so map is the mean over lists of truth users",
+        ),
+    )
+}
 
 
 def get(name: str) -> Dialect:
@@ -119,17 +174,24 @@ def order_ties(recs: pl.DataFrame, d: Dialect) -> pl.DataFrame:
     lists without scores keep their ranks (a rank file has no ties left after validation)."""
     if d.ties == "file" or Columns.SCORE not in recs.columns or recs.height == 0:
         return recs
-    ordered = recs.sort([USER, Columns.SCORE, pl.col(ITEM).cast(pl.Utf8)],
-                        descending=[False, True, True], maintain_order=True)
-    return ordered.with_columns(pl.int_range(1, pl.len() + 1).over(USER).cast(pl.Int64).alias("rank"))
+    ordered = recs.sort(
+        [USER, Columns.SCORE, pl.col(ITEM).cast(pl.Utf8)],
+        descending=[False, True, True],
+        maintain_order=True,
+    )
+    return ordered.with_columns(
+        pl.int_range(1, pl.len() + 1).over(USER).cast(pl.Int64).alias("rank")
+    )
 
 
 def _unstable_tied_lists(recs: pl.DataFrame, longer_than: int) -> int:
     """Lists longer than ``longer_than`` rows with at least two equal scores."""
-    per_list = recs.group_by(USER).agg(pl.len().alias("len"),
-                                       pl.col(Columns.SCORE).n_unique().alias("distinct"))
-    return per_list.filter((pl.col("len") > longer_than)
-                           & (pl.col("distinct") < pl.col("len"))).height
+    per_list = recs.group_by(USER).agg(
+        pl.len().alias("len"), pl.col(Columns.SCORE).n_unique().alias("distinct")
+    )
+    return per_list.filter(
+        (pl.col("len") > longer_than) & (pl.col("distinct") < pl.col("len"))
+    ).height
 
 
 def _discount(rank: pl.Expr, d: Dialect) -> pl.Expr:
@@ -150,9 +212,13 @@ def _ideal_table(k: int, d: Dialect) -> list[float]:
 
 def _norm(kind: str, k: int) -> pl.Expr:
     n, length = pl.col("n").cast(pl.Float64), pl.col("length").cast(pl.Float64)
-    return {"k": pl.lit(float(k)), "n": n, "min_n_k": pl.min_horizontal(n, pl.lit(float(k))),
-            "length": pl.min_horizontal(length, pl.lit(float(k))),
-            "min_n_length": pl.min_horizontal(n, length, pl.lit(float(k)))}[kind]
+    return {
+        "k": pl.lit(float(k)),
+        "n": n,
+        "min_n_k": pl.min_horizontal(n, pl.lit(float(k))),
+        "length": pl.min_horizontal(length, pl.lit(float(k))),
+        "min_n_length": pl.min_horizontal(n, length, pl.lit(float(k))),
+    }[kind]
 
 
 def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -160,15 +226,21 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num / den).otherwise(0.0)
 
 
-def ranking(recs: pl.DataFrame, truth: pl.DataFrame, users: pl.DataFrame, ks, d: Dialect) -> pl.DataFrame:
+def ranking(
+    recs: pl.DataFrame, truth: pl.DataFrame, users: pl.DataFrame, ks, d: Dialect
+) -> pl.DataFrame:
     """Per-user ranking columns ``name@k`` for the rows of ``users`` (``user_id, n, length``).
     ``recs`` (user_id, item_id, rank) is already in the dialect's order; ``truth`` has one row per
     truth row (repeats kept)."""
     weights = truth.group_by(USER, ITEM).agg(
-        (pl.len() if d.truth_repeats == "count" else pl.lit(1)).cast(pl.Float64).alias("w"))
-    hits = (recs.select(USER, ITEM, "rank").join(weights, on=[USER, ITEM], how="inner")
-            .sort(USER, "rank")
-            .with_columns(pl.col("w").cum_sum().over(USER).alias("h")))
+        (pl.len() if d.truth_repeats == "count" else pl.lit(1)).cast(pl.Float64).alias("w")
+    )
+    hits = (
+        recs.select(USER, ITEM, "rank")
+        .join(weights, on=[USER, ITEM], how="inner")
+        .sort(USER, "rank")
+        .with_columns(pl.col("w").cum_sum().over(USER).alias("h"))
+    )
     rank = pl.col("rank")
     aggs = []
     for k in ks:
@@ -179,22 +251,29 @@ def ranking(recs: pl.DataFrame, truth: pl.DataFrame, users: pl.DataFrame, ks, d:
         else:  # sum over the w rows of (h - w + j), j = 1..w
             term = w * pl.col("h") - w * (pl.col("w") - 1.0) / 2.0
         gain = w * pl.col("w") if d.ndcg_repeats == "msrec" else w
-        aggs += [w.sum().alias(f"hits@{k}"),
-                 (term / rank.cast(pl.Float64)).sum().alias(f"ap@{k}"),
-                 (gain * _discount(rank, d)).sum().alias(f"dcg@{k}"),
-                 (gain - w).sum().alias(f"extra@{k}"),
-                 ((rank <= k).cast(pl.Float64) / rank.cast(pl.Float64)).max().alias(f"rr@{k}"),
-                 (rank <= k).cast(pl.Float64).max().alias(f"hit@{k}")]
-    per_user = users.join(hits.group_by(USER).agg(aggs), on=USER, how="left",
-                          maintain_order="left")
+        aggs += [
+            w.sum().alias(f"hits@{k}"),
+            (term / rank.cast(pl.Float64)).sum().alias(f"ap@{k}"),
+            (gain * _discount(rank, d)).sum().alias(f"dcg@{k}"),
+            (gain - w).sum().alias(f"extra@{k}"),
+            ((rank <= k).cast(pl.Float64) / rank.cast(pl.Float64)).max().alias(f"rr@{k}"),
+            (rank <= k).cast(pl.Float64).max().alias(f"hit@{k}"),
+        ]
+    per_user = users.join(hits.group_by(USER).agg(aggs), on=USER, how="left", maintain_order="left")
     sums = [c for c in per_user.columns if "@" in c]
     per_user = per_user.with_columns(pl.col(sums).fill_null(0.0))
     out = []
     for k in ks:
-        n_ideal = (pl.col("n") + pl.col(f"extra@{k}").cast(pl.Int64) if d.ndcg_repeats == "msrec"
-                   else pl.col("n"))
-        m = (pl.min_horizontal(n_ideal, pl.lit(k)) if d.ndcg_ideal == "min_n_k"
-             else pl.lit(k, dtype=pl.Int64))
+        n_ideal = (
+            pl.col("n") + pl.col(f"extra@{k}").cast(pl.Int64)
+            if d.ndcg_repeats == "msrec"
+            else pl.col("n")
+        )
+        m = (
+            pl.min_horizontal(n_ideal, pl.lit(k))
+            if d.ndcg_ideal == "min_n_k"
+            else pl.lit(k, dtype=pl.Int64)
+        )
         ideal = m.replace_strict(list(range(k + 1)), _ideal_table(k, d), return_dtype=pl.Float64)
         exprs = {
             "precision": _ratio(pl.col(f"hits@{k}"), _norm(d.precision, k)),
@@ -214,23 +293,34 @@ def _users(recs: pl.DataFrame, truth: pl.DataFrame, max_k: int, d: Dialect) -> p
     ``length`` (list length cut at max k), ``in_truth``, ``listed``."""
     n = pl.len() if d.truth_repeats in ("count", "n_only") else pl.col(ITEM).n_unique()
     users = truth.group_by(USER).agg(n.cast(pl.Int64).alias("n"))
-    lengths = (recs.filter(pl.col("rank") <= max_k).group_by(USER)
-               .agg(pl.len().cast(pl.Int64).alias("length")))
+    lengths = (
+        recs.filter(pl.col("rank") <= max_k)
+        .group_by(USER)
+        .agg(pl.len().cast(pl.Int64).alias("length"))
+    )
     out = users.join(lengths, on=USER, how="full", coalesce=True)
-    out = out.with_columns(pl.col("n").is_not_null().alias("in_truth"),
-                           pl.col("length").is_not_null().alias("listed"),
-                           pl.col("n").fill_null(0), pl.col("length").fill_null(0))
+    out = out.with_columns(
+        pl.col("n").is_not_null().alias("in_truth"),
+        pl.col("length").is_not_null().alias("listed"),
+        pl.col("n").fill_null(0),
+        pl.col("length").fill_null(0),
+    )
     return out.sort(USER)
 
 
 def _averaged(d: Dialect, name: str) -> pl.Expr:
     """Mask of the users dialect ``d`` averages metric ``name`` over."""
     kind = d.users_by_metric.get(name, d.users)
-    return {"truth": pl.col("in_truth"), "listed": pl.col("in_truth") & pl.col("listed"),
-            "lists": pl.col("listed")}[kind]
+    return {
+        "truth": pl.col("in_truth"),
+        "listed": pl.col("in_truth") & pl.col("listed"),
+        "lists": pl.col("listed"),
+    }[kind]
 
 
-def novelty(recs: pl.DataFrame, train: pl.DataFrame, users: pl.DataFrame, ks, d: Dialect) -> pl.DataFrame:
+def novelty(
+    recs: pl.DataFrame, train: pl.DataFrame, users: pl.DataFrame, ks, d: Dialect
+) -> pl.DataFrame:
     """Per-user ``novelty@k``. rectools (MeanInvUserFreq): mean over the list cut at k of
     -log2(c_i / N), c_i distinct train users of item i (1 for an item not in train), N distinct
     train users. msrec (``novelty``): -log2(c_i / T), c_i train rows of item i, T train rows,
@@ -246,16 +336,26 @@ def novelty(recs: pl.DataFrame, train: pl.DataFrame, users: pl.DataFrame, ks, d:
     # an item not in train: RecTools counts it as seen by one user; Microsoft's inner merge
     # drops it from the sum but not from the number of rows (novelty 0)
     unseen = -math.log2(1.0 / total) if d.novelty == "rectools" else 0.0
-    rows = (recs.select(USER, ITEM, "rank").join(pop, on=ITEM, how="left")
-            .with_columns(pl.when(pl.col("c").is_null()).then(pl.lit(unseen))
-                          .otherwise(-(pl.col("c") / float(total)).log(2)).alias("nov")))
+    rows = (
+        recs.select(USER, ITEM, "rank")
+        .join(pop, on=ITEM, how="left")
+        .with_columns(
+            pl.when(pl.col("c").is_null())
+            .then(pl.lit(unseen))
+            .otherwise(-(pl.col("c") / float(total)).log(2))
+            .alias("nov")
+        )
+    )
     aggs = []
     for k in ks:
         inside = pl.col("rank") <= k
-        aggs += [(pl.col("nov") * inside.cast(pl.Float64)).sum().alias(f"novelty_sum@{k}"),
-                 inside.cast(pl.Float64).sum().alias(f"novelty_rows@{k}")]
-    per_user = users.select(USER).join(rows.group_by(USER).agg(aggs), on=USER, how="left",
-                                       maintain_order="left")
+        aggs += [
+            (pl.col("nov") * inside.cast(pl.Float64)).sum().alias(f"novelty_sum@{k}"),
+            inside.cast(pl.Float64).sum().alias(f"novelty_rows@{k}"),
+        ]
+    per_user = users.select(USER).join(
+        rows.group_by(USER).agg(aggs), on=USER, how="left", maintain_order="left"
+    )
     return per_user
 
 
@@ -271,9 +371,17 @@ def coverage(recs: pl.DataFrame, train: pl.DataFrame, ks, d: Dialect) -> dict[st
     return out
 
 
-def evaluate_dialect(recs: pl.DataFrame, truth: pl.DataFrame, *, ks, dialect: str,
-                     train: pl.DataFrame | None = None, cold_users: pl.Series | None = None,
-                     item_categories: pl.DataFrame | None = None, source: str = "recommendations"):
+def evaluate_dialect(
+    recs: pl.DataFrame,
+    truth: pl.DataFrame,
+    *,
+    ks,
+    dialect: str,
+    train: pl.DataFrame | None = None,
+    cold_users: pl.Series | None = None,
+    item_categories: pl.DataFrame | None = None,
+    source: str = "recommendations",
+):
     """Score validated lists (``user_id, item_id, rank[, score]``, every user's list, in the
     truth or not) against ``truth`` (its rows as given: repeats matter to some dialects) the way
     library ``dialect`` does. Returns a :class:`harness.metrics.Evaluation`; metrics the library
@@ -282,8 +390,15 @@ def evaluate_dialect(recs: pl.DataFrame, truth: pl.DataFrame, *, ks, dialect: st
 
     d = dialect if isinstance(dialect, Dialect) else get(dialect)
     if d.name == "harness":
-        return evaluate(recs, truth.unique(), ks=ks, train=train, cold_users=cold_users,
-                        item_categories=item_categories, source=source)
+        return evaluate(
+            recs,
+            truth.unique(),
+            ks=ks,
+            train=train,
+            cold_users=cold_users,
+            item_categories=item_categories,
+            source=source,
+        )
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
         raise ValueError(f"k must be positive integers, got {ks}")
@@ -302,16 +417,31 @@ def evaluate_dialect(recs: pl.DataFrame, truth: pl.DataFrame, *, ks, dialect: st
                 f"dialect {d.name}: {tied} list(s) longer than {d.unstable_ties_over} items have "
                 f"equal scores; {d.library} orders those with an unstable sort (numba's "
                 "quicksort), harness keeps file order, so values may differ: break the ties to "
-                "compare exactly")
+                "compare exactly"
+            )
     recs = order_ties(recs, d).filter(pl.col("rank") <= ks[-1])
-    missing = offered(d, ["precision", "recall", "map", "ndcg", "mrr", "hit_rate", "novelty",
-                          "diversity", "coverage", "gini"])
+    missing = offered(
+        d,
+        [
+            "precision",
+            "recall",
+            "map",
+            "ndcg",
+            "mrr",
+            "hit_rate",
+            "novelty",
+            "diversity",
+            "coverage",
+            "gini",
+        ],
+    )
     if missing:
         notices.append(f"dialect {d.name} ({d.library}) has no {', '.join(missing)}")
     users = _users(recs, truth, ks[-1], d)
     users = _segments(users, train, cold_users)
     per_user = users.select(USER, "segment", "in_truth", "listed").join(
-        ranking(recs, truth, users, ks, d), on=USER, how="left", maintain_order="left")
+        ranking(recs, truth, users, ks, d), on=USER, how="left", maintain_order="left"
+    )
     ratio_values: dict[str, dict[str, float]] = {}
     has_train_users = train is not None and USER in train.columns
     if "novelty" in d.metrics and d.novelty and not has_train_users:
@@ -323,7 +453,8 @@ def evaluate_dialect(recs: pl.DataFrame, truth: pl.DataFrame, *, ks, dialect: st
     # users a metric does not average over get null (left out of the mean)
     per_user = per_user.with_columns(
         pl.when(_averaged(d, c.split("@")[0])).then(pl.col(c)).otherwise(None).alias(c)
-        for c in names)
+        for c in names
+    )
     metrics: dict[str, dict[str, float]] = {}
     present = set(per_user.get_column("segment").unique().to_list())
     for segment in SEGMENTS:
@@ -337,31 +468,44 @@ def evaluate_dialect(recs: pl.DataFrame, truth: pl.DataFrame, *, ks, dialect: st
         for k in ks:
             if f"novelty_sum@{k}" not in rows.columns:
                 continue
-            s = rows.filter(pl.col("listed")).select(pl.col(f"novelty_sum@{k}").sum(),
-                                                     pl.col(f"novelty_rows@{k}").sum()).row(0)
+            s = (
+                rows.filter(pl.col("listed"))
+                .select(pl.col(f"novelty_sum@{k}").sum(), pl.col(f"novelty_rows@{k}").sum())
+                .row(0)
+            )
             if d.novelty == "msrec":  # one mean over every recommendation row
                 if s[1]:
                     values[f"novelty@{k}"] = s[0] / s[1]
             else:  # rectools: mean over the users with a list of the per-user means
-                per = rows.filter(pl.col("listed") & (pl.col(f"novelty_rows@{k}") > 0)).select(
-                    (pl.col(f"novelty_sum@{k}") / pl.col(f"novelty_rows@{k}")).mean()).item()
+                per = (
+                    rows.filter(pl.col("listed") & (pl.col(f"novelty_rows@{k}") > 0))
+                    .select((pl.col(f"novelty_sum@{k}") / pl.col(f"novelty_rows@{k}")).mean())
+                    .item()
+                )
                 if per is not None:
                     values[f"novelty@{k}"] = float(per)
         if "coverage" in d.metrics and d.coverage and train is not None:
             seg_users = rows.filter(pl.col("listed")).get_column(USER)
-            values.update(coverage(recs.filter(pl.col(USER).is_in(seg_users.implode())),
-                                   train, ks, d))
+            values.update(
+                coverage(recs.filter(pl.col(USER).is_in(seg_users.implode())), train, ks, d)
+            )
         metrics[segment] = values
     if "coverage" in d.metrics and d.coverage and train is None:
         notices.append("coverage skipped: no train items (catalogue)")
     order = {m: i for i, m in enumerate(_metric_order(ks))}
-    metrics = {s: dict(sorted(v.items(), key=lambda kv: order.get(kv[0], len(order))))
-               for s, v in metrics.items()}
+    metrics = {
+        s: dict(sorted(v.items(), key=lambda kv: order.get(kv[0], len(order))))
+        for s, v in metrics.items()
+    }
     novelty_cols = [c for c in per_user.columns if c.startswith("novelty_sum@")]
     per_user = per_user.with_columns(
-        pl.when(pl.col("listed")).then(pl.col(c) / pl.col(c.replace("_sum", "_rows")))
-        .alias(c.replace("_sum", "")) for c in novelty_cols)
-    per_user = per_user.select(USER, "segment",
-                               *[c for c in per_user.columns if "@" in c and "novelty_" not in c])
+        pl.when(pl.col("listed"))
+        .then(pl.col(c) / pl.col(c.replace("_sum", "_rows")))
+        .alias(c.replace("_sum", ""))
+        for c in novelty_cols
+    )
+    per_user = per_user.select(
+        USER, "segment", *[c for c in per_user.columns if "@" in c and "novelty_" not in c]
+    )
     del ratio_values
     return Evaluation(metrics=metrics, per_user=per_user, notices=notices)

@@ -33,26 +33,32 @@ def diversity(ctx: Context) -> PerUser | None:
         squared = np.einsum("ij,ij->i", total[:, :n_cats], total[:, :n_cats])
         with np.errstate(divide="ignore", invalid="ignore"):
             columns[metric_id("diversity", k)] = np.where(
-                m >= 2, 1.0 - (squared - m) / (m * (m - 1)), np.nan)
+                m >= 2, 1.0 - (squared - m) / (m * (m - 1)), np.nan
+            )
     return PerUser(columns, missing=np.nan)
 
 
 def _category_vectors(cats: pl.DataFrame) -> tuple[pl.Series, np.ndarray, int]:
     """Items with categories, and per item code a row of its unit-length category vector then 1
     (for "has categories"); the last row (items without categories) is all 0."""
-    items = (cats.select(ITEM, pl.col("categories").list.unique().alias("cat"))
-             .filter(pl.col("cat").list.len() > 0)
-             .unique(ITEM, keep="first", maintain_order=True))
+    items = (
+        cats.select(ITEM, pl.col("categories").list.unique().alias("cat"))
+        .filter(pl.col("cat").list.len() > 0)
+        .unique(ITEM, keep="first", maintain_order=True)
+    )
     # (item code, category code, 1/sqrt(categories of the item)) for every pair
-    pairs = (items.with_row_index("code")
-             .with_columns((1.0 / pl.col("cat").list.len().cast(pl.Float64).sqrt()).alias("w"))
-             .explode("cat")
-             .with_columns((pl.col("cat").rank("dense") - 1).alias("cat_code")))
+    pairs = (
+        items.with_row_index("code")
+        .with_columns((1.0 / pl.col("cat").list.len().cast(pl.Float64).sqrt()).alias("w"))
+        .explode("cat")
+        .with_columns((pl.col("cat").rank("dense") - 1).alias("cat_code"))
+    )
     n_items, n_cats = items.height, int(pairs.get_column("cat_code").max()) + 1
     # one row per item code (the last: items without categories); columns: the unit vector, then
     # 1 for "has categories", so that the same prefix sums give m
     values = np.zeros((n_items + 1, n_cats + 1))
     values[pairs.get_column("code").to_numpy(), pairs.get_column("cat_code").to_numpy()] = (
-        pairs.get_column("w").to_numpy())
+        pairs.get_column("w").to_numpy()
+    )
     values[:n_items, n_cats] = 1.0
     return items.get_column(ITEM), values, n_cats

@@ -30,7 +30,7 @@ class Blocks:
     """The lists of a chunk as blocks, one per user."""
 
     recs: pl.DataFrame
-    starts: np.ndarray        # first row of each block (int64), plus the row count at the end
+    starts: np.ndarray  # first row of each block (int64), plus the row count at the end
     counts: dict[int, np.ndarray]  # k (ascending) -> rows with rank <= k in each block
 
 
@@ -45,9 +45,12 @@ def blocks_of(ctx) -> Blocks:
 def _blocks(recs: pl.DataFrame, starts: np.ndarray, ks: list[int]) -> Blocks:
     new_user = pl.col(USER).ne_missing(pl.col(USER).shift(1))
     # ranks 1, 2, 3, ... within each block: then rank <= k is the first k rows
-    consecutive = recs.select(pl.when(new_user).then(pl.col("rank") == 1)
-                              .otherwise(pl.col("rank") == pl.col("rank").shift(1) + 1)
-                              .all()).item()
+    consecutive = recs.select(
+        pl.when(new_user)
+        .then(pl.col("rank") == 1)
+        .otherwise(pl.col("rank") == pl.col("rank").shift(1) + 1)
+        .all()
+    ).item()
     lengths = np.diff(starts)
     if consecutive or recs.height == 0:
         counts = {k: np.minimum(lengths, k) for k in ks}
@@ -80,8 +83,9 @@ class ItemCodes:
         if self.lut is not None:
             return self.lut[rows.to_numpy().astype(np.int64) - self.lo]
         codes = pl.Series(np.arange(self.missing, dtype=np.int32))
-        return rows.replace_strict(self.catalogue, codes, default=self.missing,
-                                   return_dtype=pl.Int32).to_numpy()
+        return rows.replace_strict(
+            self.catalogue, codes, default=self.missing, return_dtype=pl.Int32
+        ).to_numpy()
 
 
 def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[int, np.ndarray]:
@@ -99,10 +103,14 @@ def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[in
         r0, r1 = blocks.starts[b0], blocks.starts[b1]
         local = blocks.starts[b0:b1] - r0
         # segment ends per block: after the first k rows for each k, then the block's end
-        ends = np.stack([local + blocks.counts[k][b0:b1] for k in ks] + [blocks.starts[b0 + 1:b1 + 1] - r0], axis=1)
+        ends = np.stack(
+            [local + blocks.counts[k][b0:b1] for k in ks] + [blocks.starts[b0 + 1 : b1 + 1] - r0],
+            axis=1,
+        )
         indptr = np.append(0, ends.ravel())
-        matrix = scipy.sparse.csr_matrix((np.ones(r1 - r0), codes(r0, r1), indptr),
-                                         shape=(len(indptr) - 1, values.shape[0]))
+        matrix = scipy.sparse.csr_matrix(
+            (np.ones(r1 - r0), codes(r0, r1), indptr), shape=(len(indptr) - 1, values.shape[0])
+        )
         segment_sums = (matrix @ values).reshape(b1 - b0, len(ks) + 1, width)
         np.cumsum(segment_sums, axis=1, out=segment_sums)
         for j, k in enumerate(ks):

@@ -46,8 +46,14 @@ def hit_rate(c, n, k, sums):
     return (c > 0).astype(np.float64)
 
 
-METRICS = {"precision": precision, "recall": recall, "map": map_, "ndcg": ndcg, "mrr": mrr,
-           "hit_rate": hit_rate}
+METRICS = {
+    "precision": precision,
+    "recall": recall,
+    "map": map_,
+    "ndcg": ndcg,
+    "mrr": mrr,
+    "hit_rate": hit_rate,
+}
 
 
 def _ideal(k: int) -> np.ndarray:
@@ -69,6 +75,7 @@ def _prefix_sums(values: np.ndarray, first: np.ndarray):
         bounds = np.empty(2 * len(c), dtype=np.int64)
         bounds[0::2], bounds[1::2] = first, first + c
         return np.where(c > 0, np.add.reduceat(padded, bounds)[0::2], 0.0)
+
     return sums
 
 
@@ -86,12 +93,18 @@ def ranking(ctx: Context) -> PerUser:
     first_rank = np.ones(n_blocks)  # rank of each block's first hit (1 where there is none)
     has_hit = first[:-1] < first[1:]
     first_rank[has_hit] = rank[first[:-1][has_hit]]
-    sums = {"map": _prefix_sums(hits_so_far / rank, first[:-1]),
-            "ndcg": _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1]), "first": first_rank}
+    sums = {
+        "map": _prefix_sums(hits_so_far / rank, first[:-1]),
+        "ndcg": _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1]),
+        "first": first_rank,
+    }
     n = ctx.users.get_column("n").to_numpy().astype(np.float64)
     columns = {}
     for k in ctx.ks:
-        c = np.searchsorted(code, np.arange(n_blocks) * (ctx.ks[-1] + 1) + k, side="right") - first[:-1]
+        c = (
+            np.searchsorted(code, np.arange(n_blocks) * (ctx.ks[-1] + 1) + k, side="right")
+            - first[:-1]
+        )
         for name, fn in METRICS.items():
             columns[metric_id(name, k)] = np.asarray(fn(c, n, k, sums), dtype=np.float64)
     return PerUser(columns)

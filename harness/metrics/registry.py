@@ -86,8 +86,10 @@ REGISTRY = Registry()
 
 def family(name: str, metrics: tuple[str, ...]):
     """Register a metric family under ``name`` producing the metric names ``metrics``."""
+
     def wrap(fn):
         REGISTRY[name] = fn
         REGISTRY._names.extend(metrics)
         return fn
+
     return wrap

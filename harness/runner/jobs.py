@@ -65,9 +65,15 @@ def job(home: Path, run_id: str) -> Iterator[Job]:
     """A fresh job directory for ``run_id``, removed on exit whatever happens."""
     j = Job(run_id, jobs_dir(home) / run_id)
     j.box.mkdir(parents=True)
-    (j.dir / "owner.json").write_text(json.dumps({
-        "pid": os.getpid(), "host": socket.gethostname(),
-        "started": _process_started(os.getpid())}))
+    (j.dir / "owner.json").write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": _process_started(os.getpid()),
+            }
+        )
+    )
     try:
         yield j
     finally:
@@ -85,8 +91,9 @@ def _owner_gone(path: Path) -> bool:
     if owner.get("host") != socket.gethostname():
         return False
     started = _process_started(int(owner.get("pid", -1)))
-    return started is None or (owner.get("started") not in (None, -1.0)
-                               and started not in (-1.0, owner["started"]))
+    return started is None or (
+        owner.get("started") not in (None, -1.0) and started not in (-1.0, owner["started"])
+    )
 
 
 def sweep(home: Path) -> list[str]:

@@ -22,15 +22,20 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from harness import __version__, scoring
 from harness.api import Columns
 from harness.config import runs_dir
-from harness.errors import (ConfigError, DataError, HarnessError, PluginError, RunError,
-                            ValidationError)
+from harness.errors import (
+    ConfigError,
+    DataError,
+    HarnessError,
+    PluginError,
+    RunError,
+    ValidationError,
+)
 from harness.runner import jobs
 from harness.runner.process import allowed_cores, run_worker
 from harness.store import runs as store
@@ -71,10 +76,21 @@ class _Stages:
             self.progress(stage, "progress", details)
 
 
-def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
-           params: dict[str, str] | None = None, k: int = 100, timeout: float | None = None,
-           memory: int | None = None, seed: int = 0, sandbox: str = "auto",
-           progress: Progress | None = None, pickled: bytes | None = None) -> store.Run:
+def submit(
+    home: Path,
+    name: str,
+    *,
+    dataset: str,
+    split: str | None = None,
+    params: dict[str, str] | None = None,
+    k: int = 100,
+    timeout: float | None = None,
+    memory: int | None = None,
+    seed: int = 0,
+    sandbox: str = "auto",
+    progress: Progress | None = None,
+    pickled: bytes | None = None,
+) -> store.Run:
     """Run recommender ``name`` on the prepared split and store the run; return the stored run.
 
     ``pickled``: a model object serialised by value (the Python API's ``harness.submit`` of a
@@ -91,10 +107,9 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     the main thread) marks the run aborted.
     """
     from harness import plugin_source, plugins
+    from harness.config import MAX_K
     from harness.runner import sandbox as sb
     from harness.store.splits import load_split
-
-    from harness.config import MAX_K
 
     if k > MAX_K:
         raise HarnessError(f"--k must be at most {MAX_K}, got {k}")
@@ -113,8 +128,11 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
         dist = getattr(ep, "dist", None)
         model: dict[str, str] = {"entry_point": name, "value": ep.value}
         readable = [p for p in [plugin_source.package_dir(module)] if p is not None]
-        origin = (dist.metadata["Name"] if dist is not None else None,
-                  dist.version if dist is not None else None, ep.value.startswith("baselines."))
+        origin = (
+            dist.metadata["Name"] if dist is not None else None,
+            dist.version if dist is not None else None,
+            ep.value.startswith("baselines."),
+        )
     else:
         model, readable, origin = {"pickle": "model.pkl"}, [], ("python", None, False)
     jobs.sweep(home)
@@ -125,11 +143,22 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
     stages.done("load")
     run_id = new_run_id()
     row = store.Run(
-        run_id=run_id, recommender=name, parameters=params, seed=seed, k=k,
-        dataset=prepared.dataset, split=prepared.split, fingerprint=prepared.fingerprint,
-        harness_version=__version__, plugin_distribution=origin[0], plugin_version=origin[1],
-        baseline=origin[2], started_at=datetime.now(),
-        external=False, sandbox=isolation, **_environment(),
+        run_id=run_id,
+        recommender=name,
+        parameters=params,
+        seed=seed,
+        k=k,
+        dataset=prepared.dataset,
+        split=prepared.split,
+        fingerprint=prepared.fingerprint,
+        harness_version=__version__,
+        plugin_distribution=origin[0],
+        plugin_version=origin[1],
+        baseline=origin[2],
+        started_at=datetime.now(),
+        external=False,
+        sandbox=isolation,
+        **_environment(),
     )
     created = False
     recs_file = runs_dir(home) / f"{run_id}.parquet"
@@ -162,18 +191,29 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
                 follow(event)
 
             outcome = run_worker(
-                job.box, sandbox=isolation, timeout=timeout, memory=memory, on_event=on_event,
-                hidden=[home], masked=[_embedded_data()],
-                readable=readable)
+                job.box,
+                sandbox=isolation,
+                timeout=timeout,
+                memory=memory,
+                on_event=on_event,
+                hidden=[home],
+                masked=[_embedded_data()],
+                readable=readable,
+            )
             if not outcome.ok:
                 if not created and outcome.kind == "config":
                     raise ConfigError(outcome.reason)
                 if not created and outcome.kind == "plugin":
                     raise PluginError(outcome.reason)
                 create()
-                store.mark_run(home, run_id, "failed", error=outcome.reason,
-                               stderr_tail=outcome.stderr_tail,
-                               peak_memory_bytes=outcome.peak_memory_bytes)
+                store.mark_run(
+                    home,
+                    run_id,
+                    "failed",
+                    error=outcome.reason,
+                    stderr_tail=outcome.stderr_tail,
+                    peak_memory_bytes=outcome.peak_memory_bytes,
+                )
                 raise RunError(f"run {run_id} failed: {outcome.reason}")
             result = outcome.result
             # validated and scored a chunk of users at a time, straight from the worker's file;
@@ -183,18 +223,37 @@ def submit(home: Path, name: str, *, dataset: str, split: str | None = None,
             try:
                 lists = _lists_file(job.box / "recs.parquet")
                 scored = scoring.score_lists(
-                    lists, truth, ks=scoring.ks_for(k), train=train_pairs, cold_users=cold,
-                    item_categories=categories, users=test_users, k=k,
-                    name=f"{name} (run {run_id})", write_to=job.recs)
+                    lists,
+                    truth,
+                    ks=scoring.ks_for(k),
+                    train=train_pairs,
+                    cold_users=cold,
+                    item_categories=categories,
+                    users=test_users,
+                    k=k,
+                    name=f"{name} (run {run_id})",
+                    write_to=job.recs,
+                )
             except (ValidationError, DataError) as exc:
-                store.mark_run(home, run_id, "failed", error=f"invalid recommendations: {exc}", **result)
+                store.mark_run(
+                    home, run_id, "failed", error=f"invalid recommendations: {exc}", **result
+                )
                 raise RunError(f"run {run_id} failed: invalid recommendations: {exc}") from exc
             del truth, train_pairs
             report = scored.report
-            stages.done("score", **{k_: v for k_, v in report.items() if isinstance(v, (int, float))})
+            stages.done(
+                "score", **{k_: v for k_, v in report.items() if isinstance(v, (int, float))}
+            )
             stages.start("store")
-            scoring.store_run(home, run_id, scored, recs_file=recs_file, written=job.recs,
-                              fields=result, report={"parent_seconds": stages.seconds})
+            scoring.store_run(
+                home,
+                run_id,
+                scored,
+                recs_file=recs_file,
+                written=job.recs,
+                fields=result,
+                report={"parent_seconds": stages.seconds},
+            )
             stages.done("store")
     except BaseException as exc:
         recs_file.unlink(missing_ok=True)
@@ -260,16 +319,30 @@ def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, se
     # catalogue row of a film first rated after the cutoff would leak its existence) and the users
     # of train or of the test list (cold users are asked for, so their features are fair game).
     if prepared.users is not None:
-        known = pl.concat([prepared.train.select(Columns.USER).unique(),
-                           prepared.test_users.select(Columns.USER)]).unique()
-        prepared.users.join(known, on=Columns.USER, how="semi").write_parquet(workdir / "users.parquet")
+        known = pl.concat(
+            [prepared.train.select(Columns.USER).unique(), prepared.test_users.select(Columns.USER)]
+        ).unique()
+        prepared.users.join(known, on=Columns.USER, how="semi").write_parquet(
+            workdir / "users.parquet"
+        )
     if prepared.items is not None:
         known = prepared.train.select(Columns.ITEM).unique()
-        prepared.items.join(known, on=Columns.ITEM, how="semi").write_parquet(workdir / "items.parquet")
+        prepared.items.join(known, on=Columns.ITEM, how="semi").write_parquet(
+            workdir / "items.parquet"
+        )
     cutoff = prepared.cutoff.isoformat() if prepared.cutoff is not None else None
-    (workdir / "job.json").write_text(json.dumps({
-        "model": model, "params": params, "k": k, "seed": seed, "cutoff": cutoff,
-        "n_threads": allowed_cores()}))
+    (workdir / "job.json").write_text(
+        json.dumps(
+            {
+                "model": model,
+                "params": params,
+                "k": k,
+                "seed": seed,
+                "cutoff": cutoff,
+                "n_threads": allowed_cores(),
+            }
+        )
+    )
 
 
 def _categories(items: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -289,7 +362,12 @@ def _follower(stages: _Stages):
             stages.report(str(event.pop("progress")), **event)
             return
         stage = event.get("stage")
-        event = {k: v for k, v in event.items() if k in ("fit_seconds", "recommend_seconds", "peak_memory_bytes") and isinstance(v, (int, float))}
+        event = {
+            k: v
+            for k, v in event.items()
+            if k in ("fit_seconds", "recommend_seconds", "peak_memory_bytes")
+            and isinstance(v, (int, float))
+        }
         if stage == "load":
             return
         if current[0]:

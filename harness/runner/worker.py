@@ -64,7 +64,9 @@ def build_model(workdir: Path, job: dict):
         factory = ep.load()
     except Exception as exc:
         first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise PluginError(f"recommender {name!r} ({spec['value']}) failed to import: {first}") from exc
+        raise PluginError(
+            f"recommender {name!r} ({spec['value']}) failed to import: {first}"
+        ) from exc
     return plugins.instantiate(name, factory, job["params"])
 
 
@@ -88,12 +90,17 @@ def run(workdir: Path) -> None:
     job = json.loads((workdir / "job.json").read_text())
     _say(stage="load")
     train = pl.read_parquet(workdir / "train.parquet")
-    users = pl.read_parquet(workdir / "users.parquet") if (workdir / "users.parquet").exists() else None
-    items = pl.read_parquet(workdir / "items.parquet") if (workdir / "items.parquet").exists() else None
+    users = (
+        pl.read_parquet(workdir / "users.parquet") if (workdir / "users.parquet").exists() else None
+    )
+    items = (
+        pl.read_parquet(workdir / "items.parquet") if (workdir / "items.parquet").exists() else None
+    )
     test_users = pl.read_parquet(workdir / "test_users.parquet").get_column(Columns.USER)
     cutoff = datetime.fromisoformat(job["cutoff"]) if job.get("cutoff") else None
-    data = TrainData(train, users=users, items=items, cutoff=cutoff, seed=job["seed"],
-                     n_threads=job["n_threads"])
+    data = TrainData(
+        train, users=users, items=items, cutoff=cutoff, seed=job["seed"], n_threads=job["n_threads"]
+    )
     from harness import api
 
     # a model's report_progress(...) becomes a JSON line the parent relays to the terminal
@@ -109,8 +116,11 @@ def run(workdir: Path) -> None:
     start = time.perf_counter()
     _recommend_in_batches(model, test_users, job["k"], workdir / "recs.parquet")
     recommend_seconds = time.perf_counter() - start
-    result = {"fit_seconds": fit_seconds, "recommend_seconds": recommend_seconds,
-              "peak_memory_bytes": _peak_rss()}
+    result = {
+        "fit_seconds": fit_seconds,
+        "recommend_seconds": recommend_seconds,
+        "peak_memory_bytes": _peak_rss(),
+    }
     (workdir / "result.json").write_text(json.dumps(result))
     _say(stage="done", **result)
 
@@ -133,16 +143,19 @@ def _recommend_in_batches(model, users, k: int, path: Path) -> None:
         for part in batches(users.len(), RECOMMEND_USERS) if users.len() else [slice(0, 0)]:
             recs = model.recommend(users[part], k)
             if not isinstance(recs, pl.DataFrame):
-                raise TypeError(f"recommend returned {type(recs).__name__}, expected a polars "
-                                f"DataFrame")
+                raise TypeError(
+                    f"recommend returned {type(recs).__name__}, expected a polars DataFrame"
+                )
             if schema is None:
                 schema = recs.schema
             elif recs.schema != schema:
                 try:
                     recs = recs.select(list(schema)).cast(dict(schema))
                 except Exception:  # noqa: BLE001 - named below
-                    raise TypeError(f"recommend returned columns {dict(recs.schema)} for one "
-                                    f"batch of users and {dict(schema)} for another") from None
+                    raise TypeError(
+                        f"recommend returned columns {dict(recs.schema)} for one "
+                        f"batch of users and {dict(schema)} for another"
+                    ) from None
             table = recs.to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema, compression="lz4")
@@ -186,14 +199,26 @@ def main() -> None:
         (workdir / "error.json").write_text(json.dumps({"kind": kind, "message": str(exc)}))
         _exit(EXIT_ERROR)
     except MemoryError:
-        (workdir / "error.json").write_text(json.dumps(
-            {"kind": "memory", "message": "out of memory (MemoryError)", "peak_memory_bytes": _peak_rss()}))
+        (workdir / "error.json").write_text(
+            json.dumps(
+                {
+                    "kind": "memory",
+                    "message": "out of memory (MemoryError)",
+                    "peak_memory_bytes": _peak_rss(),
+                }
+            )
+        )
         _exit(EXIT_MEMORY)
     except BaseException as exc:  # noqa: BLE001 - everything the plugin raises is reported
         traceback.print_exc()
-        message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
-        (workdir / "error.json").write_text(json.dumps(
-            {"kind": "error", "message": message, "peak_memory_bytes": _peak_rss()}))
+        message = (
+            f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+            if str(exc)
+            else type(exc).__name__
+        )
+        (workdir / "error.json").write_text(
+            json.dumps({"kind": "error", "message": message, "peak_memory_bytes": _peak_rss()})
+        )
         _exit(EXIT_ERROR)
 
 

@@ -46,7 +46,9 @@ def check_name(name: str) -> None:
         )
     taken = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
     if name in taken:
-        raise ConfigError(f"a recommender named {name!r} is already registered (see `harness list`)")
+        raise ConfigError(
+            f"a recommender named {name!r} is already registered (see `harness list`)"
+        )
 
 
 def _template_files():

@@ -36,8 +36,7 @@ def connection(path: Path, read_only: bool) -> Iterator[duckdb.DuckDBPyConnectio
         con = _open_with_retry(path, mode)
         try:
             yield con
-        except (duckdb.IOException, duckdb.InternalException,
-                duckdb.SerializationException) as exc:
+        except (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException) as exc:
             # a file that opened but cannot be read (truncated), or a full disk while writing
             raise damaged(path, exc) from None
         finally:
@@ -74,8 +73,10 @@ def _register(key: str, read_only: bool) -> bool:
             # a write open while this process reads read-only: wait for the readers to close
             left = deadline - time.monotonic()
             if left <= 0 or not _open_lock.wait(timeout=left):
-                raise HarnessError(f"{key}: a read-only connection of this process stayed open "
-                                   f"for {LOCK_WAIT_SECONDS:g} s; cannot open it for writing")
+                raise HarnessError(
+                    f"{key}: a read-only connection of this process stayed open "
+                    f"for {LOCK_WAIT_SECONDS:g} s; cannot open it for writing"
+                )
 
 
 def _unregister(key: str) -> None:
@@ -107,8 +108,10 @@ def damaged(path: Path, exc: Exception) -> HarnessError:
     from harness.errors import StoreError, disk_full
 
     if disk_full(exc):
-        return StoreError(f"{path}: no space left on device while writing the database; free space "
-                          "and run the command again (the last change was not stored)")
+        return StoreError(
+            f"{path}: no space left on device while writing the database; free space "
+            "and run the command again (the last change was not stored)"
+        )
     text = str(exc)
     if "not a valid DuckDB database" in text:
         what = "not a harness database (empty, damaged or another kind of file)"
@@ -116,5 +119,7 @@ def damaged(path: Path, exc: Exception) -> HarnessError:
         what = "the database file is truncated or damaged"
     else:
         what = f"the database file cannot be read ({type(exc).__name__})"
-    return StoreError(f"{path}: {what}; move it away (harness then starts a new, empty one) or "
-                      "restore it from a copy")
+    return StoreError(
+        f"{path}: {what}; move it away (harness then starts a new, empty one) or "
+        "restore it from a copy"
+    )

@@ -12,7 +12,10 @@ from harness.store.db import transaction
 
 # (version, name, SQL)
 MIGRATIONS: list[tuple[int, str, str]] = [
-    (1, "splits", """
+    (
+        1,
+        "splits",
+        """
 DROP TABLE IF EXISTS splits;
 CREATE TABLE splits (
     dataset     VARCHAR NOT NULL,
@@ -26,8 +29,12 @@ CREATE TABLE splits (
     created_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (dataset, split)
 );
-"""),
-    (2, "runs", """
+""",
+    ),
+    (
+        2,
+        "runs",
+        """
 CREATE TABLE runs (
     run_id VARCHAR PRIMARY KEY,
     recommender VARCHAR NOT NULL,
@@ -71,15 +78,24 @@ CREATE TABLE run_user_metrics (
     segment VARCHAR NOT NULL,
     metric_values DOUBLE[] NOT NULL
 );
-"""),
-    (3, "runs owner", """
+""",
+    ),
+    (
+        3,
+        "runs owner",
+        """
 ALTER TABLE runs ADD COLUMN pid INTEGER;    -- the submitting process
 ALTER TABLE runs ADD COLUMN host VARCHAR;
-"""),
-    (4, "runs sandbox", """
+""",
+    ),
+    (
+        4,
+        "runs sandbox",
+        """
 ALTER TABLE runs ADD COLUMN sandbox VARCHAR;  -- how the worker was isolated: bwrap or none (NULL: external)
 UPDATE runs SET sandbox = 'none' WHERE NOT external;  -- runs stored before the sandbox had none
-"""),
+""",
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -95,6 +111,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         if version not in done:
             with transaction(con):
                 con.execute(sql)
-                con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)",
-                            [version, name])
+                con.execute(
+                    "INSERT INTO schema_version (version, name) VALUES (?, ?)", [version, name]
+                )
     return LATEST

@@ -31,6 +31,7 @@ from harness.store import connect, transaction
 if TYPE_CHECKING:
     import numpy as np
 
+
 @dataclass
 class Run:
     """One run: a row of ``runs``; ``metrics`` (segment ``all``) and ``segments`` are read with it.
@@ -95,8 +96,9 @@ def _encode(values: dict[str, Any]) -> dict[str, Any]:
 def create_run(home: Path, run: Run) -> None:
     """Insert a run with status ``running``, owned by this process."""
     row = _encode({k: v for k, v in asdict(run).items() if k not in _READ_ONLY})
-    row.update(status="running", pid=row["pid"] or os.getpid(),
-               host=row["host"] or socket.gethostname())
+    row.update(
+        status="running", pid=row["pid"] or os.getpid(), host=row["host"] or socket.gethostname()
+    )
     with connect(home) as con:
         _store_orphans(con)
         con.execute(
@@ -116,7 +118,12 @@ def finish_run(
     """Store metrics, per-user metrics and the final fields, and set status ``ok``: one transaction."""
     metric_rows = pl.DataFrame(
         [
-            {"run_id": run_id, "segment": seg, "metric": m, "value": float(v) if v is not None else None}
+            {
+                "run_id": run_id,
+                "segment": seg,
+                "metric": m,
+                "value": float(v) if v is not None else None,
+            }
             for seg, values in metrics.items()
             for m, v in values.items()
         ],
@@ -125,7 +132,9 @@ def finish_run(
     names, user_rows = _packed_per_user(run_id, per_user)
     with connect(home) as con, transaction(con):
         con.register("metric_rows", metric_rows)
-        con.execute("INSERT INTO run_metrics SELECT run_id, segment, metric, value FROM metric_rows")
+        con.execute(
+            "INSERT INTO run_metrics SELECT run_id, segment, metric, value FROM metric_rows"
+        )
         if user_rows is not None:
             con.register("user_rows", user_rows)
             con.execute(
@@ -143,9 +152,13 @@ def _packed_per_user(run_id: str, per_user: pl.DataFrame | None):
     if not names:
         return None, None
     rows = per_user.select(
-        pl.lit(run_id).alias("run_id"), pl.col("user_id").cast(pl.Utf8), pl.col("segment"),
+        pl.lit(run_id).alias("run_id"),
+        pl.col("user_id").cast(pl.Utf8),
+        pl.col("segment"),
         # concat_arr then to_list: 0.4 s for 1M users x 66 metrics, concat_list 7 s
-        pl.concat_arr([pl.col(c).cast(pl.Float64) for c in names]).arr.to_list().alias("metric_values"),
+        pl.concat_arr([pl.col(c).cast(pl.Float64) for c in names])
+        .arr.to_list()
+        .alias("metric_values"),
     )
     return names, rows
 
@@ -153,13 +166,21 @@ def _packed_per_user(run_id: str, per_user: pl.DataFrame | None):
 def user_metrics(home: Path, run_id: str) -> pl.DataFrame:
     """A run's per-user metrics, wide: user_id (as text), segment, one column per metric."""
     with connect(home, read_only=True) as con:
-        names = con.sql("SELECT user_metric_names FROM runs WHERE run_id = ?", params=[run_id]).fetchall()
-        frame = con.sql("SELECT user_id, segment, metric_values FROM run_user_metrics "
-                        "WHERE run_id = ? ORDER BY user_id", params=[run_id]).pl()
+        names = con.sql(
+            "SELECT user_metric_names FROM runs WHERE run_id = ?", params=[run_id]
+        ).fetchall()
+        frame = con.sql(
+            "SELECT user_id, segment, metric_values FROM run_user_metrics "
+            "WHERE run_id = ? ORDER BY user_id",
+            params=[run_id],
+        ).pl()
     if not names or not names[0][0]:
         return pl.DataFrame(schema={"user_id": pl.Utf8, "segment": pl.Utf8})
-    return frame.select("user_id", "segment", *(
-        pl.col("metric_values").list.get(i).alias(n) for i, n in enumerate(names[0][0])))
+    return frame.select(
+        "user_id",
+        "segment",
+        *(pl.col("metric_values").list.get(i).alias(n) for i, n in enumerate(names[0][0])),
+    )
 
 
 def _update(con: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, Any]) -> None:
@@ -170,16 +191,32 @@ def _update(con: duckdb.DuckDBPyConnection, run_id: str, values: dict[str, Any])
     )
 
 
-def mark_run(home: Path, run_id: str, status: str, *, error: str | None = None,
-             stderr_tail: str | None = None, **fields: Any) -> None:
+def mark_run(
+    home: Path,
+    run_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    stderr_tail: str | None = None,
+    **fields: Any,
+) -> None:
     """Mark a run ``failed`` or ``aborted`` with its reason; any stray metrics are removed."""
     if status not in ("failed", "aborted"):
         raise ValueError(status)
     with connect(home) as con, transaction(con):
         con.execute("DELETE FROM run_metrics WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM run_user_metrics WHERE run_id = ?", [run_id])
-        _update(con, run_id, {"ended_at": datetime.now(), **fields, "status": status,
-                              "error": error, "stderr_tail": stderr_tail})
+        _update(
+            con,
+            run_id,
+            {
+                "ended_at": datetime.now(),
+                **fields,
+                "status": status,
+                "error": error,
+                "stderr_tail": stderr_tail,
+            },
+        )
 
 
 def run_status(home: Path, run_id: str) -> str | None:
@@ -211,18 +248,32 @@ def _is_orphan(status: str, pid: int | None, host: str | None, started_at: datet
 
 def _store_orphans(con) -> None:
     """Mark this host's orphaned ``running`` runs ``aborted`` (called on writes)."""
-    rows = con.sql("SELECT run_id, pid, host, started_at FROM runs WHERE status = 'running' "
-                   "AND host = ?", params=[socket.gethostname()]).fetchall()
+    rows = con.sql(
+        "SELECT run_id, pid, host, started_at FROM runs WHERE status = 'running' AND host = ?",
+        params=[socket.gethostname()],
+    ).fetchall()
     for run_id, pid, host, started_at in rows:  # a handful of running runs, not users
         if _is_orphan("running", pid, host, started_at):
-            _update(con, run_id, {"status": "aborted", "error": _orphan_error(pid, host),
-                                  "ended_at": datetime.now()})
+            _update(
+                con,
+                run_id,
+                {
+                    "status": "aborted",
+                    "error": _orphan_error(pid, host),
+                    "ended_at": datetime.now(),
+                },
+            )
 
 
 def _decode(row: dict[str, Any]) -> Run:
     """A stored row as a Run; an orphaned ``running`` run shows as ``aborted`` (reads do not write)."""
-    run = Run(**{**row, "parameters": json.loads(row["parameters"] or "{}"),
-                 "report": json.loads(row["report"]) if row["report"] else None})
+    run = Run(
+        **{
+            **row,
+            "parameters": json.loads(row["parameters"] or "{}"),
+            "report": json.loads(row["report"]) if row["report"] else None,
+        }
+    )
     if _is_orphan(run.status, run.pid, run.host, run.started_at):
         run.status = "aborted"
         run.error = _orphan_error(run.pid, run.host)
@@ -244,14 +295,17 @@ def _find_run(con, run_id: str) -> pl.DataFrame:
     """The run named by its full id, a unique prefix, or a unique suffix (the short id boards show)."""
     found = con.sql(
         "SELECT * FROM runs WHERE starts_with(run_id, ?) OR ends_with(run_id, '-' || ?) "
-        "ORDER BY run_id", params=[run_id, run_id]
+        "ORDER BY run_id",
+        params=[run_id, run_id],
     ).pl()
     if found.height == 0:
         raise NotFoundError(f"run {run_id!r} not found (see `harness runs`)")
     if run_id in found["run_id"].to_list():
         return found.filter(pl.col("run_id") == run_id)
     if found.height > 1:
-        raise NotFoundError(f"run id {run_id!r} is ambiguous: {', '.join(found['run_id'].to_list()[:5])}")
+        raise NotFoundError(
+            f"run id {run_id!r} is ambiguous: {', '.join(found['run_id'].to_list()[:5])}"
+        )
     return found
 
 
@@ -261,8 +315,11 @@ def _metric_key(metric: str) -> tuple[int, int, str]:
 
     name, _, k = metric.partition("@")
     names = REGISTRY.names()
-    return (names.index(name) if name in names else len(names),
-            int(k) if k.isdigit() else 0, metric)
+    return (
+        names.index(name) if name in names else len(names),
+        int(k) if k.isdigit() else 0,
+        metric,
+    )
 
 
 def get_run(home: Path, run_id: str) -> Run:
@@ -270,7 +327,8 @@ def get_run(home: Path, run_id: str) -> Run:
     with connect(home, read_only=True) as con:
         run = _decode(_find_run(con, run_id).to_dicts()[0])
         metrics = con.sql(
-            "SELECT segment, metric, value FROM run_metrics WHERE run_id = ?", params=[run.run_id],
+            "SELECT segment, metric, value FROM run_metrics WHERE run_id = ?",
+            params=[run.run_id],
         ).pl()
     for seg, metric, value in sorted(metrics.iter_rows(), key=lambda r: (r[0], _metric_key(r[1]))):
         run.segments.setdefault(seg, {})[metric] = value
@@ -295,7 +353,9 @@ def delete_run(home: Path, run_id: str) -> Run:
     return run
 
 
-def leaderboard_rows(home: Path, dataset: str, split: str, fingerprint: str, segment: str = "all") -> pl.DataFrame:
+def leaderboard_rows(
+    home: Path, dataset: str, split: str, fingerprint: str, segment: str = "all"
+) -> pl.DataFrame:
     """Every ``ok`` run on this dataset, split and fingerprint: one row per run, one column per
     metric of ``segment`` (wide), plus the run's descriptive columns. Other fingerprints never mix in."""
     with connect(home, read_only=True) as con:
@@ -312,13 +372,16 @@ def leaderboard_rows(home: Path, dataset: str, split: str, fingerprint: str, seg
             params=[dataset, split, fingerprint, segment],
         ).pl()
     if metrics.height:
-        wide = metrics.pivot(on="metric", index="run_id", values="value", aggregate_function="first")
+        wide = metrics.pivot(
+            on="metric", index="run_id", values="value", aggregate_function="first"
+        )
         runs = runs.join(wide, on="run_id", how="left")
     return runs
 
 
-def user_values(home: Path, run_ids: list[str], metrics: list[str], segment: str = "all"
-                ) -> tuple[pl.Series, dict[tuple[str, str], "np.ndarray"]]:
+def user_values(
+    home: Path, run_ids: list[str], metrics: list[str], segment: str = "all"
+) -> tuple[pl.Series, dict[tuple[str, str], np.ndarray]]:
     """Per-user values of ``metrics`` for each of ``run_ids``, aligned on the same users.
 
     Returns (user ids as text, sorted; {(run_id, metric): float64 array in that order}). A
@@ -335,18 +398,25 @@ def user_values(home: Path, run_ids: list[str], metrics: list[str], segment: str
     ref_ids: pl.Series | None = None
     order = None
     with connect(home, read_only=True) as con:
-        names = dict(con.sql(
-            "SELECT run_id, user_metric_names FROM runs WHERE list_contains(?, run_id)",
-            params=[run_ids]).fetchall())
+        names = dict(
+            con.sql(
+                "SELECT run_id, user_metric_names FROM runs WHERE list_contains(?, run_id)",
+                params=[run_ids],
+            ).fetchall()
+        )
         for run_id in run_ids:
             stored = names.get(run_id) or []
             wanted = [m for m in metrics if m in stored]
             if not wanted:
                 continue
-            cols = ", ".join(f"metric_values[{stored.index(m) + 1}] AS c{i}" for i, m in enumerate(wanted))
+            cols = ", ".join(
+                f"metric_values[{stored.index(m) + 1}] AS c{i}" for i, m in enumerate(wanted)
+            )
             where = "" if segment == "all" else "AND segment = ?"
-            frame = con.sql(f"SELECT user_id, {cols} FROM run_user_metrics WHERE run_id = ? {where}",
-                            params=[run_id, *([] if segment == "all" else [segment])]).pl()
+            frame = con.sql(
+                f"SELECT user_id, {cols} FROM run_user_metrics WHERE run_id = ? {where}",
+                params=[run_id, *([] if segment == "all" else [segment])],
+            ).pl()
             ids = frame["user_id"]
             if ref_ids is None:
                 order = ids.arg_sort()
@@ -354,10 +424,12 @@ def user_values(home: Path, run_ids: list[str], metrics: list[str], segment: str
                 ref_raw = ids
             if ids.len() == ref_raw.len() and ids.equals(ref_raw):
                 aligned = frame.select(pl.exclude("user_id")).gather(order)
-            else:                                    # another user order or other users: join
-                aligned = (pl.DataFrame({"user_id": ref_ids})
-                           .join(frame, on="user_id", how="left", maintain_order="left")
-                           .select(pl.exclude("user_id")))
+            else:  # another user order or other users: join
+                aligned = (
+                    pl.DataFrame({"user_id": ref_ids})
+                    .join(frame, on="user_id", how="left", maintain_order="left")
+                    .select(pl.exclude("user_id"))
+                )
             for i, m in enumerate(wanted):
                 out[(run_id, m)] = aligned[f"c{i}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     if ref_ids is None:

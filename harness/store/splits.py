@@ -60,24 +60,49 @@ def save_split(home: Path, split: PreparedSplit) -> None:
                 con.unregister("_frame")
         if info.get("is_default"):
             con.execute("UPDATE splits SET is_default = false WHERE dataset = ?", [split.dataset])
-        con.execute("DELETE FROM splits WHERE dataset = ? AND split = ?", [split.dataset, split.split])
+        con.execute(
+            "DELETE FROM splits WHERE dataset = ? AND split = ?", [split.dataset, split.split]
+        )
         con.execute(
             "INSERT INTO splits VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
-            [split.dataset, split.split, split.fingerprint, json.dumps(split.protocol, default=str),
-             split.cutoff, json.dumps(info, default=str), bool(info.get("is_default")), prefix],
+            [
+                split.dataset,
+                split.split,
+                split.fingerprint,
+                json.dumps(split.protocol, default=str),
+                split.cutoff,
+                json.dumps(info, default=str),
+                bool(info.get("is_default")),
+                prefix,
+            ],
         )
 
 
 def _meta_rows(con, dataset: str | None = None) -> list[dict]:
-    query = ("SELECT dataset, split, fingerprint, protocol, cutoff, info, is_default, prefix, "
-             "created_at FROM splits")
-    rows = (con.execute(query + " WHERE dataset = ? ORDER BY split", [dataset]).fetchall()
-            if dataset is not None else con.execute(query + " ORDER BY dataset, split").fetchall())
+    query = (
+        "SELECT dataset, split, fingerprint, protocol, cutoff, info, is_default, prefix, "
+        "created_at FROM splits"
+    )
+    rows = (
+        con.execute(query + " WHERE dataset = ? ORDER BY split", [dataset]).fetchall()
+        if dataset is not None
+        else con.execute(query + " ORDER BY dataset, split").fetchall()
+    )
     out = []
     for ds, sp, fp, protocol, cutoff, info, is_default, prefix, created in rows:
-        out.append({"dataset": ds, "split": sp, "fingerprint": fp, "protocol": json.loads(protocol),
-                    "cutoff": cutoff, "info": json.loads(info), "is_default": is_default,
-                    "prefix": prefix, "created_at": created})
+        out.append(
+            {
+                "dataset": ds,
+                "split": sp,
+                "fingerprint": fp,
+                "protocol": json.loads(protocol),
+                "cutoff": cutoff,
+                "info": json.loads(info),
+                "is_default": is_default,
+                "prefix": prefix,
+                "created_at": created,
+            }
+        )
     return out
 
 
@@ -89,8 +114,10 @@ def _find(con, dataset: str, split: str | None) -> dict:
         chosen = [r for r in rows if r["split"] == split]
     if not chosen:
         what = f"dataset {dataset!r}" + (f" split {split!r}" if split else "")
-        raise NotFoundError(f"{what} is not prepared: run `harness data prepare {dataset}"
-                            + (f" --split {split}`" if split else "`"))
+        raise NotFoundError(
+            f"{what} is not prepared: run `harness data prepare {dataset}"
+            + (f" --split {split}`" if split else "`")
+        )
     return chosen[0]
 
 
@@ -111,8 +138,9 @@ def list_splits(home: Path) -> list[dict]:
     return rows
 
 
-def load_split(home: Path, dataset: str, split: str | None = None,
-               parts: Iterable[str] = PARTS) -> PreparedSplit:
+def load_split(
+    home: Path, dataset: str, split: str | None = None, parts: Iterable[str] = PARTS
+) -> PreparedSplit:
     """Read a prepared split; parts not asked for are None."""
     wanted = set(parts)
     with connect(home, read_only=True) as con:
@@ -121,8 +149,17 @@ def load_split(home: Path, dataset: str, split: str | None = None,
         frames = {}
         for part in PARTS:
             name = f"{meta['prefix']}_{part}"
-            frames[part] = (con.sql(f"SELECT * FROM {name}").pl().rechunk()
-                            if part in wanted and name in tables else None)
-    return PreparedSplit(dataset=meta["dataset"], split=meta["split"],
-                         fingerprint=meta["fingerprint"], protocol=meta["protocol"],
-                         cutoff=meta["cutoff"], info=meta["info"], **frames)
+            frames[part] = (
+                con.sql(f"SELECT * FROM {name}").pl().rechunk()
+                if part in wanted and name in tables
+                else None
+            )
+    return PreparedSplit(
+        dataset=meta["dataset"],
+        split=meta["split"],
+        fingerprint=meta["fingerprint"],
+        protocol=meta["protocol"],
+        cutoff=meta["cutoff"],
+        info=meta["info"],
+        **frames,
+    )

@@ -18,8 +18,15 @@ import polars as pl
 
 def build(source: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    ratings = pl.read_csv(source / "ratings.csv", schema_overrides={
-        "userId": pl.Int32, "movieId": pl.Int32, "rating": pl.Float32, "timestamp": pl.Int64})
+    ratings = pl.read_csv(
+        source / "ratings.csv",
+        schema_overrides={
+            "userId": pl.Int32,
+            "movieId": pl.Int32,
+            "rating": pl.Float32,
+            "timestamp": pl.Int64,
+        },
+    )
     movies = pl.read_csv(source / "movies.csv", schema_overrides={"movieId": pl.Int32})
     ratings.write_parquet(target / "ratings.parquet", compression="zstd", compression_level=19)
     movies.write_parquet(target / "movies.parquet", compression="zstd", compression_level=19)

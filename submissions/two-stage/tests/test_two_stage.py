@@ -22,8 +22,15 @@ from two_stage import TwoStageRecommender
 from two_stage.features import add_features
 
 START = datetime(2024, 1, 1)
-SMALL = dict(candidates=15, windows=2, n_estimators=20, min_child_samples=5, als_factors=8, als_iterations=3,
-             knn_neighbours=10)
+SMALL = dict(
+    candidates=15,
+    windows=2,
+    n_estimators=20,
+    min_child_samples=5,
+    als_factors=8,
+    als_iterations=3,
+    knn_neighbours=10,
+)
 
 
 def tiny_data(n_users: int = 80, n_items: int = 50, seed: int = 0) -> TrainData:
@@ -38,20 +45,27 @@ def tiny_data(n_users: int = 80, n_items: int = 50, seed: int = 0) -> TrainData:
     liked = item_genre[None, :] == taste[:, None]
     p = pop[None, :] * np.where(liked, 4.0, 1.0)
     p /= p.sum(axis=1, keepdims=True)
-    items = np.concatenate([rng.choice(n_items, size=c, replace=False, p=p[u])
-                            for u, c in enumerate(per_user)])
+    items = np.concatenate(
+        [rng.choice(n_items, size=c, replace=False, p=p[u]) for u, c in enumerate(per_user)]
+    )
     hours = rng.integers(0, 24 * 90, len(users))
-    inter = pl.DataFrame({
-        "user_id": users.astype(np.int64),
-        "item_id": (items + 1000).astype(np.int64),
-        "timestamp": pl.Series([START + timedelta(hours=int(h)) for h in hours], dtype=pl.Datetime("us")),
-        "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
-    })
-    table = pl.DataFrame({
-        "item_id": np.arange(1000, 1000 + n_items, dtype=np.int64),
-        "year": (1990 + item_genre * 5).astype(np.int64),
-        "categories": [[str(genres[g])] for g in item_genre],
-    })
+    inter = pl.DataFrame(
+        {
+            "user_id": users.astype(np.int64),
+            "item_id": (items + 1000).astype(np.int64),
+            "timestamp": pl.Series(
+                [START + timedelta(hours=int(h)) for h in hours], dtype=pl.Datetime("us")
+            ),
+            "weight": pl.Series(np.ones(len(users)), dtype=pl.Float32),
+        }
+    )
+    table = pl.DataFrame(
+        {
+            "item_id": np.arange(1000, 1000 + n_items, dtype=np.int64),
+            "year": (1990 + item_genre * 5).astype(np.int64),
+            "categories": [[str(genres[g])] for g in item_genre],
+        }
+    )
     return TrainData(inter, items=table, cutoff=START + timedelta(days=90), seed=seed, n_threads=1)
 
 
@@ -69,11 +83,16 @@ def test_output_contract_warm_and_cold(fitted):
     recs = model.recommend(users, 10)
     assert recs.columns == ["user_id", "item_id", "score"]
     assert set(recs.get_column("user_id").to_list()) == set(users.to_list())
-    per_user = recs.group_by("user_id").agg(n=pl.len(), distinct=pl.col("item_id").n_unique(),
-                                            ordered=(pl.col("score").diff().fill_null(0) <= 0).all())
+    per_user = recs.group_by("user_id").agg(
+        n=pl.len(),
+        distinct=pl.col("item_id").n_unique(),
+        ordered=(pl.col("score").diff().fill_null(0) <= 0).all(),
+    )
     assert per_user.get_column("n").to_list() == [10] * users.len()
     assert (per_user.get_column("distinct") == 10).all() and per_user.get_column("ordered").all()
-    seen = recs.join(data.interactions.select("user_id", "item_id"), on=["user_id", "item_id"], how="semi")
+    seen = recs.join(
+        data.interactions.select("user_id", "item_id"), on=["user_id", "item_id"], how="semi"
+    )
     assert seen.height == 0  # the user's train items never come back
     assert recs.get_column("score").is_finite().all()
 
@@ -94,7 +113,10 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
     before, window, start = model._carve(data)
     assert before.height + window.height == data.interactions.height
     before1, window1, start1 = model._carve(data, 1)
-    assert window1.get_column("timestamp").max() < start and before1.height + window1.height == before.height
+    assert (
+        window1.get_column("timestamp").max() < start
+        and before1.height + window1.height == before.height
+    )
     assert before.get_column("timestamp").max() < start <= window.get_column("timestamp").min()
     assert abs(window.height / data.interactions.height - 0.1) < 0.02
 
@@ -119,11 +141,20 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
 
 
 def test_genre_affinity_by_hand():
-    inter = pl.DataFrame({"user_id": [1, 1, 1, 1], "item_id": [10, 11, 12, 13],
-                          "timestamp": pl.Series([START] * 4, dtype=pl.Datetime("us")),
-                          "weight": pl.Series([1.0] * 4, dtype=pl.Float32)})
-    items = pl.DataFrame({"item_id": [10, 11, 12, 13, 20],
-                          "categories": [["x"], ["x"], ["x", "y"], ["z"], ["x", "z"]]})
+    inter = pl.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1],
+            "item_id": [10, 11, 12, 13],
+            "timestamp": pl.Series([START] * 4, dtype=pl.Datetime("us")),
+            "weight": pl.Series([1.0] * 4, dtype=pl.Float32),
+        }
+    )
+    items = pl.DataFrame(
+        {
+            "item_id": [10, 11, 12, 13, 20],
+            "categories": [["x"], ["x"], ["x", "y"], ["z"], ["x", "z"]],
+        }
+    )
     pairs = pl.DataFrame({"user_id": [1], "item_id": [20]})
     out = add_features(pairs, inter, items, START + timedelta(days=2), 1)
     # the user's shares: x 3/4, z 1/4; item 20 is x and z: mean 1/2, max 3/4
@@ -134,8 +165,11 @@ def test_genre_affinity_by_hand():
 
 def test_without_timestamps_or_items_it_still_ranks():
     data = tiny_data(seed=5)
-    bare = TrainData(data.interactions.with_columns(pl.lit(None, pl.Datetime("us")).alias("timestamp")),
-                     seed=1, n_threads=1)
+    bare = TrainData(
+        data.interactions.with_columns(pl.lit(None, pl.Datetime("us")).alias("timestamp")),
+        seed=1,
+        n_threads=1,
+    )
     recs = TwoStageRecommender(**SMALL).fit(bare).recommend(bare.user_ids.head(5), 5)
     assert recs.group_by("user_id").len().get_column("len").to_list() == [5] * 5
 
@@ -157,11 +191,22 @@ def test_entry_point_builds_through_harness():
 def test_item_metadata_numeric_columns_and_year_in_title():
     from two_stage.features import item_features
 
-    inter = pl.DataFrame({"user_id": [1, 2], "item_id": [10, 11],
-                          "timestamp": pl.Series([START] * 2, dtype=pl.Datetime("us")),
-                          "weight": pl.Series([1.0, 1.0], dtype=pl.Float32)})
-    items = pl.DataFrame({"item_id": [10, 11], "title": ["Heat (1995)", "Untitled"],
-                          "genres": ["Action", "Drama"], "runtime": [170, 90]})
+    inter = pl.DataFrame(
+        {
+            "user_id": [1, 2],
+            "item_id": [10, 11],
+            "timestamp": pl.Series([START] * 2, dtype=pl.Datetime("us")),
+            "weight": pl.Series([1.0, 1.0], dtype=pl.Float32),
+        }
+    )
+    items = pl.DataFrame(
+        {
+            "item_id": [10, 11],
+            "title": ["Heat (1995)", "Untitled"],
+            "genres": ["Action", "Drama"],
+            "runtime": [170, 90],
+        }
+    )
     out = item_features(inter, items, START + timedelta(days=1), 1).sort("item_id")
     assert out.get_column("im_title_year").to_list() == [1995.0, None]
     assert out.get_column("im_runtime").to_list() == [170.0, 90.0]
@@ -180,8 +225,11 @@ def test_per_user_inner_split_carves_each_users_latest_slices():
     for i in (0, 1):
         before, window, start = model._carve(per_user, i)
         assert start is None
-        n = inter.group_by("user_id").len().with_columns(
-            out=(pl.col("len") * 0.2).floor().cast(pl.Int64).clip(lower_bound=1))
+        n = (
+            inter.group_by("user_id")
+            .len()
+            .with_columns(out=(pl.col("len") * 0.2).floor().cast(pl.Int64).clip(lower_bound=1))
+        )
         sizes = window.group_by("user_id").len().join(n, on="user_id", suffix="_all")
         assert sizes.height == n.filter(pl.col("len") >= 2).height
         assert (sizes["len"] == sizes["out"]).all()  # floor(20%) per user, at least one

@@ -8,7 +8,7 @@ generator did not propose gets nulls there (LightGBM treats null as missing, whi
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import polars as pl
 
@@ -18,22 +18,30 @@ U, I, S = Columns.USER, Columns.ITEM, Columns.SCORE
 
 
 def default_generators(
-    names: str = "popular,als,itemknn,ease", als_factors: int = 64, als_iterations: int = 15,
+    names: str = "popular,als,itemknn,ease",
+    als_factors: int = 64,
+    als_iterations: int = 15,
     knn_neighbours: int = 50,
 ) -> dict[str, Callable[[], object]]:
     """Name -> factory of the generators, each a registered recommender built through the public
     contract (:func:`harness.api.build_recommender`), never imported from its package: any
     installed plugin can be a generator. ``names``: comma-separated registered names."""
-    settings = {"als": {"factors": als_factors, "iterations": als_iterations},
-                "itemknn": {"neighbours": knn_neighbours}}
+    settings = {
+        "als": {"factors": als_factors, "iterations": als_iterations},
+        "itemknn": {"neighbours": knn_neighbours},
+    }
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     if not chosen:
         raise ValueError("generators must name at least one registered recommender")
-    return {name: (lambda name=name: build_recommender(name, **settings.get(name, {})))
-            for name in chosen}
+    return {
+        name: (lambda name=name: build_recommender(name, **settings.get(name, {})))
+        for name in chosen
+    }
 
 
-def fit_generators(factories: dict[str, Callable[[], object]], data: TrainData) -> dict[str, object]:
+def fit_generators(
+    factories: dict[str, Callable[[], object]], data: TrainData
+) -> dict[str, object]:
     """Fit a fresh instance of every generator on ``data`` (they see the same training part)."""
     fitted = {}
     for name, make in factories.items():
@@ -48,7 +56,9 @@ def candidates(generators: dict[str, object], users: pl.Series, n: int) -> pl.Da
     per generator ``g`` (null where ``g`` did not propose the item) and ``n_sources``."""
     merged: pl.DataFrame | None = None
     for name, model in generators.items():
-        recs = model.recommend(users, n).select(U, I, pl.col(S).cast(pl.Float64).alias(f"{name}_score"))
+        recs = model.recommend(users, n).select(
+            U, I, pl.col(S).cast(pl.Float64).alias(f"{name}_score")
+        )
         # generators return each user's list best first; keep that order for the rank
         recs = recs.with_columns(
             pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over(U).alias(f"{name}_rank")

@@ -39,7 +39,9 @@ def end_time(interactions: pl.DataFrame, cutoff: datetime | None) -> datetime | 
 def _days_before(ref: datetime | None, expr: pl.Expr) -> pl.Expr:
     if ref is None:
         return pl.lit(None, dtype=pl.Float64)
-    return (pl.lit(ref).cast(pl.Datetime("us")) - expr.cast(pl.Datetime("us"))).dt.total_seconds() / DAY
+    return (
+        pl.lit(ref).cast(pl.Datetime("us")) - expr.cast(pl.Datetime("us"))
+    ).dt.total_seconds() / DAY
 
 
 def _epoch_days(expr: pl.Expr) -> pl.Expr:
@@ -50,21 +52,28 @@ def _epoch_days(expr: pl.Expr) -> pl.Expr:
 def _recent(ref: datetime | None, recent_days: int) -> pl.Expr:
     if ref is None:
         return pl.lit(False)
-    return pl.col(T).cast(pl.Datetime("us")) >= pl.lit(ref - timedelta(days=recent_days)).cast(pl.Datetime("us"))
+    return pl.col(T).cast(pl.Datetime("us")) >= pl.lit(ref - timedelta(days=recent_days)).cast(
+        pl.Datetime("us")
+    )
 
 
-def item_features(inter: pl.DataFrame, items: pl.DataFrame | None, ref: datetime | None,
-                  recent_days: int) -> pl.DataFrame:
+def item_features(
+    inter: pl.DataFrame, items: pl.DataFrame | None, ref: datetime | None, recent_days: int
+) -> pl.DataFrame:
     """One row per train item (and per item of the item table): ``i_*`` columns."""
-    feats = inter.group_by(I).agg(
-        i_users=pl.col(U).n_unique().cast(pl.Float64),
-        i_recent_users=pl.col(U).filter(_recent(ref, recent_days)).n_unique().cast(pl.Float64),
-        i_days_since_first=_days_before(ref, pl.col(T).min()),
-        i_days_since_last=_days_before(ref, pl.col(T).max()),
-        i_mean_weight=pl.col(W).cast(pl.Float64).mean(),
-        _i_first=_epoch_days(pl.col(T).min()),
-        _i_last=_epoch_days(pl.col(T).max()),
-    ).with_columns(i_recent_share=pl.col("i_recent_users") / pl.col("i_users"))
+    feats = (
+        inter.group_by(I)
+        .agg(
+            i_users=pl.col(U).n_unique().cast(pl.Float64),
+            i_recent_users=pl.col(U).filter(_recent(ref, recent_days)).n_unique().cast(pl.Float64),
+            i_days_since_first=_days_before(ref, pl.col(T).min()),
+            i_days_since_last=_days_before(ref, pl.col(T).max()),
+            i_mean_weight=pl.col(W).cast(pl.Float64).mean(),
+            _i_first=_epoch_days(pl.col(T).min()),
+            _i_last=_epoch_days(pl.col(T).max()),
+        )
+        .with_columns(i_recent_share=pl.col("i_recent_users") / pl.col("i_users"))
+    )
     meta = _numeric_item_columns(items)
     if meta is not None:
         feats = feats.join(meta, on=I, how="left")
@@ -95,8 +104,9 @@ def _numeric_item_columns(items: pl.DataFrame | None) -> pl.DataFrame | None:
     return items.select(pl.col(I), *cols).unique(subset=I, keep="first", maintain_order=True)
 
 
-def user_features(inter: pl.DataFrame, item_feats: pl.DataFrame, ref: datetime | None,
-                  recent_days: int) -> pl.DataFrame:
+def user_features(
+    inter: pl.DataFrame, item_feats: pl.DataFrame, ref: datetime | None, recent_days: int
+) -> pl.DataFrame:
     """One row per train user: ``u_*`` columns."""
     with_pop = inter.join(item_feats.select(I, "i_users"), on=I, how="left")
     return with_pop.group_by(U).agg(
@@ -116,8 +126,12 @@ def user_item_meta_means(inter: pl.DataFrame, item_feats: pl.DataFrame) -> pl.Da
     cols = [c for c in item_feats.columns if c.startswith("im_")]
     if not cols:
         return None
-    return (inter.select(U, I).join(item_feats.select(I, *cols), on=I, how="inner")
-            .group_by(U).agg(*(pl.col(c).mean().alias("um_" + c[3:]) for c in cols)))
+    return (
+        inter.select(U, I)
+        .join(item_feats.select(I, *cols), on=I, how="inner")
+        .group_by(U)
+        .agg(*(pl.col(c).mean().alias("um_" + c[3:]) for c in cols))
+    )
 
 
 def user_table_columns(users: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -139,7 +153,9 @@ def user_table_columns(users: pl.DataFrame | None) -> pl.DataFrame | None:
     return users.select(pl.col(U), *cols).unique(subset=U, keep="first", maintain_order=True)
 
 
-def category_shares(inter: pl.DataFrame, items: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+def category_shares(
+    inter: pl.DataFrame, items: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame] | None:
     """(item_id -> cat, the share of each user's interactions in each category), or None when
     items carry no categories."""
     if items is None or CAT not in items.columns:
@@ -147,8 +163,10 @@ def category_shares(inter: pl.DataFrame, items: pl.DataFrame | None) -> tuple[pl
     cats = items.select(I, pl.col(CAT).alias("cat")).explode("cat").drop_nulls("cat").unique()
     totals = inter.group_by(U).agg(n=pl.len())
     share = (
-        inter.select(U, I).join(cats, on=I, how="inner")
-        .group_by(U, "cat").agg(c=pl.len())
+        inter.select(U, I)
+        .join(cats, on=I, how="inner")
+        .group_by(U, "cat")
+        .agg(c=pl.len())
         .join(totals, on=U, how="inner")
         .select(U, "cat", share=pl.col("c") / pl.col("n"))
     )
@@ -160,16 +178,25 @@ def genre_affinity(shares: tuple[pl.DataFrame, pl.DataFrame], pairs: pl.DataFram
     the user's interactions that fall in that category."""
     cats, share = shares
     return (
-        pairs.select(U, I).unique().join(cats, on=I, how="inner")
+        pairs.select(U, I)
+        .unique()
+        .join(cats, on=I, how="inner")
         .join(share, on=[U, "cat"], how="left")
         .group_by(U, I)
-        .agg(ui_genre_mean=pl.col("share").fill_null(0.0).mean(),
-             ui_genre_max=pl.col("share").fill_null(0.0).max())
+        .agg(
+            ui_genre_mean=pl.col("share").fill_null(0.0).mean(),
+            ui_genre_max=pl.col("share").fill_null(0.0).max(),
+        )
     )
 
 
-def feature_tables(inter: pl.DataFrame, items: pl.DataFrame | None, cutoff: datetime | None,
-                   recent_days: int, users: pl.DataFrame | None = None) -> dict:
+def feature_tables(
+    inter: pl.DataFrame,
+    items: pl.DataFrame | None,
+    cutoff: datetime | None,
+    recent_days: int,
+    users: pl.DataFrame | None = None,
+) -> dict:
     """Everything that does not depend on the candidate pairs: computed once per training part.
     ``users``: the dataset's user feature table, if any."""
     ref = end_time(inter, cutoff)
@@ -184,14 +211,19 @@ def feature_tables(inter: pl.DataFrame, items: pl.DataFrame | None, cutoff: date
     return {"users": ufeats, "items": ifeats, "shares": category_shares(inter, items)}
 
 
-def add_features(cands: pl.DataFrame, inter: pl.DataFrame, items: pl.DataFrame | None,
-                 cutoff: datetime | None, recent_days: int, tables: dict | None = None) -> pl.DataFrame:
+def add_features(
+    cands: pl.DataFrame,
+    inter: pl.DataFrame,
+    items: pl.DataFrame | None,
+    cutoff: datetime | None,
+    recent_days: int,
+    tables: dict | None = None,
+) -> pl.DataFrame:
     """Join user, item and user x item features onto the candidate pairs (row order kept).
     ``tables``: the result of :func:`feature_tables` for the same arguments, to reuse it."""
     tables = tables or feature_tables(inter, items, cutoff, recent_days)
-    out = (
-        cands.join(tables["users"], on=U, how="left", maintain_order="left")
-        .join(tables["items"], on=I, how="left", maintain_order="left")
+    out = cands.join(tables["users"], on=U, how="left", maintain_order="left").join(
+        tables["items"], on=I, how="left", maintain_order="left"
     )
     if tables["shares"] is not None:
         affinity = genre_affinity(tables["shares"], cands)
@@ -202,8 +234,8 @@ def add_features(cands: pl.DataFrame, inter: pl.DataFrame, items: pl.DataFrame |
     # splits the user's "now" is their own last train interaction, not the split's end
     means = [c for c in out.columns if c.startswith("um_")]
     return out.with_columns(
+        *((pl.col("im_" + c[3:]) - pl.col(c)).alias("ui_" + c[3:] + "_gap") for c in means),
         ui_pop_ratio=pl.col("i_users") / pl.col("u_mean_item_pop"),
         ui_first_after_user=pl.col("_i_first") - pl.col("_u_last"),
         ui_last_after_user=pl.col("_i_last") - pl.col("_u_last"),
-        *((pl.col("im_" + c[3:]) - pl.col(c)).alias("ui_" + c[3:] + "_gap") for c in means),
     ).drop("_i_first", "_i_last", "_u_last")

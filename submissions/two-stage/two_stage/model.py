@@ -17,7 +17,6 @@ import numpy as np
 import polars as pl
 
 from harness.api import Columns, TrainData, batches, report_progress
-
 from two_stage.candidates import candidates, default_generators, fit_generators
 from two_stage.features import add_features, feature_tables
 
@@ -60,8 +59,10 @@ class TwoStageRecommender:
         if inner not in ("auto", "global", "user"):
             raise ValueError(f"inner must be auto, global or user, got {inner!r}")
         if n_estimators <= 0 or num_leaves < 2 or max_train_users <= 0 or batch_users <= 0:
-            raise ValueError("n_estimators, max_train_users and batch_users must be positive, "
-                             "num_leaves at least 2")
+            raise ValueError(
+                "n_estimators, max_train_users and batch_users must be positive, "
+                "num_leaves at least 2"
+            )
         self.candidates = candidates
         self.window_fraction = window_fraction
         self.windows = windows
@@ -78,12 +79,14 @@ class TwoStageRecommender:
         self.inner, self.user_fraction, self.user_windows = inner, user_fraction, user_windows
         self._per_user = inner == "user"
         self.generator_names = generators
-        self._factories = default_generators(generators, als_factors, als_iterations, knn_neighbours)
+        self._factories = default_generators(
+            generators, als_factors, als_iterations, knn_neighbours
+        )
         self.ranker = None
         self.features: list[str] = []
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, data: TrainData) -> "TwoStageRecommender":
+    def fit(self, data: TrainData) -> TwoStageRecommender:
         self.data = data
         self._per_user = self._mode(data) == "user"
         self.recent_days = _window_days(data, self._carve(data)[2])
@@ -91,14 +94,22 @@ class TwoStageRecommender:
         for i in range(self.user_windows if self._per_user else self.windows):
             before, window, start = self._carve(data, i)
             if before.height and window.height:
-                past = TrainData(before, users=data.users, items=data.items, cutoff=start,
-                                 seed=data.seed + i, n_threads=data.n_threads)
+                past = TrainData(
+                    before,
+                    users=data.users,
+                    items=data.items,
+                    cutoff=start,
+                    seed=data.seed + i,
+                    n_threads=data.n_threads,
+                )
                 frames.append(self._labelled(past, window).with_columns(query=pl.lit(i, pl.Int32)))
         self._train_ranker([f for f in frames if f.height], data)
         self.generators = fit_generators(self._factories, data)
-        self._tables = (feature_tables(data.interactions, data.items, data.cutoff, self.recent_days,
-                                       data.users)
-                        if self.ranker is not None else None)
+        self._tables = (
+            feature_tables(data.interactions, data.items, data.cutoff, self.recent_days, data.users)
+            if self.ranker is not None
+            else None
+        )
         return self
 
     def _mode(self, data: TrainData) -> str:
@@ -110,7 +121,9 @@ class TwoStageRecommender:
         has_time = data.interactions.get_column(T).null_count() < data.interactions.height
         return "global" if data.cutoff is not None or not has_time else "user"
 
-    def _carve(self, data: TrainData, i: int = 0) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
+    def _carve(
+        self, data: TrainData, i: int = 0
+    ) -> tuple[pl.DataFrame, pl.DataFrame, datetime | None]:
         """Split train into (before window ``i``, window ``i``, the window's start time).
 
         By time: window 0 holds the last ``window_fraction`` of interactions, window 1 the
@@ -126,15 +139,22 @@ class TwoStageRecommender:
             n_out = pl.when((n_out == 0) & (n >= 2)).then(1).otherwise(n_out)
             # window i: the i-th latest such slice of each user; before it: everything earlier
             from_end = pl.int_range(pl.len()).reverse().over(U)
-            marked = inter.with_columns(_w=from_end // n_out.clip(lower_bound=1)
-                                        + pl.when(n_out == 0).then(10**9).otherwise(0))
-            return (marked.filter(pl.col("_w") > i).drop("_w"), marked.filter(pl.col("_w") == i).drop("_w"),
-                    None)
+            marked = inter.with_columns(
+                _w=from_end // n_out.clip(lower_bound=1)
+                + pl.when(n_out == 0).then(10**9).otherwise(0)
+            )
+            return (
+                marked.filter(pl.col("_w") > i).drop("_w"),
+                marked.filter(pl.col("_w") == i).drop("_w"),
+                None,
+            )
         if ts.null_count() < ts.len():
             times = ts.drop_nulls()
             start = times.quantile(max(0.0, 1.0 - self.window_fraction * (i + 1)), "nearest")
             end = times.quantile(1.0 - self.window_fraction * i, "nearest") if i else None
-            in_window = (pl.col(T) >= start) & (pl.col(T) < end if end is not None else pl.lit(True))
+            in_window = (pl.col(T) >= start) & (
+                pl.col(T) < end if end is not None else pl.lit(True)
+            )
             return inter.filter(pl.col(T) < start), inter.filter(in_window), start
         rng = np.random.default_rng(data.seed + i)
         mask = pl.Series(rng.random(inter.height) < self.window_fraction)
@@ -149,20 +169,31 @@ class TwoStageRecommender:
         generators = fit_generators(self._factories, past)
         cands = candidates(generators, users, self.candidates)
         positives = window.select(U, I).unique().with_columns(label=pl.lit(1, pl.Int32))
-        frame = cands.join(positives, on=[U, I], how="left").with_columns(pl.col("label").fill_null(0))
+        frame = cands.join(positives, on=[U, I], how="left").with_columns(
+            pl.col("label").fill_null(0)
+        )
         # recall of the candidate pool: the window's new items (of the sampled users) it holds
         wanted = positives.join(users.to_frame(), on=U, how="semi").join(
-            past.interactions.select(U, I), on=[U, I], how="anti")
+            past.interactions.select(U, I), on=[U, I], how="anti"
+        )
         found = int(frame.get_column("label").sum())
         self.candidate_recall_.append(found / max(wanted.height, 1))
-        report_progress("fit", window=len(self.candidate_recall_), candidate_recall=found / max(wanted.height, 1),
-                        candidates_per_user=frame.height / max(users.len(), 1))
+        report_progress(
+            "fit",
+            window=len(self.candidate_recall_),
+            candidate_recall=found / max(wanted.height, 1),
+            candidates_per_user=frame.height / max(users.len(), 1),
+        )
         # only users with a positive among their candidates teach the ranker anything
         frame = frame.filter(pl.col("label").max().over(U) > 0)
         if frame.height == 0:
             return frame
-        tables = feature_tables(past.interactions, past.items, past.cutoff, self.recent_days, past.users)
-        return add_features(frame, past.interactions, past.items, past.cutoff, self.recent_days, tables)
+        tables = feature_tables(
+            past.interactions, past.items, past.cutoff, self.recent_days, past.users
+        )
+        return add_features(
+            frame, past.interactions, past.items, past.cutoff, self.recent_days, tables
+        )
 
     def _train_ranker(self, frames: list[pl.DataFrame], data: TrainData) -> None:
         """LightGBM lambdarank on the labelled windows; one query per (window, user)."""
@@ -174,15 +205,27 @@ class TwoStageRecommender:
         self.features = [c for c in frame.columns if c not in NOT_FEATURES]
         groups = frame.group_by("query", U, maintain_order=True).len().get_column("len").to_numpy()
         params = {
-            "objective": "lambdarank", "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
-            "bagging_fraction": 0.8, "bagging_freq": 1, "feature_fraction": 0.8,
-            "lambdarank_truncation_level": 20, "seed": data.seed,
+            "objective": "lambdarank",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_child_samples,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "feature_fraction": 0.8,
+            "lambdarank_truncation_level": 20,
+            "seed": data.seed,
             "num_threads": _threads(frame.height, data.n_threads),
-            "deterministic": True, "force_row_wise": True, "verbose": -1,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbose": -1,
         }
-        train = lgb.Dataset(_matrix(frame, self.features), frame.get_column("label").to_numpy(),
-                            group=groups, feature_name=self.features, free_raw_data=True)
+        train = lgb.Dataset(
+            _matrix(frame, self.features),
+            frame.get_column("label").to_numpy(),
+            group=groups,
+            feature_name=self.features,
+            free_raw_data=True,
+        )
         self.ranker = lgb.train(params, train, num_boost_round=self.n_estimators)
 
     # -- recommend ------------------------------------------------------------------------
@@ -192,29 +235,44 @@ class TwoStageRecommender:
         depth = max(self.candidates, k)
         frames = []
         for part in batches(users.len(), self.batch_users):
-            cands = candidates(self.generators, users.slice(part.start, part.stop - part.start), depth)
+            cands = candidates(
+                self.generators, users.slice(part.start, part.stop - part.start), depth
+            )
             if self.ranker is not None:
-                cands = add_features(cands, self.data.interactions, self.data.items, self.data.cutoff,
-                                     self.recent_days, self._tables)
-                score = self.ranker.predict(_matrix(cands, self.features),
-                                            num_threads=_threads(cands.height, self.data.n_threads))
+                cands = add_features(
+                    cands,
+                    self.data.interactions,
+                    self.data.items,
+                    self.data.cutoff,
+                    self.recent_days,
+                    self._tables,
+                )
+                score = self.ranker.predict(
+                    _matrix(cands, self.features),
+                    num_threads=_threads(cands.height, self.data.n_threads),
+                )
                 cands = cands.with_columns(pl.Series(S, score, dtype=pl.Float64))
             else:
                 cands = cands.with_columns(pl.col("rrf").alias(S))
             frames.append(
                 cands.select(U, I, S)
                 .sort([U, S, I], descending=[False, True, False])
-                .group_by(U, maintain_order=True).head(k)
+                .group_by(U, maintain_order=True)
+                .head(k)
             )
         if not frames:
-            return pl.DataFrame({U: users, I: self.data.item_ids.head(0), S: pl.Series([], dtype=pl.Float64)})
+            return pl.DataFrame(
+                {U: users, I: self.data.item_ids.head(0), S: pl.Series([], dtype=pl.Float64)}
+            )
         return pl.concat(frames)
 
 
 def _matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     """The feature columns as a float32 matrix (missing features of a part become NaN)."""
-    cols = [pl.col(c).cast(pl.Float32) if c in frame.columns else pl.lit(None, pl.Float32).alias(c)
-            for c in features]
+    cols = [
+        pl.col(c).cast(pl.Float32) if c in frame.columns else pl.lit(None, pl.Float32).alias(c)
+        for c in features
+    ]
     return frame.select(cols).fill_null(float("nan")).to_numpy()
 
 
