@@ -158,6 +158,26 @@ def main(ctx: click.Context, home: str | None, datasets: str | None) -> None:
 pass_context = click.make_pass_decorator(Context)
 
 
+def resampling_options(help: str = "Bootstrap and randomization resamples."):
+    """``--ci-resamples N --seed S`` of every command that draws CIs or rank bands (the default
+    is harness.stats.DEFAULT_RESAMPLES, written here so that the CLI starts without numpy)."""
+
+    def decorate(command):
+        command = click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed of the resampling."
+        )(command)
+        return click.option(
+            "--ci-resamples",
+            "resamples",
+            type=click.IntRange(min=1),
+            default=1000,
+            show_default=True,
+            help=help,
+        )(command)
+
+    return decorate
+
+
 def _register() -> None:
     from harness.cli import compare, data, plugins, runs, scaffold, score
 

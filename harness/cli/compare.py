@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import pass_context
+from harness.cli import pass_context, resampling_options
 from harness.cli.output import console, echo_json
 
 
@@ -22,15 +22,7 @@ from harness.cli.output import console, echo_json
 @click.option(
     "--segment", type=click.Choice(["all", "warm", "cold"]), default="all", show_default=True
 )
-@click.option(
-    "--ci-resamples",
-    "resamples",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Bootstrap and randomization resamples.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@resampling_options()
 @click.option(
     "--out",
     "out_file",
@@ -109,10 +101,7 @@ def compare_command(ctx, run_a, run_b, metric, segment, resamples, seed, out_fil
 @click.option(
     "--segment", type=click.Choice(["all", "warm", "cold"]), default="all", show_default=True
 )
-@click.option(
-    "--ci-resamples", "resamples", type=click.IntRange(min=1), default=1000, show_default=True
-)
-@click.option("--seed", type=int, default=0, show_default=True)
+@resampling_options()
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False), required=True, help="A .png or .svg file."
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import pass_context
+from harness.cli import pass_context, resampling_options
 from harness.cli.output import block, console, echo_json, escape, text
 from harness.cli.score import DIALECT_NAMES
 from harness.config import DEFAULT_METRIC, MAX_K, SEGMENTS
@@ -179,15 +179,7 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
     default=None,
     help="Write the export to FILE instead of stdout.",
 )
-@click.option(
-    "--ci-resamples",
-    "resamples",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Bootstrap and randomization resamples for the CIs and rank bands.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the resampling.")
+@resampling_options("Bootstrap and randomization resamples for the CIs and rank bands.")
 @click.option(
     "--dialect",
     type=click.Choice(DIALECT_NAMES),
