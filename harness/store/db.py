@@ -11,6 +11,7 @@ finds the file locked retries for a while instead of failing at once (DuckDB doe
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import threading
 import time
@@ -88,8 +89,30 @@ def _unregister(key: str) -> None:
             _open_lock.notify_all()
 
 
+def _create_atomically(path: Path) -> None:
+    """Create an empty database file at ``path`` unless one is there, never half-written.
+
+    DuckDB writes a new file's header after creating it, so a second process opening the path in
+    between reads an empty file ("not a valid DuckDB database"). Creating it under a private name
+    and linking it into place (a link fails if the name exists) means any file at ``path`` is whole.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    tmp.unlink(missing_ok=True)
+    try:
+        duckdb.connect(str(tmp)).close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process or thread created it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _open_with_retry(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    if not path.exists():
+        _create_atomically(path)
     while True:
         try:
             return duckdb.connect(str(path), read_only=read_only)
