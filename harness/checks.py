@@ -30,6 +30,7 @@ import polars as pl
 
 from harness.api import Columns, TrainData
 from harness.errors import PluginError
+from harness.frames import as_int
 
 U, I, S = Columns.USER, Columns.ITEM, Columns.SCORE
 
@@ -66,7 +67,7 @@ def _instantiate(factory_or_instance: Any) -> Callable[[], Any]:
 def _cold_ids(data: TrainData, n: int) -> pl.Series:
     dtype = data.user_ids.dtype
     if dtype.is_integer():
-        top = int(data.user_ids.max()) if data.n_users else 0
+        top = as_int(data.user_ids.max()) if data.n_users else 0
         return pl.Series(U, range(top + 1, top + 1 + n), dtype=dtype)
     return pl.Series(U, [f"__cold_user_{i}__" for i in range(n)], dtype=dtype)
 

@@ -70,3 +70,21 @@ def _from_pandas(frame: Any, *, name: str, required: tuple[str, ...]) -> pl.Data
         return pl.from_pandas(frame, include_index=False)
     except Exception as exc:  # pyarrow's conversion errors name the value, not the column
         raise DataError(f"{name}: cannot convert the pandas frame: {exc}") from exc
+
+
+# polars types a scalar (``Series.min()``, ``DataFrame.item()``) as the union of every Python value
+# a column can hold; these narrow it where the column's type fixes the kind (a bug of ours if not).
+
+
+def as_int(value: object) -> int:
+    """``value`` (a scalar read from an integer column) as an ``int``."""
+    if not isinstance(value, int):
+        raise TypeError(f"expected an integer scalar, got {type(value).__name__}")
+    return value
+
+
+def as_float(value: object) -> float:
+    """``value`` (a scalar read from a numeric column) as a ``float``."""
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"expected a numeric scalar, got {type(value).__name__}")
+    return float(value)

@@ -110,17 +110,12 @@ def _from_function(fn: ast.FunctionDef, *, skip_self: bool) -> list[Parameter]:
     positional = [*args.posonlyargs, *args.args]
     if skip_self:
         positional = positional[1:]
-    defaults = [inspect.Parameter.empty] * (len(positional) - len(args.defaults)) + list(
-        args.defaults
-    )
+    no_default: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults))
+    defaults = no_default + list(args.defaults)
     pairs = [*zip(positional, defaults), *zip(args.kwonlyargs, args.kw_defaults)]
     out = []
     for arg, default in pairs:
-        value = (
-            inspect.Parameter.empty
-            if default in (None, inspect.Parameter.empty)
-            else _literal(default)
-        )
+        value = inspect.Parameter.empty if default is None else _literal(default)
         annotation = _annotation(arg.annotation) if arg.annotation is not None else None
         out.append(Parameter(arg.arg, _type_name(annotation, value), value, annotation))
     return out

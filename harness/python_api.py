@@ -134,21 +134,25 @@ class Dataset:
         """The training interactions, exactly as a submitted model receives them."""
         from harness.store.splits import load_split
 
-        return load_split(self.home, self.name, self.split, parts=("train",)).train
+        return load_split(self.home, self.name, self.split, parts=("train",)).part("train")
 
     def train_data(self) -> TrainData:
         """The :class:`harness.api.TrainData` a model's ``fit`` gets (train, features, cutoff)."""
         from harness.api import TrainData
         from harness.store.splits import load_split
 
-        part = load_split(self.home, self.name, self.split, parts=("train", "users", "items"))
-        return TrainData(part.train, users=part.users, items=part.items, cutoff=part.cutoff)
+        split = load_split(self.home, self.name, self.split, parts=("train", "users", "items"))
+        return TrainData(
+            split.part("train"), users=split.users, items=split.items, cutoff=split.cutoff
+        )
 
     def test_users(self) -> pl.DataFrame:
         """The users a model is asked to recommend for, with their ``cold`` flag."""
         from harness.store.splits import load_split
 
-        return load_split(self.home, self.name, self.split, parts=("test_users",)).test_users
+        return load_split(self.home, self.name, self.split, parts=("test_users",)).part(
+            "test_users"
+        )
 
     def _repr_html_(self) -> str:
         keys = (

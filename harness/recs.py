@@ -139,6 +139,8 @@ def _normalise(
             [USER, by, "_order"], descending=[False, by == SCORE, False]
         )
         blocks = _ordered_blocks(frame, by)
+        if blocks is None:  # sorted by user and rank: contiguous and ordered
+            raise RuntimeError(f"{source}: lists not in blocks after sorting")
     starts, list_users = blocks
     dup = _duplicates(frame, starts)
     if dup is not None:
@@ -155,8 +157,8 @@ def _normalise(
     if k is not None:
         long = lengths.filter(pl.col("len") > k)
         if long.height:
-            shown = ", ".join(f"{u!r} ({n} items)" for u, n in long.head(_SHOW).iter_rows())
-            raise ValidationError(f"{source}: more than k={k} items for user(s) {shown}")
+            users = ", ".join(f"{u!r} ({n} items)" for u, n in long.head(_SHOW).iter_rows())
+            raise ValidationError(f"{source}: more than k={k} items for user(s) {users}")
     out = _columns(
         frame.with_columns(_ranks(starts, lengths.get_column("len"), frame.height)),
         USER,
@@ -195,7 +197,8 @@ class ListReader:
     ) -> None:
         self.source, self.k, self.chunk_rows = source, k, chunk_rows
         self.name = name or ("recommendations" if isinstance(source, pl.DataFrame) else str(source))
-        self.users, self.asked = users, None
+        self.users = users
+        self.asked: _Asked | None = None
         self.truth, self.against = truth, against
         self.report: dict = {}
 

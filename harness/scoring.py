@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from harness.recs import CHUNK_ROWS, ListReader, NotGrouped, read_table, validat
 
 if TYPE_CHECKING:
     from harness.engines.spark import SparkEvaluation
+    from harness.store.runs import Run
 
 USER, ITEM = Columns.USER, Columns.ITEM
 ENGINES = ("local", "spark")
@@ -100,9 +102,10 @@ def score_lists(
         try:
             for chunk, starts in reader:
                 if scorer is None:  # the truth has the lists' id types once the first batch is in
-                    catalogue, cats = align_catalogue(train, item_categories, reader.truth)
+                    aligned = reader.truth if reader.truth is not None else truth
+                    catalogue, cats = align_catalogue(train, item_categories, aligned)
                     scorer = Scorer(
-                        reader.truth,
+                        aligned,
                         ks=ks,
                         train=catalogue,
                         cold_users=cold_users,
@@ -115,15 +118,17 @@ def score_lists(
         finally:
             if writer is not None:
                 writer.close()
+        if scorer is None:  # a reader yields at least one chunk, empty or not
+            raise RuntimeError(f"{name}: no chunk read")
         return Scored(scorer.finish(), reader.report)
 
-    options = {"name": name, "k": k, "users": users, "truth": truth, "against": against}
+    reader = partial(ListReader, name=name, k=k, users=users, truth=truth, against=against)
     try:
-        return run(ListReader(lists, chunk_rows=chunk_rows, **options))
+        return run(reader(lists, chunk_rows=chunk_rows))
     except NotGrouped:
         # a user's rows in two places: read the lists whole (memory grows with the file)
-        whole = lists if isinstance(lists, pl.DataFrame) else ListReader(lists, **options).read()
-        return run(ListReader(whole, chunk_rows=max(whole.height, 1), **options))
+        whole = lists if isinstance(lists, pl.DataFrame) else reader(lists).read()
+        return run(reader(whole, chunk_rows=max(whole.height, 1)))
 
 
 def _write(writer, path: Path, chunk: pl.DataFrame):
@@ -245,7 +250,7 @@ def store_run(
     written: Path | None = None,
     fields: dict[str, Any] | None = None,
     report: dict[str, Any] | None = None,
-) -> dict:
+) -> Run:
     """Store a scored run (created with :func:`harness.store.runs.create_run`): move the
     normalised lists ``written`` into ``recs_file`` and keep metrics, per-user values and the
     report, in one transaction. Returns the stored run."""
@@ -294,13 +299,13 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
     run_id = new_run_id()
     recs_file = runs_dir(home) / f"{run_id}.parquet"
     written = recs_file.with_suffix(".parquet.tmp")
-    test_users = prepared.test_users
+    test_users = prepared.part("test_users")
     try:
         scored = score_lists(
             recs_path,
-            prepared.truth,
+            prepared.part("truth"),
             ks=ks,
-            train=prepared.train.select(USER, ITEM),
+            train=prepared.part("train").select(USER, ITEM),
             cold_users=test_users.filter(pl.col("cold")).get_column(USER),
             item_categories=_categories(prepared.items),
             users=test_users.get_column(USER),

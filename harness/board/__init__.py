@@ -147,24 +147,24 @@ def build(
     }
     rows: list[BoardRow] = []
     curves: dict[str, dict[int, float]] = {}
-    for r in frame.to_dicts():
-        curves[r["run_id"]] = {k: r[c] for k, c in sorted(at_k.items()) if r.get(c) is not None}
-        params = json.loads(r["parameters"]) if r["parameters"] else {}
+    for d in frame.to_dicts():
+        curves[d["run_id"]] = {k: d[c] for k, c in sorted(at_k.items()) if d.get(c) is not None}
+        params = json.loads(d["parameters"]) if d["parameters"] else {}
         rows.append(
             BoardRow(
                 rank=0,
-                run_id=r["run_id"],
-                recommender=r["recommender"],
+                run_id=d["run_id"],
+                recommender=d["recommender"],
                 parameters=params,
                 params=short_params(params),
-                baseline=bool(r["baseline"]),
-                external=bool(r["external"]),
-                sandbox=r.get("sandbox"),
-                k=r["k"],
-                fit_seconds=r["fit_seconds"],
-                recommend_seconds=r["recommend_seconds"],
-                date=r["started_at"].isoformat(timespec="seconds") if r["started_at"] else None,
-                metrics={c: r.get(c) for c in columns},
+                baseline=bool(d["baseline"]),
+                external=bool(d["external"]),
+                sandbox=d.get("sandbox"),
+                k=d["k"],
+                fit_seconds=d["fit_seconds"],
+                recommend_seconds=d["recommend_seconds"],
+                date=d["started_at"].isoformat(timespec="seconds") if d["started_at"] else None,
+                metrics={c: d.get(c) for c in columns},
             )
         )
     sign = 1 if lower_is_better(metric) else -1
@@ -177,8 +177,10 @@ def build(
         )
     )
     if best_per_model:
-        seen: set[str] = set()
-        rows = [r for r in rows if not (r.recommender in seen or seen.add(r.recommender))]
+        first: dict[str, BoardRow] = {}  # each recommender's best row, in board order
+        for r in rows:
+            first.setdefault(r.recommender, r)
+        rows = list(first.values())
     baselines = [v for v in (_num(r.metrics[metric]) for r in rows if r.baseline) if v is not None]
     best = (min(baselines) if sign > 0 else max(baselines)) if baselines else None
     rank = 0

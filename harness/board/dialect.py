@@ -39,8 +39,8 @@ def rescore(
     if not frame.height:
         return frame.drop([c for c in stored if c.split("@")[0] not in d.metrics]), notices
     prepared = load_split(home, dataset, split, parts=("train", "truth", "test_users"))
-    cold = prepared.test_users.filter(pl.col("cold")).get_column(Columns.USER)
-    train = prepared.train.select(Columns.USER, Columns.ITEM)
+    cold = prepared.part("test_users").filter(pl.col("cold")).get_column(Columns.USER)
+    train = prepared.part("train").select(Columns.USER, Columns.ITEM)
     values = []
     for run_id, k in frame.select("run_id", "k").iter_rows():  # one evaluation per run
         run = get_run(home, run_id)
@@ -52,7 +52,7 @@ def rescore(
         run_ks = [x for x in ks if x <= k] or [k]
         evaluation = evaluate(
             pl.read_parquet(path),
-            prepared.truth,
+            prepared.part("truth"),
             ks=run_ks,
             train=train,
             cold_users=cold,

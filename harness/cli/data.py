@@ -187,7 +187,7 @@ def info_rows(meta: dict, mdd: dict | None = None) -> list[tuple[str, str]]:
                 f"unnoticed (80% power, paired test at 0.05; {source})",
             )
         )
-    source = info.pop("source", None) or {}
+    origin = info.pop("source", None) or {}
     for key, value in info.items():
         if key == "cleaning":
             steps = (value or {}).items()
@@ -206,7 +206,7 @@ def info_rows(meta: dict, mdd: dict | None = None) -> list[tuple[str, str]]:
     rows.append(
         (
             "source",
-            ", ".join(f"{k} {v}" for k, v in source.items() if k in ("embedded", "path", "url"))
+            ", ".join(f"{k} {v}" for k, v in origin.items() if k in ("embedded", "path", "url"))
             or "generated",
         )
     )

@@ -18,7 +18,8 @@ import polars as pl
 from harness.errors import ConfigError, DataError, found_columns, without_content
 
 Frames = tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]
-LOADERS: dict[str, Callable[[Path, dict], Frames]] = {}
+# format -> loader(root, entry); root is None for a generated dataset (no source files)
+LOADERS: dict[str, Callable[[Path | None, dict], Frames]] = {}
 
 ML100K_GENRES = [
     "unknown",
@@ -295,6 +296,7 @@ def _check_epochs(ts: pl.Series, unit: str, path: Path) -> None:
     from datetime import datetime, timezone
 
     from harness.errors import HarnessWarning
+    from harness.frames import as_float
 
     ts = ts.cast(pl.Float64)
     per = _PER_SECOND[unit]
@@ -305,9 +307,9 @@ def _check_epochs(ts: pl.Series, unit: str, path: Path) -> None:
             f"{path}: timestamp {ts[row]:.0f} at row {row + 1} is outside the years "
             f"1900-2200 as timestamp_unit {unit!r}: check the unit (s, ms, us, ns)"
         )
-    lo, hi = ts.min(), ts.max()
-    if lo is None:
+    if ts.null_count() == ts.len():
         return
+    lo, hi = as_float(ts.min()), as_float(ts.max())
 
     def plausible(u: str) -> bool:
         return _PLAUSIBLE[0] <= lo / _PER_SECOND[u] and hi / _PER_SECOND[u] <= _PLAUSIBLE[1]

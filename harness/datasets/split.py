@@ -77,6 +77,7 @@ def split(inter: pl.DataFrame, spec: dict, name: str, sname: str):
             "has none; use protocol = 'random'"
         )
     cutoff = None
+    is_test: pl.Expr | pl.Series
     if proto == "temporal":
         if "days" in spec:
             cutoff = cast(datetime, inter[T].max()) - timedelta(days=float(spec["days"]))
@@ -84,7 +85,7 @@ def split(inter: pl.DataFrame, spec: dict, name: str, sname: str):
             q = float(spec["quantile"])
             if not 0 < q < 1:
                 raise ConfigError(f"{where}: quantile must be between 0 and 1")
-            cutoff = inter[T].quantile(q, interpolation="lower")
+            cutoff = cast(datetime, inter[T].quantile(q, interpolation="lower"))
         is_test = pl.col(T) >= cutoff
     elif proto in ("leave-last", "ratio"):
         inter = inter.sort([U, T, I])

@@ -134,15 +134,15 @@ def read(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
             # ids are strings ("007" is not "7", as harness.ids reads CSV); other columns inferred
             from pyspark.sql.types import StringType, StructField, StructType
 
-            options = {"header": True, "sep": "\t" if name.endswith(".tsv") else ","}
-            inferred = spark.read.csv(path, inferSchema=True, **options).schema
+            sep = "\t" if name.endswith(".tsv") else ","
+            inferred = spark.read.csv(path, inferSchema=True, header=True, sep=sep).schema
             schema = StructType(
                 [
                     StructField(f.name, StringType()) if f.name in (USER, ITEM) else f
                     for f in inferred.fields
                 ]
             )
-            return spark.read.csv(path, schema=schema, **options)
+            return spark.read.csv(path, schema=schema, header=True, sep=sep)
         return spark.read.parquet(path)
     except Exception as exc:  # AnalysisException and friends: unreadable input
         raise DataError(f"{path}: cannot read: {_first_line(exc)}") from None
@@ -181,7 +181,7 @@ def _rows(frame: DataFrame, mask, columns, many_files: bool) -> str:
             )
             for i, h in enumerate(hits)
         )
-    ).first()
+    ).collect()[0]
     out = []
     for i, h in enumerate(hits):
         where = f" of {h['_file']}" if many_files else ""
@@ -220,7 +220,7 @@ def validate_recommendations(recs: DataFrame, *, source: str) -> DataFrame:
         F.count_if(F.col(ITEM).isNull()).alias(ITEM),
         (F.count_if(bad_by) if isinstance(dtype, NumericType) else F.lit(0)).alias(by),
         F.count(F.lit(1)).alias("_rows"),
-    ).first()
+    ).collect()[0]
     if not checks["_rows"]:
         raise ValidationError(f"{source}: no rows (the recommendation list is empty)")
     for col in (USER, ITEM):
@@ -247,7 +247,7 @@ def validate_recommendations(recs: DataFrame, *, source: str) -> DataFrame:
         F.row_number().over(by_rank).alias(RANK),
         (F.col(ITEM) == F.lag(ITEM).over(by_item)).alias("_dup"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    if ranked.agg(F.count_if("_dup")).first()[0]:
+    if ranked.agg(F.count_if("_dup")).collect()[0][0]:
         pairs = ranked.filter("_dup").select(USER, ITEM).distinct()
         message = _rows_dup(frame, pairs, by, many_files)
         ranked.unpersist()
@@ -289,7 +289,7 @@ def validate_truth(truth: DataFrame, *, source: str) -> tuple[DataFrame, set[str
             for c in text
         ),
         F.count(F.lit(1)).alias("_rows"),
-    ).first()
+    ).collect()[0]
     if not checks["_rows"]:
         raise ValidationError(f"{source}: no rows (the truth is empty)")
     for col in (USER, ITEM):
@@ -548,7 +548,7 @@ def _no_truth_item(recs: DataFrame, truth: DataFrame) -> list[str]:
 
     if not recs.join(truth.select(ITEM).distinct(), ITEM, "left_semi").isEmpty():
         return []
-    items = recs.agg(F.count_distinct(ITEM), F.min(ITEM)).first()
+    items = recs.agg(F.count_distinct(ITEM), F.min(ITEM)).collect()[0]
     return [
         f"no recommended item is in the truth ({items[0]} distinct listed, e.g. "
         f"{items[1]!r}): every accuracy metric is 0"
@@ -559,10 +559,10 @@ def _no_truth_user(recs: DataFrame, truth: DataFrame, source: str) -> None:
     """As harness.ids.check_overlap: lists of none of the truth's users score nothing."""
     from pyspark.sql import functions as F
 
-    listed = recs.agg(F.count_distinct(USER), F.min(USER)).first()
+    listed = recs.agg(F.count_distinct(USER), F.min(USER)).collect()[0]
     raise ValidationError(
         f"{source}: none of the {listed[0]} users with lists is a truth user (lists: "
-        f"{listed[1]!r}, truth: {truth.agg(F.min(USER)).first()[0]!r}, ...): check the user ids"
+        f"{listed[1]!r}, truth: {truth.agg(F.min(USER)).collect()[0][0]!r}, ...): check the user ids"
     )
 
 
@@ -584,7 +584,7 @@ def _sizes(train: DataFrame | None, categories: DataFrame | None, item_type) -> 
     row = parts[0]
     for part in parts[1:]:
         row = row.crossJoin(part)
-    return row.first().asDict()
+    return row.collect()[0].asDict()
 
 
 def evaluate(
@@ -655,7 +655,7 @@ def evaluate(
             per_user = per_user.join(
                 _novelty(lists, train, sizes["n_train_users"], users, ks, item_type), USER, "left"
             )
-        if not with_cats or not sizes["n_categorised"]:
+        if item_categories is None or not with_cats or not sizes["n_categorised"]:
             notices.append("diversity skipped: no item categories")
         else:
             per_user = per_user.join(

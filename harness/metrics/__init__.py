@@ -16,6 +16,7 @@ import polars as pl
 
 from harness.api import Columns
 from harness.config import SEGMENTS
+from harness.frames import as_int
 from harness.ids import align_ids, check_overlap
 
 # the families register in import order, which is the report order
@@ -60,6 +61,7 @@ class Evaluation:
     @property
     def per_user(self) -> pl.DataFrame:
         if self._per_user is None:
+            assert self._users is not None and self._values is not None  # set when per_user is not
             self._per_user = self._users.select(USER, "segment").with_columns(
                 pl.Series(c, v, nan_to_null=True) for c, v in self._values.items()
             )
@@ -145,7 +147,7 @@ class Scorer:
         recs = recs.select(USER, ITEM, RANK)
         # ids come aligned to the truth's comparison types (harness.ids); integer ids of two
         # widths are left as they are (the pair keys widen them)
-        if recs.height and recs.get_column(RANK).max() > self.ks[-1]:
+        if recs.height and as_int(recs.get_column(RANK).max()) > self.ks[-1]:
             recs, starts = recs.filter(pl.col(RANK) <= self.ks[-1]), None
         if starts is None:
             starts = block_starts(recs)

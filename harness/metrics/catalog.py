@@ -61,16 +61,14 @@ def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
 def catalog(ctx: Context) -> Totals | None:
     """Coverage and Gini per segment over the lists of that segment's truth users: exposure
     counts add up over chunks, the values come from the totals."""
-    if ctx.train is None:
+    train = ctx.train
+    if train is None:
         ctx.note("coverage and gini skipped: no train items (catalogue)")
         return None
     items = ctx.prepared(
         "catalog",
         lambda: (
-            ctx.train.get_column(ITEM)
-            .cast(ctx.recs.schema[ITEM], strict=False)
-            .drop_nulls()
-            .unique()
+            train.get_column(ITEM).cast(ctx.recs.schema[ITEM], strict=False).drop_nulls().unique()
         ),
     )
     return Totals(exposure(ctx, items), lambda counts: _values(counts, items.len(), ctx.ks))
@@ -78,7 +76,7 @@ def catalog(ctx: Context) -> Totals | None:
 
 def _values(counts: np.ndarray, n_items: int, ks) -> dict:
     counts = counts[:, :-1, :].cumsum(axis=2)  # within ks[j]; items outside the catalogue dropped
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for segment, table in (("all", counts.sum(axis=0)), ("warm", counts[0]), ("cold", counts[1])):
         out[segment] = {}
         for j, k in enumerate(ks):

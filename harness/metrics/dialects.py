@@ -443,10 +443,9 @@ def evaluate_dialect(
         ranking(recs, truth, users, ks, d), on=USER, how="left", maintain_order="left"
     )
     ratio_values: dict[str, dict[str, float]] = {}
-    has_train_users = train is not None and USER in train.columns
-    if "novelty" in d.metrics and d.novelty and not has_train_users:
+    if "novelty" in d.metrics and d.novelty and (train is None or USER not in train.columns):
         notices.append("novelty skipped: no train interactions")
-    elif "novelty" in d.metrics and d.novelty:
+    elif "novelty" in d.metrics and d.novelty and train is not None:
         nov = novelty(recs, train, users, ks, d)
         per_user = per_user.join(nov, on=USER, how="left", maintain_order="left")
     names = [c for c in per_user.columns if "@" in c and not c.startswith("novelty_")]

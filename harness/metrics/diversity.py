@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 
 from harness.api import Columns
+from harness.frames import as_int
 from harness.metrics.lists import ItemCodes, blocks_of, prefix_sums
 from harness.metrics.registry import Context, PerUser, family, metric_id
 
@@ -53,7 +54,7 @@ def _category_vectors(cats: pl.DataFrame) -> tuple[pl.Series, np.ndarray, int]:
         .explode("cat")
         .with_columns((pl.col("cat").rank("dense") - 1).alias("cat_code"))
     )
-    n_items, n_cats = items.height, int(pairs.get_column("cat_code").max()) + 1
+    n_items, n_cats = items.height, as_int(pairs.get_column("cat_code").max()) + 1
     # one row per item code (the last: items without categories); columns: the unit vector, then
     # 1 for "has categories", so that the same prefix sums give m
     values = np.zeros((n_items + 1, n_cats + 1))

@@ -19,6 +19,7 @@ import polars as pl
 import scipy.sparse
 
 from harness.api import Columns
+from harness.frames import as_int
 
 USER, ITEM = Columns.USER, Columns.ITEM
 CHUNK_ROWS = 16_000_000  # list rows per sparse product (about 200 MB of indices and ones)
@@ -68,14 +69,15 @@ class ItemCodes:
         self.items = row_items
         self.missing = catalogue.len()
         catalogue = catalogue.cast(row_items.dtype, strict=False)
-        self.lut = self.lo = None
+        self.lut: np.ndarray | None = None
+        self.lo = 0
         if row_items.dtype.is_integer() and catalogue.len() and row_items.len():
-            lo = min(row_items.min(), catalogue.min())
-            hi = max(row_items.max(), catalogue.max())
+            lo = min(as_int(row_items.min()), as_int(catalogue.min()))
+            hi = max(as_int(row_items.max()), as_int(catalogue.max()))
             if hi - lo < DENSE_ID_RANGE:
-                self.lo = int(lo)
-                self.lut = np.full(int(hi - lo) + 1, self.missing, dtype=np.int32)
-                self.lut[catalogue.to_numpy().astype(np.int64) - self.lo] = np.arange(self.missing)
+                self.lo = lo
+                self.lut = np.full(hi - lo + 1, self.missing, dtype=np.int32)
+                self.lut[catalogue.to_numpy().astype(np.int64) - lo] = np.arange(self.missing)
         self.catalogue = catalogue
 
     def __call__(self, r0: int, r1: int) -> np.ndarray:

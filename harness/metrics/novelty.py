@@ -16,10 +16,11 @@ USER, ITEM = Columns.USER, Columns.ITEM
 def novelty(ctx: Context) -> PerUser | None:
     """novelty@k = mean over L_u of -log2((c_i + 1) / (N + 1)); c_i train users of item i,
     N train users. A user without a list scores 0."""
-    if ctx.train is None or USER not in ctx.train.columns:
+    train = ctx.train
+    if train is None or USER not in train.columns:
         ctx.note("novelty skipped: no train interactions")
         return None
-    items, values = ctx.prepared("novelty", lambda: _item_values(ctx.train))
+    items, values = ctx.prepared("novelty", lambda: _item_values(train))
     blocks = blocks_of(ctx)
     sums = prefix_sums(blocks, ItemCodes(blocks.recs.get_column(ITEM), items), values)
     columns = {}

@@ -33,10 +33,10 @@ class Context:
     truth: pl.DataFrame
     users: pl.DataFrame
     ks: tuple[int, ...]
+    starts: np.ndarray
     train: pl.DataFrame | None = None
     item_categories: pl.DataFrame | None = None
     notices: list[str] = field(default_factory=list)
-    starts: np.ndarray | None = None
     shared: dict = field(default_factory=dict)
 
     def note(self, message: str) -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypedDict
 
 import polars as pl
 
@@ -48,7 +49,12 @@ def new_run_id() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def _environment() -> dict[str, str]:
+class _Environment(TypedDict):
+    python: str
+    platform: str
+
+
+def _environment() -> _Environment:
     return {"python": platform.python_version(), "platform": platform.platform()}
 
 
@@ -175,10 +181,10 @@ def submit(
             _write_job(job.box, prepared, model=model, params=params, k=k, seed=seed)
             if pickled is not None:
                 (job.box / model["pickle"]).write_bytes(pickled)
-            prepared.truth.write_parquet(job.truth)
-            test_users = prepared.test_users.get_column(Columns.USER)
-            cold = prepared.test_users.filter(pl.col("cold")).get_column(Columns.USER)
-            train_pairs = prepared.train.select(Columns.USER, Columns.ITEM)
+            prepared.part("truth").write_parquet(job.truth)
+            test_users = prepared.part("test_users").get_column(Columns.USER)
+            cold = prepared.part("test_users").filter(pl.col("cold")).get_column(Columns.USER)
+            train_pairs = prepared.part("train").select(Columns.USER, Columns.ITEM)
             categories = _categories(prepared.items)
             del prepared
             stages.done("handoff")
@@ -313,20 +319,23 @@ def _lists_file(path: Path) -> Path:
 def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, seed: int) -> None:
     """Everything the worker gets, in its directory. ``model``: ``{"entry_point", "value"}`` or
     ``{"pickle": FILE}`` with FILE already in ``workdir`` (see :mod:`harness.runner.worker`)."""
-    prepared.train.write_parquet(workdir / "train.parquet", compression="lz4")
-    prepared.test_users.select(Columns.USER).write_parquet(workdir / "test_users.parquet")
+    prepared.part("train").write_parquet(workdir / "train.parquet", compression="lz4")
+    prepared.part("test_users").select(Columns.USER).write_parquet(workdir / "test_users.parquet")
     # Feature rows only for what the model may know at the cutoff: items of the training part (a
     # catalogue row of a film first rated after the cutoff would leak its existence) and the users
     # of train or of the test list (cold users are asked for, so their features are fair game).
     if prepared.users is not None:
         known = pl.concat(
-            [prepared.train.select(Columns.USER).unique(), prepared.test_users.select(Columns.USER)]
+            [
+                prepared.part("train").select(Columns.USER).unique(),
+                prepared.part("test_users").select(Columns.USER),
+            ]
         ).unique()
         prepared.users.join(known, on=Columns.USER, how="semi").write_parquet(
             workdir / "users.parquet"
         )
     if prepared.items is not None:
-        known = prepared.train.select(Columns.ITEM).unique()
+        known = prepared.part("train").select(Columns.ITEM).unique()
         prepared.items.join(known, on=Columns.ITEM, how="semi").write_parquet(
             workdir / "items.parquet"
         )
@@ -354,7 +363,7 @@ def _categories(items: pl.DataFrame | None) -> pl.DataFrame | None:
 def _follower(stages: _Stages):
     """Turn the worker's progress events into stage events (spawn, fit, recommend); the fields
     come from sandboxed code, so only numbers pass."""
-    current = ["spawn"]
+    current: list[str | None] = ["spawn"]
 
     def on_event(event: dict) -> None:
         event = dict(event)

@@ -150,7 +150,7 @@ def _recommend_in_batches(model, users, k: int, path: Path) -> None:
                 schema = recs.schema
             elif recs.schema != schema:
                 try:
-                    recs = recs.select(list(schema)).cast(dict(schema))
+                    recs = recs.select(list(schema)).cast(schema)
                 except Exception:  # noqa: BLE001 - named below
                     raise TypeError(
                         f"recommend returned columns {dict(recs.schema)} for one "

@@ -40,6 +40,14 @@ class PreparedSplit:
     items: pl.DataFrame | None = None
     info: dict = field(default_factory=dict)
 
+    def part(self, name: str) -> pl.DataFrame:
+        """The stored part ``name`` (``train``, ``truth``, ``test_users``, ...); a bug of the caller
+        if it was not loaded (``load_split(parts=...)``)."""
+        frame = getattr(self, name)
+        if frame is None:
+            raise RuntimeError(f"split part {name!r} was not loaded")
+        return frame
+
 
 def _prefix(dataset: str, split: str) -> str:
     return "s_" + hashlib.sha1(f"{dataset}\x00{split}".encode()).hexdigest()[:16]
