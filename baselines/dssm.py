@@ -20,6 +20,7 @@ from popularity otherwise.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import numpy as np
 import polars as pl
@@ -38,7 +39,7 @@ from baselines._torch import (
     setup,
     to_tensors,
 )
-from harness.api import Columns, TrainData, report_progress, top_k
+from harness.api import Bounds, Columns, TrainData, report_progress, top_k
 
 
 class _Tower(nn.Module):
@@ -90,19 +91,19 @@ class DSSMRecommender(Baseline):
 
     def __init__(
         self,
-        epochs: int = 10,
-        dim: int = 64,
-        lr: float = 0.003,
-        batch_size: int = 1024,
-        max_len: int = 100,
-        dropout: float = 0.1,
-        temperature: float = 0.1,
+        epochs: Annotated[int, Bounds(ge=1)] = 10,
+        dim: Annotated[int, Bounds(ge=1)] = 64,
+        lr: Annotated[float, Bounds(gt=0)] = 0.003,
+        batch_size: Annotated[int, Bounds(ge=1)] = 1024,
+        max_len: Annotated[int, Bounds(ge=1)] = 100,
+        dropout: Annotated[float, Bounds(ge=0, lt=1)] = 0.1,
+        temperature: Annotated[float, Bounds(gt=0)] = 0.1,
         loss: str = "softmax",
-        margin: float = 0.2,
+        margin: Annotated[float, Bounds(ge=0)] = 0.2,
         logq: bool = True,
-        history_dropout: float = 0.1,
+        history_dropout: Annotated[float, Bounds(ge=0, lt=1)] = 0.1,
         history: str = "others",
-        weight_decay: float = 0.0,
+        weight_decay: Annotated[float, Bounds(ge=0)] = 0.0,
         exclude_seen: bool = True,
         device: str = "auto",
     ) -> None:

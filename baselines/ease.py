@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import scipy.linalg
 from threadpoolctl import threadpool_limits
 
 from baselines import Baseline
+from harness.api import Bounds
 
 
 def ease_weights(matrix, regularization: float) -> np.ndarray:
@@ -43,7 +46,9 @@ class EASERecommender(Baseline):
 
     description = "EASE closed-form item-item autoencoder (Steck 2019); float32, batched scoring"
 
-    def __init__(self, regularization: float = 500.0, exclude_seen: bool = True) -> None:
+    def __init__(
+        self, regularization: Annotated[float, Bounds(gt=0)] = 500.0, exclude_seen: bool = True
+    ) -> None:
         if regularization <= 0:
             raise ValueError(f"regularization must be positive, got {regularization}")
         self.regularization = regularization

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from baselines import Baseline
+from harness.api import Bounds
 
 
 class _ImplicitMF(Baseline):
@@ -47,10 +50,10 @@ class ALSRecommender(_ImplicitMF):
 
     def __init__(
         self,
-        factors: int = 64,
-        regularization: float = 0.01,
-        alpha: float = 1.0,
-        iterations: int = 15,
+        factors: Annotated[int, Bounds(ge=1)] = 64,
+        regularization: Annotated[float, Bounds(ge=0)] = 0.01,
+        alpha: Annotated[float, Bounds(ge=0)] = 1.0,
+        iterations: Annotated[int, Bounds(ge=1)] = 15,
         use_cg: bool = True,
         exclude_seen: bool = True,
     ) -> None:
@@ -82,10 +85,10 @@ class BPRRecommender(_ImplicitMF):
 
     def __init__(
         self,
-        factors: int = 64,
-        learning_rate: float = 0.05,
-        regularization: float = 0.01,
-        iterations: int = 50,
+        factors: Annotated[int, Bounds(ge=1)] = 64,
+        learning_rate: Annotated[float, Bounds(gt=0)] = 0.05,
+        regularization: Annotated[float, Bounds(ge=0)] = 0.01,
+        iterations: Annotated[int, Bounds(ge=1)] = 50,
         exclude_seen: bool = True,
     ) -> None:
         self.factors = factors

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from typing import Annotated
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
 from baselines import Baseline
+from harness.api import Bounds
 
 _WEIGHTINGS = ("cosine", "bm25", "tfidf")
 
@@ -34,10 +36,10 @@ class ItemKNNRecommender(Baseline):
 
     def __init__(
         self,
-        neighbours: int = 50,
+        neighbours: Annotated[int, Bounds(ge=1)] = 50,
         weighting: str = "cosine",
-        k1: float = 1.2,
-        b: float = 0.75,
+        k1: Annotated[float, Bounds(ge=0)] = 1.2,
+        b: Annotated[float, Bounds(ge=0, le=1)] = 0.75,
         exclude_seen: bool = True,
     ) -> None:
         if weighting not in _WEIGHTINGS:
@@ -97,9 +99,9 @@ class UserKNNRecommender(Baseline):
 
     def __init__(
         self,
-        neighbours: int = 50,
-        max_postings: int = 1000,
-        shrink: float = 0.0,
+        neighbours: Annotated[int, Bounds(ge=1)] = 50,
+        max_postings: Annotated[int, Bounds(ge=0)] = 1000,
+        shrink: Annotated[float, Bounds(ge=0)] = 0.0,
         exclude_seen: bool = True,
     ) -> None:
         if neighbours <= 0:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 import numpy as np
 import polars as pl
 
 from baselines import Baseline
-from harness.api import Columns
+from harness.api import Bounds, Columns
 
 
 class PopularRecommender(Baseline):
@@ -22,7 +23,9 @@ class PopularRecommender(Baseline):
 
     description = "Most popular items in train; window_days=N counts only the last N days"
 
-    def __init__(self, window_days: int | None = None, exclude_seen: bool = True) -> None:
+    def __init__(
+        self, window_days: Annotated[int | None, Bounds(ge=1)] = None, exclude_seen: bool = True
+    ) -> None:
         if window_days is not None and window_days <= 0:
             raise ValueError(f"window_days must be positive, got {window_days}")
         self.window_days = window_days

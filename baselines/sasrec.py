@@ -24,6 +24,7 @@ the *whole* train history. Cold users get the most popular items.
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from baselines._torch import (
     setup,
     valid_ndcg,
 )
-from harness.api import TrainData, report_progress
+from harness.api import Bounds, TrainData, report_progress
 
 
 class _Net(nn.Module):
@@ -107,22 +108,22 @@ class SASRecRecommender(Baseline):
 
     def __init__(
         self,
-        epochs: int = 100,
-        patience: int = 5,
-        dim: int = 64,
-        lr: float = 0.003,
-        batch_size: int = 64,
-        max_len: int = 50,
-        blocks: int = 2,
-        heads: int = 1,
-        dropout: float = 0.5,
+        epochs: Annotated[int, Bounds(ge=1)] = 100,
+        patience: Annotated[int, Bounds(ge=1)] = 5,
+        dim: Annotated[int, Bounds(ge=1)] = 64,
+        lr: Annotated[float, Bounds(gt=0)] = 0.003,
+        batch_size: Annotated[int, Bounds(ge=1)] = 64,
+        max_len: Annotated[int, Bounds(ge=1)] = 50,
+        blocks: Annotated[int, Bounds(ge=1)] = 2,
+        heads: Annotated[int, Bounds(ge=1)] = 1,
+        dropout: Annotated[float, Bounds(ge=0, lt=1)] = 0.5,
         loss: str = "softmax",
-        negatives: int = 256,
-        gbce_t: float = 0.75,
+        negatives: Annotated[int, Bounds(ge=1)] = 256,
+        gbce_t: Annotated[float, Bounds(ge=0, le=1)] = 0.75,
         target: str = "next",
-        weight_decay: float = 0.0,
-        valid_users: int = 512,
-        valid_ratio: float = 0.2,
+        weight_decay: Annotated[float, Bounds(ge=0)] = 0.0,
+        valid_users: Annotated[int, Bounds(ge=0)] = 512,
+        valid_ratio: Annotated[float, Bounds(gt=0, lt=1)] = 0.2,
         refit: bool = False,
         exclude_seen: bool = True,
         device: str = "auto",

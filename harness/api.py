@@ -6,6 +6,25 @@ parameters given on the command line (``-p factors=64``), converted to the types
 ``__init__`` signature, then calls :meth:`Recommender.fit` and :meth:`Recommender.recommend` in a
 worker process that never sees the truth or the database. The rules are on those two methods.
 
+Parameters: ``-p key=value`` is converted to the type its ``__init__`` annotation names (int,
+float, str, bool, ``X | None``, ``Literal[...]``), else the type of its default. A numeric
+parameter may declare the range it accepts with :class:`Bounds` in an ``Annotated`` annotation::
+
+    from typing import Annotated
+    from harness.api import Bounds
+
+    class MyModel:
+        def __init__(self, factors: Annotated[int, Bounds(ge=1)] = 64,
+                     dropout: Annotated[float, Bounds(ge=0, lt=1)] = 0.1) -> None: ...
+
+``harness submit`` checks ``-p`` against the annotations and bounds before a worker starts: a
+value out of range is one ``error:`` line naming the parameter, the value and the bound, exit 2,
+and no run is stored. harness never imports a plugin to do so: it reads the signature from the
+source file, which works when the class defines ``__init__`` itself (no decorator, no
+``**kwargs``), the annotation is written with the plain names (``Annotated``, ``Bounds``) and the
+bounds are literal numbers. Otherwise the worker applies the same check, with the same message,
+before ``fit`` (also without storing a run). ``harness list`` shows each parameter's bounds.
+
 A model may build other registered recommenders (:func:`build_recommender`) and report how a
 long ``fit`` goes (:func:`report_progress`). Helpers for the common part of ``recommend``
 (:func:`top_k`, :func:`mask_seen`, :func:`recommendations_frame`, :func:`batches`,
@@ -29,13 +48,22 @@ import numpy as np
 import polars as pl
 
 from harness.config import Columns
-from harness.kit import batches, format_progress, index_of, mask_seen, recommendations_frame, top_k
+from harness.kit import (
+    Bounds,
+    batches,
+    format_progress,
+    index_of,
+    mask_seen,
+    recommendations_frame,
+    top_k,
+)
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "Bounds",
     "Columns",
     "Recommender",
     "TrainData",

@@ -64,6 +64,23 @@ def _instantiate(factory_or_instance: Any) -> Callable[[], Any]:
     return lambda: copy.deepcopy(template)
 
 
+def _default_bounds(factory: Any) -> list[str]:
+    """Defaults outside the Bounds their own parameter declares (harness.api.Bounds)."""
+    from harness.plugins import _signature_params
+
+    if not isinstance(factory, type):
+        return []
+    try:
+        params = _signature_params(factory)
+    except (TypeError, ValueError):
+        return []
+    return [
+        f"the default {p.name}={p.default!r} is outside its own bounds ({p.bounds})"
+        for p in params
+        if p.bounds is not None and not p.required and not p.bounds.contains(p.default)
+    ]
+
+
 def _cold_ids(data: TrainData, n: int) -> pl.Series:
     dtype = data.user_ids.dtype
     if dtype.is_integer():
@@ -182,7 +199,8 @@ def check_recommender(
             ) from exc
         runs.append(recs)
     exclude = bool(getattr(model, "exclude_seen", False))
-    problems = _problems(runs[0], users, cold, data, k, exclude, full_lists)
+    problems = _default_bounds(factory_or_instance)
+    problems += _problems(runs[0], users, cold, data, k, exclude, full_lists)
     if not problems and deterministic and not _canonical(runs[0]).equals(_canonical(runs[1])):
         problems.append("two fits with the same seed gave different recommendations")
     if problems:

@@ -16,6 +16,13 @@ class ConfigError(HarnessError):
     """A malformed dataset registry, an unknown key, format, split or parameter."""
 
 
+class UsageError(ConfigError):
+    """A value outside what its option allows: a ``-p`` parameter out of the bounds the model
+    declares, a malformed ``--tag`` or ``--note``. Exit code 2, like Click's usage errors."""
+
+    exit_code = 2
+
+
 class DataError(HarnessError):
     """An input file that is missing, unreadable or not of the expected layout."""
 

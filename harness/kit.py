@@ -1,5 +1,5 @@
 """Helpers every model needs: top-k selection, masking seen items, building the output frame,
-formatting a progress report.
+formatting a progress report, and :class:`Bounds` for declaring the range of a parameter.
 
 Plain numpy and polars on whole batches (no Python loops over users). Import them from
 :mod:`harness.api`, which re-exports them as part of the plugin contract.
@@ -7,7 +7,9 @@ Plain numpy and polars on whole batches (no Python loops over users). Import the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,7 +20,78 @@ from harness.config import Columns
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-__all__ = ["batches", "format_progress", "index_of", "mask_seen", "recommendations_frame", "top_k"]
+__all__ = [
+    "Bounds",
+    "batches",
+    "format_progress",
+    "index_of",
+    "mask_seen",
+    "recommendations_frame",
+    "top_k",
+]
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range a numeric ``__init__`` parameter may take, declared in its annotation::
+
+        def __init__(self, factors: Annotated[int, Bounds(ge=1)] = 64,
+                     dropout: Annotated[float, Bounds(ge=0, lt=1)] = 0.1): ...
+
+    ``ge``/``gt``: at least / greater than; ``le``/``lt``: at most / less than (numbers, given
+    as literals so that harness can read them from the source without importing the plugin).
+    ``harness submit -p`` checks a value against them before any worker starts and refuses one
+    out of range with one ``error:`` line naming the parameter, the value and the bound (exit 2,
+    no run stored); ``harness list`` shows them. ``None`` (for ``int | None``) is not checked.
+    """
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("ge", "gt", "le", "lt"):
+            value = getattr(self, key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
+            ):
+                raise TypeError(f"Bounds({key}=...) must be a number, got {value!r}")
+        if self.ge is not None and self.gt is not None:
+            raise TypeError("Bounds: give ge or gt, not both")
+        if self.le is not None and self.lt is not None:
+            raise TypeError("Bounds: give le or lt, not both")
+
+    def __str__(self) -> str:
+        """``>= 1``, ``> 0``, ``<= 10``, ``in [0, 1)``."""
+        low = self.ge if self.ge is not None else self.gt
+        high = self.le if self.le is not None else self.lt
+        if low is not None and high is not None:
+            left = "[" if self.ge is not None else "("
+            right = "]" if self.le is not None else ")"
+            return f"in {left}{_num(low)}, {_num(high)}{right}"
+        if low is not None:
+            return f"{'>=' if self.ge is not None else '>'} {_num(low)}"
+        if high is not None:
+            return f"{'<=' if self.le is not None else '<'} {_num(high)}"
+        return "any value"
+
+    def contains(self, value: Any) -> bool:
+        """Whether ``value`` is within the bounds; None and non-numbers are not checked (True)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return True
+        if math.isnan(value):
+            return False
+        return not (
+            (self.ge is not None and value < self.ge)
+            or (self.gt is not None and value <= self.gt)
+            or (self.le is not None and value > self.le)
+            or (self.lt is not None and value >= self.lt)
+        )
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def index_of(ids: pl.Series, values: pl.Series) -> np.ndarray:

@@ -4,8 +4,10 @@
 (importing torch alone takes seconds, and the code is untrusted). So the entry point's module is
 located (``importlib.util.find_spec`` of the top-level package runs nothing), parsed with
 :mod:`ast`, and the ``__init__`` of the named class (or the named factory function) read:
-names, simple annotations (int, float, str, bool, ``X | None``, ``Optional``, ``Literal``) and
-literal defaults. When the signature cannot be read statically (an inherited ``__init__``, a
+names, simple annotations (int, float, str, bool, ``X | None``, ``Optional``, ``Literal``),
+:class:`~harness.kit.Bounds` in ``Annotated[int, Bounds(ge=1)]`` (``Bounds`` imported at the top
+of the module from ``harness.api`` or ``harness.kit``, its limits literal numbers) and literal
+defaults. When the signature cannot be read statically (an inherited ``__init__``, a
 decorator, ``**kwargs``), :func:`parameters` returns None and the worker checks the parameters
 before ``fit``, with the same messages.
 """
@@ -19,10 +21,12 @@ import typing
 from importlib import metadata
 from pathlib import Path
 
+from harness.kit import Bounds
 from harness.plugins import Parameter, _type_name
 
 _SIMPLE = {"int": int, "float": float, "str": str, "bool": bool, "None": type(None)}
 _PLAIN_BASES = {"object", "Recommender", "Protocol"}
+_BOUNDS_HOMES = {"harness.api", "harness.kit", "harness"}
 
 
 class _Unknown(Exception):
@@ -65,14 +69,41 @@ def package_dir(module: str) -> Path | None:
 def parameters(ep: metadata.EntryPoint) -> list[Parameter] | None:
     """The keyword parameters of the entry point's factory, or None when not readable statically."""
     module, _, attr = ep.value.partition(":")
-    path = module_file(module.strip())
-    if path is None or not attr or "." in attr.strip():
+    if not attr or "." in attr.strip():
         return None
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        return _from_module(tree, attr.strip())
+        return _from_source(module.strip(), attr.strip(), hops=3)
     except (_Unknown, SyntaxError, OSError, UnicodeDecodeError, ValueError):
         return None
+
+
+def _from_source(module: str, attr: str, *, hops: int) -> list[Parameter]:
+    """``attr`` of ``module``, following ``from .model import Name`` re-exports (a package's
+    ``__init__`` that exposes its class) up to ``hops`` times."""
+    path = module_file(module)
+    if path is None:
+        raise _Unknown
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    try:
+        return _from_module(tree, attr)
+    except _Reexported as where:
+        if hops <= 0:
+            raise _Unknown from None
+        source, name = where.args
+        if source.startswith("."):  # relative to this module's package
+            level = len(source) - len(source.lstrip("."))
+            package = module.split(".")
+            if path.name != "__init__.py":
+                package = package[:-1]
+            if level > 1:
+                package = package[: -(level - 1)] if level - 1 < len(package) else []
+            rest = source.lstrip(".")
+            source = ".".join([*package, *([rest] if rest else [])])
+        return _from_source(source, name, hops=hops - 1)
+
+
+class _Reexported(_Unknown):
+    """``attr`` is imported into the module: args (source module, name there)."""
 
 
 def _from_module(tree: ast.Module, attr: str) -> list[Parameter]:
@@ -80,16 +111,29 @@ def _from_module(tree: ast.Module, attr: str) -> list[Parameter]:
         (
             n
             for n in reversed(tree.body)
-            if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == attr
+            if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.ImportFrom))
+            and (
+                n.name == attr
+                if not isinstance(n, ast.ImportFrom)
+                else any((a.asname or a.name) == attr for a in n.names)
+            )
         ),
         None,
     )
-    if node is None:
+    if (
+        isinstance(node, ast.ImportFrom)
+        and node.module is not None
+        or (isinstance(node, ast.ImportFrom) and node.level)
+    ):
+        name = next(a.name for a in node.names if (a.asname or a.name) == attr)
+        raise _Reexported("." * node.level + (node.module or ""), name)
+    if node is None or isinstance(node, ast.ImportFrom):
         raise _Unknown  # assigned, imported from elsewhere, or made at run time
     if node.decorator_list:
         raise _Unknown  # a dataclass, a registry decorator: its signature may differ
+    names = _bounds_names(tree)
     if isinstance(node, ast.FunctionDef):
-        return _from_function(node, skip_self=False)
+        return _from_function(node, names, skip_self=False)
     init = next(
         (n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None
     )
@@ -100,10 +144,20 @@ def _from_module(tree: ast.Module, attr: str) -> list[Parameter]:
         return []
     if init.decorator_list:
         raise _Unknown
-    return _from_function(init, skip_self=True)
+    return _from_function(init, names, skip_self=True)
 
 
-def _from_function(fn: ast.FunctionDef, *, skip_self: bool) -> list[Parameter]:
+def _bounds_names(tree: ast.Module) -> set[str]:
+    """Names under which the module's top level imports harness' Bounds (``Bounds``, or an
+    alias); ``api.Bounds`` and ``harness.api.Bounds`` (and ``kit``) are recognised as written."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module in _BOUNDS_HOMES and not node.level:
+            names |= {a.asname or a.name for a in node.names if a.name == "Bounds"}
+    return names
+
+
+def _from_function(fn: ast.FunctionDef, names: set[str], *, skip_self: bool) -> list[Parameter]:
     args = fn.args
     if args.vararg or args.kwarg:
         raise _Unknown
@@ -116,8 +170,10 @@ def _from_function(fn: ast.FunctionDef, *, skip_self: bool) -> list[Parameter]:
     out = []
     for arg, default in pairs:
         value = inspect.Parameter.empty if default is None else _literal(default)
-        annotation = _annotation(arg.annotation) if arg.annotation is not None else None
-        out.append(Parameter(arg.arg, _type_name(annotation, value), value, annotation))
+        annotation, bounds = None, None
+        if arg.annotation is not None:
+            annotation, bounds = _annotation(_unquoted(arg.annotation), names, outer=True)
+        out.append(Parameter(arg.arg, _type_name(annotation, value), value, annotation, bounds))
     return out
 
 
@@ -128,15 +184,67 @@ def _literal(node: ast.expr):
         raise _Unknown from None  # a default computed at import time
 
 
-def _annotation(node: ast.expr):
+def _unquoted(node: ast.expr) -> ast.expr:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):  # "int | None"
-        return _annotation(ast.parse(node.value, mode="eval").body)
+        return ast.parse(node.value, mode="eval").body
+    return node
+
+
+def _head(node: ast.expr) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
+def _annotation(node: ast.expr, names: set[str], *, outer: bool = False):
+    """(type, Bounds or None) for the parameter's whole annotation (``outer``), else the type."""
+    node = _unquoted(node)
+    if (
+        outer
+        and isinstance(node, ast.Subscript)
+        and _head(node.value) == "Annotated"
+        and isinstance(node.slice, ast.Tuple)
+        and len(node.slice.elts) >= 2
+    ):
+        base, *extras = node.slice.elts
+        found = [_bounds(e) for e in extras if isinstance(e, ast.Call) and _is_bounds(e, names)]
+        return _type(base, names), (found[-1] if found else None)
+    typ = _type(node, names)
+    return (typ, None) if outer else typ
+
+
+def _is_bounds(node: ast.Call, names: set[str]) -> bool:
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id in names
+    return isinstance(func, ast.Attribute) and ast.unparse(func) in (
+        "api.Bounds",
+        "kit.Bounds",
+        "harness.api.Bounds",
+        "harness.kit.Bounds",
+    )
+
+
+def _bounds(node: ast.Call) -> Bounds:
+    fields = ("ge", "gt", "le", "lt")
+    if len(node.args) > len(fields) or any(k.arg is None for k in node.keywords):
+        raise _Unknown
+    values = {
+        **{f: _literal(a) for f, a in zip(fields, node.args)},
+        **{k.arg: _literal(k.value) for k in node.keywords if k.arg is not None},
+    }
+    try:
+        return Bounds(**values)
+    except TypeError:
+        raise _Unknown from None  # not numbers, an unknown key: the worker reports it
+
+
+def _type(node: ast.expr, names: set[str]):
+    node = _unquoted(node)
     if isinstance(node, ast.Constant) and node.value is None:
         return type(None)
     if isinstance(node, ast.Name) and node.id in _SIMPLE:
         return _SIMPLE[node.id]
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return _annotation(node.left) | _annotation(node.right)  # types.UnionType, as at run time
+        return _type(node.left, names) | _type(node.right, names)  # types.UnionType, as at run time
     if isinstance(node, ast.Subscript):
         head = (
             node.value.attr
@@ -146,9 +254,9 @@ def _annotation(node: ast.expr):
         inner = node.slice
         items = inner.elts if isinstance(inner, ast.Tuple) else [inner]
         if head == "Optional":
-            return typing.Optional[_annotation(items[0])]  # noqa: UP045  (built from source text)
+            return typing.Optional[_type(items[0], names)]  # noqa: UP045  (built from source text)
         if head == "Union":
-            return typing.Union[tuple(_annotation(i) for i in items)]  # noqa: UP007
+            return typing.Union[tuple(_type(i, names) for i in items)]  # noqa: UP007
         if head == "Literal":
             return typing.Literal[tuple(_literal(i) for i in items)]
     raise _Unknown  # a type we cannot name without importing: the worker checks

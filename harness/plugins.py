@@ -3,7 +3,8 @@
 Built-in baselines and third-party packages use the same door. ``$HARNESS_PLUGINS``
 (comma-separated entry-point names) restricts discovery to a subset. Parameters given on the command
 line as strings (``-p factors=64``) are converted to the types the recommender's ``__init__``
-declares (its annotations, else the type of its default).
+declares (its annotations, else the type of its default) and checked against the
+:class:`~harness.kit.Bounds` an ``Annotated`` annotation declares.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 
 from harness.api import ENTRY_POINT_GROUP, Recommender
 from harness.config import ENV_PLUGINS
-from harness.errors import ConfigError, NotFoundError, PluginError
+from harness.errors import ConfigError, NotFoundError, PluginError, UsageError
+from harness.kit import Bounds
 
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
@@ -33,7 +35,8 @@ class Parameter:
     name: str
     type_name: str
     default: Any = inspect.Parameter.empty
-    annotation: Any = None
+    annotation: Any = None  # without Annotated[...]: its Bounds are in ``bounds``
+    bounds: Bounds | None = None
 
     @property
     def required(self) -> bool:
@@ -74,6 +77,7 @@ class PluginInfo:
                     "type": p.type_name,
                     "required": p.required,
                     "default": _plain(None if p.required else p.default),
+                    "bounds": bounds_json(p.bounds),
                 }
                 for p in self.params
             ],
@@ -84,6 +88,23 @@ class PluginInfo:
 def _plain(value: Any) -> Any:
     """A default as JSON can hold it: scalars as they are, anything else as its repr."""
     return value if value is None or isinstance(value, (bool, int, float, str)) else repr(value)
+
+
+def bounds_json(bounds: Bounds | None) -> dict[str, float] | None:
+    """``{"ge": 1}``: the limits a parameter declares, None without."""
+    if bounds is None:
+        return None
+    return {k: v for k in ("ge", "gt", "le", "lt") if (v := getattr(bounds, k)) is not None}
+
+
+def split_annotated(annotation: Any) -> tuple[Any, Bounds | None]:
+    """``Annotated[int, Bounds(ge=1)]`` -> ``(int, Bounds(ge=1))``; anything else -> ``(it, None)``.
+    Other metadata of ``Annotated`` is ignored; the last Bounds wins."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return annotation, None
+    base, *extras = typing.get_args(annotation)
+    found = [e for e in extras if isinstance(e, Bounds)]
+    return base, (found[-1] if found else None)
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -120,17 +141,19 @@ def _signature_params(factory: Any) -> list[Parameter]:
     target = factory.__init__ if inspect.isclass(factory) else factory
     sig = inspect.signature(target)
     try:
-        hints = typing.get_type_hints(target)
+        hints = typing.get_type_hints(target, include_extras=True)
     except Exception:  # unresolvable forward references: fall back to the raw annotations
         hints = {}
     params = []
     for p in sig.parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        annotation = hints.get(p.name, p.annotation)
+        annotation, bounds = split_annotated(hints.get(p.name, p.annotation))
         if annotation is inspect.Parameter.empty:
             annotation = None
-        params.append(Parameter(p.name, _type_name(annotation, p.default), p.default, annotation))
+        params.append(
+            Parameter(p.name, _type_name(annotation, p.default), p.default, annotation, bounds)
+        )
     return params
 
 
@@ -241,7 +264,8 @@ def convert_params(
 ) -> dict[str, Any]:
     """String parameters -> keyword arguments of the declared types.
 
-    ConfigError for an unknown parameter (listing the accepted ones) or a value of the wrong type.
+    ConfigError for an unknown parameter (listing the accepted ones) or a value of the wrong type;
+    UsageError (exit 2) for a value outside the parameter's declared :class:`Bounds`.
     """
     by_name = {p.name: p for p in declared}
     kwargs: dict[str, Any] = {}
@@ -254,15 +278,28 @@ def convert_params(
         param = by_name[key]
         if not isinstance(text, str):
             kwargs[key] = text
-            continue
-        try:
-            kwargs[key] = convert(text, param)
-        except ValueError as exc:
-            raise ConfigError(
-                f"recommender {name!r}: parameter {key}={text!r} is not a valid {param.type_name}"
-                f" ({exc})"
-            ) from None
+        else:
+            try:
+                kwargs[key] = convert(text, param)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"recommender {name!r}: parameter {key}={text!r} is not a valid "
+                    f"{param.type_name} ({exc})"
+                ) from None
+        check_bounds(name, param, kwargs[key], text)
     return kwargs
+
+
+def check_bounds(name: str, param: Parameter, value: Any, given: Any = None) -> None:
+    """UsageError naming the parameter, the value and the bound when ``value`` is outside
+    ``param.bounds`` (the one message of the parent's check and of the worker's)."""
+    if param.bounds is None or param.bounds.contains(value):
+        return
+    shown = given if isinstance(given, str) else repr(value)
+    raise UsageError(
+        f"recommender {name!r}: parameter {param.name}={shown} is out of range "
+        f"(must be {param.bounds})"
+    )
 
 
 def instantiate(name: str, factory: Any, params: dict[str, str] | None = None) -> Recommender:

@@ -564,6 +564,12 @@ def submit(
 
 def _instantiate(model: Any, params: dict[str, Any] | None) -> Any:
     if isinstance(model, type):
+        from harness.plugins import _signature_params, check_bounds
+
+        declared = {p.name: p for p in _signature_params(model)}
+        for key, value in (params or {}).items():
+            if key in declared:  # the same check as -p (UsageError naming the bound)
+                check_bounds(model.__name__, declared[key], value)
         try:
             model = model(**(params or {}))
         except TypeError as exc:

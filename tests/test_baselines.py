@@ -8,10 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from baselines.popular import PopularRecommender
 from harness import plugins
 from harness.api import TrainData
 from harness.checks import check_recommender, example_data
-from harness.errors import PluginError
+from harness.errors import UsageError
 
 BASELINES = ["random", "popular", "personal-popular", "itemknn", "userknn", "ease", "als", "bpr"]
 # small settings so the contract checks stay fast
@@ -79,8 +80,10 @@ def test_popular_window_counts_only_recent_days_then_falls_back():
     model = plugins.build("popular", {"window_days": "5"}).fit(data)
     # window [Jan 26, Jan 31): item 8 twice, item 7 once; then all-time: 5 (3 users), 9 (1)
     assert _lists(model.recommend(pl.Series([99]), 4)) == {99: [8, 7, 5, 9]}
-    with pytest.raises(PluginError, match="window_days must be positive"):
+    with pytest.raises(UsageError, match=r"window_days=0 is out of range \(must be >= 1\)"):
         plugins.build("popular", {"window_days": "0"})
+    with pytest.raises(ValueError, match="window_days must be positive"):  # built directly
+        PopularRecommender(window_days=0)
 
 
 def test_personal_popular_puts_own_repeats_first_then_popular():

@@ -196,5 +196,6 @@ def test_harness_list_json(fakes, cli):
         "type": "int",
         "default": 8,
         "required": False,
+        "bounds": None,
     }
     assert rows["fake-described"]["parameters"][0]["required"] is True

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.output import console, echo_json
+from harness.cli.output import block, console, echo_json, text
 
 
 def _param_text(info) -> str:
+    """One parameter per line (a narrow terminal cuts a value, never splits it): ``name=default``
+    and the bounds it declares, ``factors=64 (>= 1)``."""
     parts = []
     for p in info.params:
-        parts.append(f"{p.name}" if p.required else f"{p.name}={p.default!r}")
-    return "\n".join(parts)  # one per line: a narrow terminal cuts a value, never splits it
+        part = f"{p.name}" if p.required else f"{p.name}={p.default!r}"
+        parts.append(part + (f" ({p.bounds})" if p.bounds else ""))
+    return "\n".join(parts)
 
 
 @click.command("list")
@@ -37,13 +40,15 @@ def list_command(as_json: bool) -> None:
         table.add_column("package", no_wrap=True, overflow="ellipsis", max_width=16)
         table.add_column("version", no_wrap=True, overflow="ellipsis", max_width=10)
     table.add_column("description", ratio=1, min_width=20)  # wraps between words
-    table.add_column("parameters", no_wrap=True, overflow="ellipsis", max_width=26)
+    table.add_column("parameters", no_wrap=True, overflow="ellipsis", max_width=34)
     for info in infos:
         package = (info.distribution or "?", info.version or "?") if wide else ()
         if info.error:
-            table.add_row(info.name, *package, f"[red]error: {info.error}[/red]", "")
+            error = text(f"error: {info.error}")
+            error.stylize("red")
+            table.add_row(info.name, *package, error, "")
         else:
-            table.add_row(info.name, *package, info.description, _param_text(info))
+            table.add_row(info.name, *package, text(info.description), block(_param_text(info)))
     out.print(table)
 
 

@@ -35,6 +35,7 @@ from harness.errors import (
     HarnessError,
     PluginError,
     RunError,
+    UsageError,
     ValidationError,
 )
 from harness.runner import jobs
@@ -209,6 +210,8 @@ def submit(
             if not outcome.ok:
                 if not created and outcome.kind == "config":
                     raise ConfigError(outcome.reason)
+                if not created and outcome.kind == "usage":
+                    raise UsageError(outcome.reason)
                 if not created and outcome.kind == "plugin":
                     raise PluginError(outcome.reason)
                 create()

@@ -47,7 +47,7 @@ class WorkerOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
     kind: str | None = (
-        None  # timeout, memory, error; config or plugin: the model could not be built
+        None  # timeout, memory, error; config, usage or plugin: the model could not be built
     )
     stderr_tail: str = ""
     peak_memory_bytes: int | None = None
@@ -195,7 +195,7 @@ def run_worker(
         )
     elif kind == "memory":
         reason = f"out of memory ({message})"
-    elif kind in ("config", "plugin") and message:
+    elif kind in ("config", "usage", "plugin") and message:
         return WorkerOutcome(
             ok=False, reason=message, kind=kind, stderr_tail=tail_text, peak_memory_bytes=peak
         )

@@ -4,8 +4,8 @@ Reads only what the parent wrote into DIR (train, users, items, test users, job.
 recommender, fits it and asks for the lists, then writes ``recs.parquet`` and ``result.json``
 (timings, peak memory). It never sees the truth or the database. Progress goes to the original
 stdout as JSON lines (``{"stage": "fit"}``); the plugin's own prints go to stderr. A failure
-writes ``error.json`` (kind ``config`` or ``plugin`` when the model could not be built from its
-parameters, ``memory``, or ``error``) and exits non-zero.
+writes ``error.json`` (kind ``config``, ``usage`` (a parameter out of its declared bounds) or
+``plugin`` when the model could not be built from its parameters, ``memory``, or ``error``) and exits non-zero.
 
 The model comes from ``job.json``'s ``model``: ``{"entry_point": NAME, "value": "pkg.mod:Class"}``
 (the parent resolved the name; nothing is discovered here), or ``{"pickle": FILE}``, a model object
@@ -187,7 +187,7 @@ def _exit_with_parent() -> None:
 
 
 def main() -> None:
-    from harness.errors import ConfigError, PluginError
+    from harness.errors import ConfigError, PluginError, UsageError
 
     workdir = Path(sys.argv[1])
     _own_stdout()
@@ -195,7 +195,13 @@ def main() -> None:
     try:
         run(workdir)
     except (ConfigError, PluginError) as exc:  # the model could not be built: an input error
-        kind = "config" if isinstance(exc, ConfigError) else "plugin"
+        kind = (
+            "usage"
+            if isinstance(exc, UsageError)
+            else "config"
+            if isinstance(exc, ConfigError)
+            else "plugin"
+        )
         (workdir / "error.json").write_text(json.dumps({"kind": kind, "message": str(exc)}))
         _exit(EXIT_ERROR)
     except MemoryError:

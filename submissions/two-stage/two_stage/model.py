@@ -12,11 +12,12 @@ inside train, before the split's cutoff.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import numpy as np
 import polars as pl
 
-from harness.api import Columns, TrainData, batches, report_progress
+from harness.api import Bounds, Columns, TrainData, batches, report_progress
 from two_stage.candidates import candidates, default_generators, fit_generators
 from two_stage.features import add_features, feature_tables
 
@@ -33,22 +34,22 @@ class TwoStageRecommender:
 
     def __init__(
         self,
-        candidates: int = 200,
-        window_fraction: float = 0.1,
-        windows: int = 5,
-        n_estimators: int = 150,
-        learning_rate: float = 0.05,
-        num_leaves: int = 15,
-        min_child_samples: int = 50,
-        max_train_users: int = 1_000,
+        candidates: Annotated[int, Bounds(ge=1)] = 200,
+        window_fraction: Annotated[float, Bounds(gt=0, lt=1)] = 0.1,
+        windows: Annotated[int, Bounds(ge=1)] = 5,
+        n_estimators: Annotated[int, Bounds(ge=1)] = 150,
+        learning_rate: Annotated[float, Bounds(gt=0)] = 0.05,
+        num_leaves: Annotated[int, Bounds(ge=2)] = 15,
+        min_child_samples: Annotated[int, Bounds(ge=0)] = 50,
+        max_train_users: Annotated[int, Bounds(ge=1)] = 1_000,
         generators: str = "popular,als,itemknn,ease",
-        als_factors: int = 64,
-        als_iterations: int = 15,
-        knn_neighbours: int = 50,
-        batch_users: int = 5_000,
+        als_factors: Annotated[int, Bounds(ge=1)] = 64,
+        als_iterations: Annotated[int, Bounds(ge=1)] = 15,
+        knn_neighbours: Annotated[int, Bounds(ge=1)] = 50,
+        batch_users: Annotated[int, Bounds(ge=1)] = 5_000,
         inner: str = "auto",
-        user_fraction: float = 0.2,
-        user_windows: int = 3,
+        user_fraction: Annotated[float, Bounds(gt=0, lt=1)] = 0.2,
+        user_windows: Annotated[int, Bounds(ge=1)] = 3,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
