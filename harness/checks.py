@@ -9,9 +9,11 @@
 It fits the model twice on the same data (same seed) and asks for warm and cold users. It raises
 :class:`harness.errors.PluginError` listing every broken rule:
 
-- ``recommend`` returns a polars DataFrame with ``user_id``, ``item_id`` and a numeric ``score``
-  without nulls or NaN; user ids are among those asked, item ids among the known items;
-- at most ``k`` rows per user, no item twice for one user, rows in non-increasing score order;
+- ``recommend`` returns a polars DataFrame with ``user_id``, ``item_id`` and ``score`` that
+  passes the checks harness runs on a submission's lists, with the same message
+  (:func:`harness.recs.validate_recommendations`: ids without nulls, a numeric ``score`` without
+  nulls or NaN, no item twice for one user, only users asked for, at most ``k`` rows per user);
+- item ids among the known items, each user's rows in non-increasing score order;
 - every user asked for gets a list, cold users (absent from train) included, as long as the
   catalogue allows (``full_lists``): min(k, items) for cold users, min(k, unseen items) for warm;
 - with ``exclude_seen`` true (the default of the built-ins) no train item of a user comes back;
@@ -29,8 +31,9 @@ import numpy as np
 import polars as pl
 
 from harness.api import Columns, TrainData
-from harness.errors import PluginError
+from harness.errors import HarnessError, PluginError
 from harness.frames import as_int
+from harness.recs import validate_recommendations
 
 U, I, S = Columns.USER, Columns.ITEM, Columns.SCORE
 
@@ -104,16 +107,10 @@ def _problems(
     if missing:
         return [f"recommend output lacks column(s) {', '.join(missing)} (has {recs.columns})"]
     out: list[str] = []
-    score = recs.get_column(S)
-    if not score.dtype.is_numeric():
-        return [f"score column is {score.dtype}, not numeric"]
-    if score.null_count() or score.cast(pl.Float64).is_nan().any():
-        out.append("score has null or NaN values")
-    if recs.get_column(U).null_count() or recs.get_column(I).null_count():
-        out.append("user_id or item_id has nulls")
-    strange = recs.filter(~pl.col(U).is_in(users.implode()))
-    if strange.height:
-        out.append(f"{strange.height} rows for users not asked for, e.g. {strange.row(0)}")
+    try:  # the rules every list meets when harness scores it: ids, score, duplicates, users, k
+        validate_recommendations(recs, source="recommend output", k=k, users=users)
+    except HarnessError as exc:
+        out.append(str(exc))
     known = data.item_ids
     if data.items is not None and I in data.items.columns:
         known = pl.concat([known, data.items.get_column(I).cast(known.dtype)]).unique()
@@ -122,18 +119,14 @@ def _problems(
         out.append(
             f"{unknown.height} rows with items unknown to train/items, e.g. {unknown.row(0)}"
         )
-    dup = recs.group_by(U, I).len().filter(pl.col("len") > 1)
-    if dup.height:
-        out.append(f"{dup.height} (user, item) pairs recommended twice, e.g. {dup.row(0)[:2]}")
-    counts = recs.group_by(U).len()
-    over = counts.filter(pl.col("len") > k)
-    if over.height:
-        out.append(f"{over.height} users get more than k={k} items, e.g. {over.row(0)}")
-    unsorted = recs.with_row_index("_r").filter(
-        pl.col(S).cast(pl.Float64).diff().over(U, order_by="_r") > 0
-    )
-    if unsorted.height:
-        out.append(f"rows are not in non-increasing score order for {unsorted[U].n_unique()} users")
+    if recs.schema[S].is_numeric():
+        unsorted = recs.with_row_index("_r").filter(
+            pl.col(S).cast(pl.Float64).diff().over(U, order_by="_r") > 0
+        )
+        if unsorted.height:
+            out.append(
+                f"rows are not in non-increasing score order for {unsorted[U].n_unique()} users"
+            )
     if exclude_seen:
         seen = recs.join(data.interactions.select(U, I).unique(), on=[U, I], how="semi")
         if seen.height:
@@ -149,7 +142,7 @@ def _problems(
                     pl.lit(k), pl.lit(data.n_items) - (pl.col("seen") if exclude_seen else 0)
                 )
             )
-            .join(counts, on=U, how="left")
+            .join(recs.group_by(U).len(), on=U, how="left")
             .with_columns(pl.col("len").fill_null(0))
         )
         short = expect.filter(pl.col("len") < pl.col("need"))

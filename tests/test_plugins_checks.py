@@ -52,10 +52,19 @@ def test_a_correct_model_passes_and_reports_counts():
             "not a polars DataFrame",
         ),
         (lambda self, users, k: Good.recommend(self, users, k).drop("score"), "lacks column"),
-        (lambda self, users, k: Good.recommend(self, users, k + 1), "more than k=5"),
+        (
+            lambda self, users, k: Good.recommend(self, users, k + 1),
+            "recommend output: more than k=5 items for user",
+        ),
+        (
+            lambda self, users, k: Good.recommend(self, users, k).with_columns(
+                pl.col("user_id") + 1000
+            ),
+            "recommend output: users not asked for at row 1 ",
+        ),
         (
             lambda self, users, k: pl.concat([Good.recommend(self, users, k - 1)] * 2),
-            "recommended twice",
+            "recommend output: item listed twice for one user at row",
         ),
         (
             lambda self, users, k: Good.recommend(self, users, k).with_columns(
@@ -83,7 +92,7 @@ def test_a_correct_model_passes_and_reports_counts():
             lambda self, users, k: Good.recommend(self, users, k).with_columns(
                 pl.lit(float("nan")).alias("score")
             ),
-            "NaN",
+            "recommend output: null or NaN score at row 1 ",
         ),
         (
             lambda self, users, k: Good.recommend(self, users, k).with_columns(
