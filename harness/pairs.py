@@ -7,13 +7,18 @@ few candidates, so results never depend on hash collisions."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import polars as pl
 
 from harness.api import Columns
+from harness.frames import as_int
 
 USER, ITEM = Columns.USER, Columns.ITEM
 
+
+TABLE = 1 << 22  # cells of the per-slice lookup table of block_hits (4 MB: stays in cache)
 
 PACKABLE = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
 
@@ -85,3 +90,94 @@ def hit_mask(frame: pl.DataFrame, pairs: pl.DataFrame) -> np.ndarray:
     )
     mask[rows] = True
     return mask
+
+
+def block_hits(
+    items: pl.Series, starts: np.ndarray, truth_items: pl.Series, truth_starts: np.ndarray
+) -> np.ndarray:
+    """Rows of ``items`` (blocks ``starts``) whose item is among the truth items of their block
+    (blocks ``truth_starts`` of ``truth_items``, in the same order), ascending.
+
+    Integer ids over a range of up to TABLE / 16: a slice of blocks at a time marks its truth
+    pairs in a (blocks x item range) table that stays in cache and reads each row's cell: no
+    key per row and no hash. Other ids: :func:`hit_mask` on (block, item) pairs."""
+    n_blocks = len(starts) - 1
+    span = id_range(items, truth_items)
+    if span is None or span[1] - span[0] + 1 > TABLE // 16:
+        block = pl.Series(np.repeat(np.arange(n_blocks), np.diff(starts)))
+        truth_block = pl.Series(np.repeat(np.arange(n_blocks), np.diff(truth_starts)))
+        return np.flatnonzero(
+            hit_mask(
+                pl.DataFrame({USER: block, ITEM: items}),
+                pl.DataFrame({USER: truth_block, ITEM: truth_items}),
+            )
+        )
+    lo, width = span[0], span[1] - span[0] + 1
+    per_slice = TABLE // width
+    table = np.zeros(per_slice * width, dtype=np.bool_)
+    values, truth_values = items.to_numpy(), truth_items.to_numpy()
+    found = []
+    for b0 in range(0, n_blocks, per_slice):
+        b1 = min(n_blocks, b0 + per_slice)
+        cell = np.arange(b1 - b0, dtype=np.int64) * width - lo  # each block's row of the table
+        t0, t1 = truth_starts[b0], truth_starts[b1]
+        marked = np.repeat(cell, np.diff(truth_starts[b0 : b1 + 1]))
+        marked += truth_values[t0:t1]
+        table[marked] = True
+        r0, r1 = starts[b0], starts[b1]
+        read = np.repeat(cell, np.diff(starts[b0 : b1 + 1]))
+        read += values[r0:r1]
+        found.append(np.flatnonzero(table[read]) + r0)
+        table[marked] = False
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def id_range(*series: pl.Series) -> tuple[int, int] | None:
+    """(lowest, highest) over integer series with at least one value, or None."""
+    if not all(s.dtype.is_integer() for s in series):
+        return None
+    present = [s for s in series if s.len()]
+    if not present:
+        return None
+    return min(as_int(s.min()) for s in present), max(as_int(s.max()) for s in present)
+
+
+def distinct_in_blocks(items: pl.Series, starts: np.ndarray) -> bool:
+    """True when no block of ``items`` repeats an item; False when one may (or the ids are not
+    integers, or the blocks too uneven for a matrix), for the exact check to decide."""
+    n = items.len()
+    if not n or not items.dtype.is_integer():
+        return n == 0
+    lengths = np.diff(np.append(starts, n))
+    width = int(lengths.max())
+    lo, hi = cast(int, items.min()), cast(int, items.max())
+    if hi - lo >= 2**31 - width - 1 or len(lengths) * width > 2 * n:
+        return False
+    values = items.to_numpy()
+    # 16-bit values sort faster where the id range allows
+    dtype = np.int16 if hi - lo < 2**15 - width - 1 else np.int32
+    if (lengths == width).all():  # top-k lists of one length: the matrix is the column
+        matrix = (values - lo).astype(dtype).reshape(len(lengths), width)
+    else:  # pad each row with distinct negative values
+        matrix = np.repeat(-np.arange(1, width + 1, dtype=dtype)[None, :], len(lengths), 0)
+        rows = np.repeat(np.arange(len(lengths)), lengths)
+        matrix[rows, np.arange(n) - np.repeat(starts, lengths)] = values - lo
+    matrix.sort(axis=1)
+    return not (matrix[:, 1:] == matrix[:, :-1]).any()
+
+
+def distinct_pairs(frame: pl.DataFrame) -> bool:
+    """Whether no (user_id, item_id) pair of ``frame`` repeats (null ids compare equal). A frame
+    sorted by user into blocks of one length with integer items sorts each user's items in a
+    small matrix (:func:`distinct_in_blocks`); otherwise the packed keys, or the pairs, are
+    counted (padding uneven blocks into a matrix costs more than counting)."""
+    user = frame.get_column(USER)
+    items = frame.get_column(ITEM)
+    if frame.height and user.null_count() == 0 and items.null_count() == 0 and user.is_sorted():
+        starts = user.ne_missing(user.shift(1)).arg_true().to_numpy().astype(np.int64)
+        lengths = np.diff(np.append(starts, frame.height))
+        if (lengths == lengths[0]).all() and distinct_in_blocks(items, starts):
+            return True
+    key = packed_pairs(frame)
+    distinct = key.n_unique() if key is not None else frame.select(USER, ITEM).n_unique()
+    return distinct == frame.height

@@ -30,7 +30,7 @@ from harness.metrics import catalog, novelty, diversity  # noqa: F401
 
 # isort: on
 from harness.metrics.registry import REGISTRY, Context, PerUser, Totals, metric_id
-from harness.pairs import packed_pairs
+from harness.pairs import distinct_pairs
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
 USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
@@ -119,10 +119,8 @@ class Scorer:
             truth = truth.sort(USER, maintain_order=True)
         # A repeated pair counts once (n_u counts distinct items): most truths have none, and
         # then the run lengths of the sorted users are n_u (a group-by n_unique costs seconds).
-        key = packed_pairs(truth)
-        if (key.n_unique() if key is not None else truth.n_unique()) != truth.height:
+        if not distinct_pairs(truth):
             truth = truth.unique(maintain_order=True)
-        del key
         self.truth = truth
         starts = block_starts(truth)
         users = pl.DataFrame(
@@ -169,14 +167,9 @@ class Scorer:
             if not len(pos):
                 return
         self.listed += len(pos)
-        if np.all(pos[1:] > pos[:-1]):  # users in truth order: their truth rows are one slice
-            lo, hi = self.truth_starts[pos[0]], self.truth_starts[pos[-1] + 1]
-            truth = self.truth.slice(lo, hi - lo)
-        else:
-            truth = self.truth.filter(pl.col(USER).is_in(block_users.implode()))
         ctx = Context(
             recs=recs,
-            truth=truth,
+            truth=self._truth_of(pos),
             users=self.users[pos],
             ks=self.ks,
             train=self.train,
@@ -197,6 +190,18 @@ class Scorer:
                     self.totals[name].counts += result.counts
                 else:
                     self.totals[name] = result
+
+    def _truth_of(self, pos: np.ndarray) -> pl.DataFrame:
+        """The truth rows of the users at ``pos``, grouped in that order (``n`` rows each)."""
+        first, last = int(pos[0]), int(pos[-1])
+        if last - first + 1 == len(pos) and np.all(pos[1:] > pos[:-1]):  # consecutive: one slice
+            lo, hi = self.truth_starts[first], self.truth_starts[last + 1]
+            return self.truth.slice(lo, hi - lo)
+        begin = self.truth_starts[pos]
+        lengths = self.truth_starts[pos + 1] - begin
+        offsets = np.cumsum(lengths) - lengths  # first position of each user's rows in the result
+        rows = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(begin - offsets, lengths)
+        return self.truth[rows]
 
     def _overlap(self, recs: pl.DataFrame, block_users: pl.Series, found: np.ndarray) -> None:
         """Keep what :func:`harness.ids.check_overlap` needs, until lists and truth are seen to

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import scipy.sparse
 
 from harness.api import Columns
 from harness.frames import as_int
@@ -95,6 +94,8 @@ def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[in
 
     ``values`` is (items + 1) x C: one row per item code, the last for items not in the
     catalogue. Returns k -> (blocks x C)."""
+    import scipy.sparse  # here: only novelty and diversity need it (0.15 s to import)
+
     ks = list(blocks.counts)
     n_blocks, width = len(blocks.starts) - 1, values.shape[1]
     out = {k: np.empty((n_blocks, width)) for k in ks}

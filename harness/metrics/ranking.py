@@ -11,8 +11,11 @@ import math
 
 import numpy as np
 
+from harness.api import Columns
 from harness.metrics.registry import Context, PerUser, family, metric_id
-from harness.pairs import hit_mask
+from harness.pairs import block_hits
+
+ITEM = Columns.ITEM
 
 
 def precision(c, n, k, sums):
@@ -82,8 +85,14 @@ def _prefix_sums(values: np.ndarray, first: np.ndarray):
 @family("ranking", tuple(METRICS))
 def ranking(ctx: Context) -> PerUser:
     """Per-user accuracy values ``name@k`` for the chunk's users (0 without a hit)."""
-    rows = np.flatnonzero(hit_mask(ctx.recs, ctx.truth))
     starts = ctx.starts
+    n = ctx.users.get_column("n").to_numpy()
+    rows = block_hits(
+        ctx.recs.get_column(ITEM),
+        starts,
+        ctx.truth.get_column(ITEM),
+        np.append(0, np.cumsum(n)),
+    )
     n_blocks = len(starts) - 1
     rank = ctx.recs.get_column("rank").to_numpy()[rows].astype(np.int64)
     block = np.searchsorted(starts, rows, side="right") - 1  # ascending: blocks in row order
@@ -98,7 +107,7 @@ def ranking(ctx: Context) -> PerUser:
         "ndcg": _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1]),
         "first": first_rank,
     }
-    n = ctx.users.get_column("n").to_numpy().astype(np.float64)
+    n = n.astype(np.float64)
     columns = {}
     for k in ctx.ks:
         c = (

@@ -26,7 +26,8 @@ class Context:
     user's rows contiguous and in rank order, every user whole and in this chunk only;
     ``starts``: first row of each user's block plus the row count at the end; ``users``: those
     users' truth rows (``user_id``, ``n`` distinct relevant items, ``segment``), one per block, in
-    block order; ``truth``: the truth pairs of those users (a pair may repeat); optional
+    block order; ``truth``: the truth pairs of those users, distinct, grouped by user in block
+    order (``n`` rows each); optional
     train/categories; ``shared``: state a family prepares once and reuses for every chunk."""
 
     recs: pl.DataFrame
