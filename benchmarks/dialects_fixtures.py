@@ -10,7 +10,7 @@ conflict: RecTools 0.19.0 wants numpy<2, RecBole torch, LensKit its own stack). 
 n_u > k, integer and string ids) are written by this script; each peer scores them with its own
 code in its venv (`--worker DIALECT DIR`), and the values it produced are stored in
 tests/fixtures/dialects/<fixture>.json, which tests/test_dialects.py compares with harness to
-1e-9 without any peer installed. `--real` submits als, ease and popular on the embedded dataset
+1e-12 without any peer installed. `--real` submits als, ease and popular on the embedded dataset
 (a temporary home), hands the stored lists, truth and train to every peer, and prints the largest
 difference per dialect (the table in docs/metrics.md).
 
@@ -31,6 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "dialects"
+NUMBA_FIXTURE = ROOT / "tests" / "fixtures" / "numba_argsort.json"
 KS = (1, 3, 5, 10)
 PINS = {  # dialect -> pip requirements of its venv
     "rectools": ["rectools==0.19.0", "pyarrow<18", "pandas"],
@@ -158,6 +159,64 @@ def _ranx(recs, truth, train, ks):
     ]
     out = evaluate(Qrels(qrels), Run(run), names, make_comparable=True)
     return dict(out)
+
+
+def ranx_orders(directory: Path) -> dict:
+    """ranx on a fixture directory: each list in the order ranx leaves it (after Run() and
+    make_comparable) and its per-user values (return_mean=False)."""
+    from importlib.metadata import version
+
+    from ranx import Qrels, Run, evaluate
+
+    meta = json.loads((directory / "meta.json").read_text())
+    recs, truth = _read(directory, "recs", True), _read(directory, "truth", True)
+    qrels, run_dict = {}, {}
+    for r in truth:
+        qrels.setdefault(str(r["user_id"]), {})[str(r["item_id"])] = 1
+    for r in recs:
+        run_dict.setdefault(str(r["user_id"]), {})[str(r["item_id"])] = r["score"]
+    names = [
+        f"{m}@{k}"
+        for k in meta["ks"]
+        for m in ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
+    ]
+    run = Run(run_dict)
+    values = evaluate(Qrels(qrels), run, names, return_mean=False, make_comparable=True)
+    users = list(run.run.keys())  # make_comparable sorted the run in place, keys as text
+    return {
+        "library": f"ranx {version('ranx')}",
+        "order": {u: list(run.run[u].keys()) for u in users},
+        "per_user": {m: dict(zip(users, map(float, values[m]))) for m in names},
+    }
+
+
+def numba_argsorts(seed: int = 5, n_lists: int = 80) -> dict:
+    """numba's ``np.argsort(keys)`` (kind quicksort, as ranx calls it in @njit) on lists of 0 to
+    200 mostly tied keys: harness.metrics.quicksort reproduces it."""
+    from importlib.metadata import version
+
+    import numpy as np
+    from numba import njit
+
+    @njit
+    def argsort(keys):
+        return np.argsort(keys)
+
+    rng = np.random.default_rng(seed)
+    lengths = [0, 1, 2, 15, 16, 17, 18, 31, 32, 33, 200, *rng.integers(1, 201, n_lists - 11)]
+    lists = []
+    for j, n in enumerate(lengths):
+        shape = j % 4
+        if shape == 0:  # a few distinct keys, any order
+            keys = rng.integers(0, int(rng.integers(1, 6)), int(n)) / 2
+        elif shape == 1:  # already sorted (a run ranx sorts a second time)
+            keys = np.sort(rng.integers(0, 4, int(n))) * 1.0
+        elif shape == 2:  # all equal
+            keys = np.zeros(int(n))
+        else:  # many distinct values with some ties
+            keys = rng.integers(0, max(1, int(n) // 2), int(n)) * 0.25
+        lists.append({"keys": keys.tolist(), "argsort": argsort(keys).tolist()})
+    return {"numba": version("numba"), "lists": lists}
 
 
 def _trec_order(rows):
@@ -388,8 +447,39 @@ def random_rows(seed: int = 7, n_users: int = 60, n_items: int = 80, length: int
     return recs, truth, train
 
 
+def long_ties_rows(seed: int = 11, n_users: int = 30, n_items: int = 400):
+    """Lists of 1 to 200 items whose scores are mostly tied (a few distinct values), the rows of
+    all users shuffled together (so the file order is neither the rank order nor grouped by user),
+    truths of 1-40 items drawn mostly from the lists: ranx orders equal scores in lists of more
+    than 15 items with numba's unstable quicksort, from the file order."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    recs, truth, train = [], [], []
+    lengths = np.concatenate([[1, 2, 15, 16, 17, 31, 200], rng.integers(1, 201, n_users - 7)])
+    for u, n in enumerate(lengths):
+        items = rng.choice(n_items, size=int(n), replace=False)
+        distinct = int(rng.integers(1, 6))  # 1 to 5 distinct scores in the list
+        scores = rng.integers(0, distinct, int(n)) / 2
+        recs += [
+            {"user_id": u, "item_id": int(i), "score": float(s)} for i, s in zip(items, scores)
+        ]
+        m = int(rng.integers(1, 41))
+        pool = np.concatenate([items, rng.choice(n_items, size=m, replace=False)])
+        truth += [{"user_id": u, "item_id": int(i)} for i in np.unique(rng.choice(pool, size=m))]
+        train += [
+            {"user_id": u + 1000, "item_id": int(i)}
+            for i in rng.choice(n_items, size=20, replace=False)
+        ]
+    recs = [recs[i] for i in rng.permutation(len(recs))]
+    return recs, truth, train
+
+
 def write_fixture(name: str, rows, ks, integer: bool) -> Path:
-    directory = FIXTURES / name
+    return write_fixture_in(FIXTURES / name, rows, ks, integer)
+
+
+def write_fixture_in(directory: Path, rows, ks, integer: bool) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for part, data in zip(("recs", "truth", "train"), rows):
         with open(directory / f"{part}.csv", "w", newline="") as fh:
@@ -469,34 +559,128 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("DIALECT", "DIR"))
     parser.add_argument("--peers", default=",".join(PINS))
     parser.add_argument("--real", action="store_true", help="als/ease/popular lists, embedded data")
+    parser.add_argument("--fixtures", help="comma-separated fixture names (default: all)")
+    parser.add_argument(
+        "--ties",
+        type=int,
+        metavar="USERS",
+        help="ranx's order of tied scores: USERS random lists of 1-200 mostly tied items, each "
+        "list's order and per-user values, harness vs ranx",
+    )
+    parser.add_argument("--ranx-orders", metavar="DIR", help=argparse.SUPPRESS)  # the worker
+    parser.add_argument(
+        "--numba",
+        action="store_true",
+        help=f"write numba's argsort of tied lists to {NUMBA_FIXTURE}",
+    )
+    parser.add_argument("--numba-argsorts", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker[0], Path(args.worker[1]))))
         return
+    if args.numba_argsorts:
+        print(json.dumps(numba_argsorts()))
+        return
+    if args.numba:
+        proc = subprocess.run(
+            [str(venv("ranx")), __file__, "--numba-argsorts"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        stored = json.loads(proc.stdout)
+        lines = ",\n".join(json.dumps(x, separators=(",", ":")) for x in stored["lists"])
+        NUMBA_FIXTURE.write_text(f'{{"numba": "{stored["numba"]}", "lists": [\n{lines}\n]}}\n')
+        print(f"{NUMBA_FIXTURE}: {len(stored['lists'])} lists, numba {stored['numba']}")
+        return
+    if args.ranx_orders:
+        print(json.dumps(ranx_orders(Path(args.ranx_orders))))
+        return
+    if args.ties:
+        return ties(args.ties)
     peers = args.peers.split(",")
     if args.real:
         return real(peers)
     fixtures = {
-        "edge": (fixture_rows(False), True),
-        "edge-strings": (fixture_rows(True), False),
-        "random": (random_rows(), True),
+        "edge": (fixture_rows(False), True, KS),
+        "edge-strings": (fixture_rows(True), False, KS),
+        "random": (random_rows(), True, KS),
+        "long-ties": (long_ties_rows(), True, (1, 3, 5, 10, 20, 50, 100)),
     }
     print("| fixture | dialect | library | max abs diff | note |\n| --- | --- | --- | ---: | --- |")
-    for name, (rows, integer) in fixtures.items():
-        directory = write_fixture(name, rows, KS, integer)
+    for name, (rows, integer, ks) in fixtures.items():
+        if args.fixtures and name not in args.fixtures.split(","):
+            continue
+        directory = write_fixture(name, rows, ks, integer)
         path = FIXTURES / f"{name}.json"
         stored = json.loads(path.read_text()) if path.exists() else {"fixture": name, "peers": {}}
-        stored["ks"] = list(KS)
+        stored["ks"] = list(ks)
         for dialect in peers:
             peer = run_peer(dialect, directory)
             stored["peers"][dialect] = peer
             if "error" in peer:
                 print(f"| {name} | {dialect} | - | - | {peer['error']} |")
                 continue
-            worst, missing = compare(peer, harness_values(directory, dialect, KS))
+            worst, missing = compare(peer, harness_values(directory, dialect, ks))
             note = f"harness lacks {', '.join(missing)}" if missing else ""
             print(f"| {name} | {dialect} | {peer['library']} | {worst:.2e} | {note} |")
         path.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n")
+
+
+def ties(n_users: int) -> None:
+    """``--ties``: on ``n_users`` lists of :func:`long_ties_rows` (rows shuffled), the order ranx
+    leaves each list in against harness's ranx order, and every per-user value."""
+    import polars as pl
+
+    from harness.api import Columns
+    from harness.metrics.dialects import get, order_ties
+    from harness.recs import validate_truth
+    from harness.scoring import dialect_lists, score_files
+
+    ks = (1, 3, 5, 10, 20, 50, 100)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = write_fixture_in(Path(tmp), long_ties_rows(n_users=n_users), ks, True)
+        proc = subprocess.run(
+            [str(venv("ranx")), __file__, "--ranx-orders", str(directory)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        peer = json.loads(proc.stdout)
+        truth = validate_truth(
+            pl.read_csv(directory / "truth.csv"), source="truth", keep_repeats=True
+        )
+        lists, _, _ = dialect_lists(
+            directory / "recs.csv", truth, dialect="ranx", recs_name="recs", truth_name="truth"
+        )
+        ordered = order_ties(lists, get("ranx")).sort(Columns.USER, "rank")
+        ours = {
+            str(u): [str(i) for i in items]
+            for u, items in ordered.group_by(Columns.USER, maintain_order=True)
+            .agg(Columns.ITEM)
+            .iter_rows()
+        }
+        per_list = lists.group_by(Columns.USER).agg(
+            pl.len().alias("n"), pl.col(Columns.SCORE).n_unique().alias("distinct")
+        )
+        long_tied = per_list.filter((pl.col("n") > 15) & (pl.col("distinct") < pl.col("n"))).height
+        differ = [u for u, order in peer["order"].items() if ours.get(u, []) != order]
+        per_user = (
+            score_files(directory / "recs.csv", directory / "truth.csv", ks=ks, dialect="ranx")
+            .evaluation.per_user.with_columns(pl.col(Columns.USER).cast(pl.Utf8))
+            .rows_by_key(Columns.USER, named=True, unique=True)
+        )
+        worst = max(
+            abs(per_user[u][m] - v)
+            for m, by_user in peer["per_user"].items()
+            for u, v in by_user.items()
+        )
+        print(
+            f"{peer['library']}: {len(peer['order'])} lists ({long_tied} longer than 15 items with "
+            f"equal scores, {lists.height} rows); lists whose order differs: "
+            f"{len(differ)}; largest per-user difference over {len(peer['per_user'])} metrics: "
+            f"{worst:.1e}"
+        )
 
 
 def real(peers) -> None:
@@ -522,7 +706,7 @@ def real(peers) -> None:
             prepared = load_split(home, "ml-latest-small", None, parts=("train", "truth"))
             directory = home / model
             directory.mkdir()
-            lists = pl.read_parquet(home / get_run(home, run["run_id"])["recs_path"])
+            lists = pl.read_parquet(home / get_run(home, run.run_id).recs_path)
             if Columns.SCORE not in lists.columns:
                 lists = lists.with_columns((-pl.col("rank")).cast(pl.Float64).alias(Columns.SCORE))
             lists.select(Columns.USER, Columns.ITEM, Columns.SCORE).write_csv(

@@ -217,15 +217,11 @@ def _score_dialect(
 ) -> Scored:
     """Another library's definitions: lists of users outside the truth matter to some, so the
     whole file is validated and scored in memory (:func:`harness.metrics.evaluate`)."""
-    from harness.ids import align_ids
     from harness.metrics import evaluate
-    from harness.recs import validate_recommendations
 
-    raw = ListReader(recs).read()
-    if USER in raw.columns and ITEM in raw.columns and raw.height:
-        # aligned before validation, so that a message names the row of the input file
-        raw, truth = align_ids(raw, truth, source=recs_name, against=truth_name)
-    lists, report = validate_recommendations(raw, source=recs_name)
+    lists, truth, report = dialect_lists(
+        recs, truth, dialect=dialect, recs_name=recs_name, truth_name=truth_name
+    )
     return Scored(
         evaluate(
             lists,
@@ -239,6 +235,28 @@ def _score_dialect(
         ),
         report,
     )
+
+
+def dialect_lists(
+    recs: Table, truth: pl.DataFrame, *, dialect: str, recs_name: str, truth_name: str
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """The whole list file validated for scoring in ``dialect``, the truth with aligned ids, and
+    the validation report. A dialect that sorts each list from its order in the file (ranx) gets
+    each row's input position too (column ``input_row``)."""
+    from harness.ids import align_ids, normalise_ids
+    from harness.metrics.dialects import INPUT_ROW
+    from harness.metrics.dialects import get as get_dialect
+    from harness.recs import validate_recommendations
+
+    raw = ListReader(recs).read()
+    if USER in raw.columns and ITEM in raw.columns and raw.height:
+        # aligned before validation, so that a message names the row of the input file
+        raw, truth = align_ids(raw, truth, source=recs_name, against=truth_name)
+    lists, report = validate_recommendations(raw, source=recs_name)
+    if get_dialect(dialect).ties == "numba":
+        rows = normalise_ids(raw.select(USER, ITEM), source=recs_name).with_row_index(INPUT_ROW)
+        lists = lists.join(rows, on=[USER, ITEM], how="left", maintain_order="left")
+    return lists, truth, report
 
 
 def store_run(

@@ -10,13 +10,16 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
 from harness.metrics import evaluate
-from harness.metrics.dialects import DIALECTS, get
+from harness.metrics.dialects import DIALECTS, get, order_ties
+from harness.metrics.quicksort import argsort
+from harness.scoring import score_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
 CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -56,14 +59,14 @@ def test_dialect_reproduces_the_library(case, dialect, peer, ks):
     assert peer["metrics"], "the library produced no values"
     for name, value in peer["metrics"].items():
         assert name in ours, f"{dialect} {name} missing from harness"
-        assert math.isclose(ours[name], value, rel_tol=0, abs_tol=1e-9), (name, ours[name], value)
+        assert math.isclose(ours[name], value, rel_tol=0, abs_tol=1e-12), (name, ours[name], value)
     # and nothing the library does not offer is reported in its name
     offered = {m.split("@")[0] for m in peer["metrics"]}
     assert {m.split("@")[0] for m in ours} <= offered
 
 
 def test_fixtures_cover_every_peer_dialect():
-    assert {"edge", "edge-strings", "random"} <= set(CASES)
+    assert {"edge", "edge-strings", "random", "long-ties"} <= set(CASES)
     for case in CASES:
         stored = json.loads((FIXTURES / f"{case}.json").read_text())
         assert set(stored["peers"]) == set(DIALECTS) - {"harness"}
@@ -330,17 +333,71 @@ def test_score_dataset_refuses_a_dialect(cli, dataset, tmp_path):
     assert out.stderr.startswith("error: ") and "leaderboard" in out.stderr
 
 
-def test_ranx_names_lists_whose_ties_it_sorts_unstably():
-    # ranx sorts a list of more than 15 items with numba's unstable quicksort: harness says so
-    long = pl.DataFrame(
+NUMBA = json.loads((FIXTURES.parent / "numba_argsort.json").read_text())["lists"]
+
+
+def test_quicksort_reproduces_numbas_argsort():
+    # numba's np.argsort (an unstable quicksort) on lists of 0-200 tied keys, as numba itself
+    # returned them (benchmarks/dialects_fixtures.py --numba); all lists in one call
+    keys = np.concatenate([np.asarray(x["keys"], dtype=float) for x in NUMBA])
+    starts = np.cumsum([0, *(len(x["keys"]) for x in NUMBA)])
+    got = argsort(keys, starts)
+    for x, lo, hi in zip(NUMBA, starts[:-1], starts[1:]):
+        assert (got[lo:hi] - lo).tolist() == x["argsort"], x["keys"]
+
+    # the fixture does exercise the instability: long lists with ties leave the input order
+    def stable(x):
+        return sorted(range(len(x["keys"])), key=lambda i: x["keys"][i])
+
+    assert sum(x["argsort"] != stable(x) for x in NUMBA) > 20
+    assert all(x["argsort"] == stable(x) for x in NUMBA if len(x["keys"]) <= 15)
+
+
+def _numba(keys) -> list[int]:
+    return next(x["argsort"] for x in NUMBA if x["keys"] == keys)
+
+
+def test_ranx_orders_equal_scores_from_the_file_order_sorted_twice(tmp_path):
+    # 200 equal scores: ranx's Run() sorts each list with numba's quicksort (permutation p) and
+    # make_comparable sorts the result again, so rank j holds the file's row p[p[j]] (for 16
+    # equal scores p[p[j]] happens to be j)
+    p = _numba([0.0] * 200)
+    rows = pl.DataFrame({"user_id": [1] * 200, "item_id": range(100, 300), "score": [2.0] * 200})
+    for name, frame in (("file", rows), ("reversed", rows.reverse())):
+        recs = tmp_path / f"{name}.csv"
+        frame.write_csv(recs)
+        items = frame.get_column("item_id").to_list()
+        ranked = [items[p[p[j]]] for j in range(200)]
+        assert ranked[:5] != items[:5]
+        truth = tmp_path / "truth.csv"
+        pl.DataFrame({"user_id": [1, 1], "item_id": [ranked[0], ranked[4]]}).write_csv(truth)
+        ranx = score_files(recs, truth, ks=(1, 10), dialect="ranx").evaluation
+        assert not [n for n in ranx.notices if "equal scores" in n or "tie" in n]
+        assert ranx.metrics["all"]["mrr@1"] == 1.0
+        assert ranx.metrics["all"]["map@10"] == pytest.approx((1 + 2 / 5) / 2, abs=1e-15)
+        # the file order itself (RecBole keeps it) ranks them otherwise
+        recbole = score_files(recs, truth, ks=(10,), dialect="recbole").evaluation
+        assert recbole.metrics["all"]["map@10"] != ranx.metrics["all"]["map@10"]
+
+
+def test_ranx_sorts_stored_lists_from_their_rank_order():
+    # lists without their file (a stored run, read by `leaderboard --dialect ranx`) are sorted
+    # from rank order: keys already ascending, so both sorts apply the same permutation
+    keys = next(x["keys"] for x in NUMBA if len(x["keys"]) > 30 and x["keys"] == sorted(x["keys"]))
+    assert len(set(keys)) < len(keys)
+    p = _numba(keys)
+    n = len(keys)
+    recs = pl.DataFrame(
         {
-            "user_id": [1] * 16 + [2] * 3,
-            "item_id": list(range(16)) + [1, 2, 3],
-            "score": [1.0] * 16 + [1.0] * 3,
+            "user_id": [7] * n,
+            "item_id": range(n),
+            "rank": range(1, n + 1),
+            "score": [-k for k in keys],
         }
     )
-    long = long.with_columns(pl.int_range(1, pl.len() + 1).over("user_id").alias("rank"))
-    truth = pl.DataFrame({"user_id": [1, 2], "item_id": [0, 1]})
-    notices = evaluate(long, truth, ks=(5,), dialect="ranx").notices
-    assert any("1 list(s) longer than 15 items have equal scores" in n for n in notices)
-    assert not any("unstable" in n for n in evaluate(long, truth, ks=(5,), dialect="trec").notices)
+    ranked = order_ties(recs, get("ranx"))
+    assert ranked.sort("rank").get_column("item_id").to_list() == [p[p[j]] for j in range(n)]
+    assert ranked.get_column("rank").sort().to_list() == list(range(1, n + 1))
+    # a list of at most 15 items keeps harness's order (numba insertion-sorts it: stable)
+    short = recs.head(15)
+    assert order_ties(short, get("ranx")).get_column("item_id").to_list() == list(range(15))

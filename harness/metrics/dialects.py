@@ -18,12 +18,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from harness.api import Columns
 from harness.ids import align_ids, check_overlap
 
 USER, ITEM = Columns.USER, Columns.ITEM
+INPUT_ROW = "input_row"  # optional column of validated lists: the row's place in the input file
 RANKING = ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
 
 
@@ -45,7 +47,9 @@ class Dialect:
     ndcg_ideal: str = "min_n_k"  # ideal DCG over min(n_u, k) relevant items, or k positions
     ndcg_discount: str = "log2"  # log2: 1/log2(i+1); lenskit: 1/log2(max(i, 2))
     ties: str = "file"  # file: equal scores keep file order; docno: trec_eval's
-    # score descending, then item id as text descending
+    # score descending, then item id as text descending; numba: the order numba's unstable
+    # np.argsort(-score, kind="quicksort") leaves them in, applied `sorts` times to the file order
+    sorts: int = 1  # times the library sorts each list (ties="numba")
     truth_repeats: str = "once"  # once: a repeated pair counts once; count: each truth row
     # is a relevant occurrence (hits and n_u); n_only: n_u
     # counts truth rows, a listed item hits once (LensKit)
@@ -56,8 +60,6 @@ class Dialect:
     ndcg_repeats: str = "weight"  # weight: gain w_i; msrec: gain w_i^2 and an ideal over
     # n_u + sum(w_i^2 - w_i) rows (its outer merge with the
     # truth repeats a hit once per truth row on both sides)
-    unstable_ties_over: int | None = None  # lists longer than this order equal scores with an
-    # unstable sort the dialect does not reproduce (a notice)
     novelty: str | None = "harness"  # harness | rectools | msrec | None
     coverage: str | None = "harness"  # harness | rectools | msrec | None
     notes: str = ""
@@ -92,7 +94,8 @@ DIALECTS: dict[str, Dialect] = {
             "ranx/metrics/*.py",
             RANKING,
             map="n",
-            unstable_ties_over=15,
+            ties="numba",
+            sorts=2,  # Run() sorts each list, make_comparable sorts it again
             novelty=None,
             coverage=None,
             notes="evaluate(Qrels, Run, make_comparable=True)",
@@ -171,10 +174,13 @@ def offered(d: Dialect, names) -> list[str]:
 def order_ties(recs: pl.DataFrame, d: Dialect) -> pl.DataFrame:
     """Re-rank each user's list in the dialect's tie order. ``docno``: score descending, then the
     item id as text descending (trec_eval sorts equal scores by strcmp on the document id);
-    lists without scores keep their ranks (a rank file has no ties left after validation)."""
+    ``numba``: :func:`numba_order`. Lists without scores keep their ranks (a rank file has no ties
+    left after validation)."""
     if d.ties == "file" or Columns.SCORE not in recs.columns or recs.height == 0:
-        return recs
-    ordered = recs.sort(
+        return recs.drop(INPUT_ROW, strict=False)
+    if d.ties == "numba":
+        return numba_order(recs, d.sorts)
+    ordered = recs.drop(INPUT_ROW, strict=False).sort(
         [USER, Columns.SCORE, pl.col(ITEM).cast(pl.Utf8)],
         descending=[False, True, True],
         maintain_order=True,
@@ -184,14 +190,26 @@ def order_ties(recs: pl.DataFrame, d: Dialect) -> pl.DataFrame:
     )
 
 
-def _unstable_tied_lists(recs: pl.DataFrame, longer_than: int) -> int:
-    """Lists longer than ``longer_than`` rows with at least two equal scores."""
-    per_list = recs.group_by(USER).agg(
-        pl.len().alias("len"), pl.col(Columns.SCORE).n_unique().alias("distinct")
+def numba_order(recs: pl.DataFrame, sorts: int = 1) -> pl.DataFrame:
+    """Each user's list ranked the way ranx ranks it: ``np.argsort(-score)`` in numba (an
+    unstable quicksort, :mod:`harness.metrics.quicksort`), applied ``sorts`` times, first to the
+    list in input order: the ``input_row`` column where the lists carry it (``harness score``
+    adds it), else rank order (a stored run's lists, as their parquet holds them). Lists of up to
+    15 items (insertion-sorted: stable) and lists without equal scores come out as harness ranks
+    them."""
+    from harness.metrics.quicksort import argsort
+
+    by = INPUT_ROW if INPUT_ROW in recs.columns else "rank"
+    recs = recs.sort(USER, by).drop(INPUT_ROW, strict=False)
+    starts = (pl.col(USER) != pl.col(USER).shift(1)).fill_null(True).arg_true()
+    bounds = np.append(recs.select(starts).to_series().to_numpy(), recs.height)
+    keys = -recs.get_column(Columns.SCORE).cast(pl.Float64).to_numpy()
+    perm = np.arange(recs.height)
+    for _ in range(sorts):
+        perm = perm[argsort(keys[perm], bounds)]
+    return recs[perm].with_columns(
+        pl.int_range(1, pl.len() + 1).over(USER).cast(pl.Int64).alias("rank")
     )
-    return per_list.filter(
-        (pl.col("len") > longer_than) & (pl.col("distinct") < pl.col("len"))
-    ).height
 
 
 def _discount(rank: pl.Expr, d: Dialect) -> pl.Expr:
@@ -403,22 +421,13 @@ def evaluate_dialect(
     if not ks or ks[0] < 1:
         raise ValueError(f"k must be positive integers, got {ks}")
     truth = truth.select(USER, ITEM)
-    keep = [c for c in (USER, ITEM, "rank", Columns.SCORE) if c in recs.columns]
+    keep = [c for c in (USER, ITEM, "rank", Columns.SCORE, INPUT_ROW) if c in recs.columns]
     recs = recs.select(keep)
     # ids compared exactly, as harness does (harness.ids)
     recs, truth = align_ids(recs, truth, source=source)
     notices = check_overlap(recs, truth, source=source)
     if train is not None:
         train, _ = align_ids(train, truth, source="the catalogue")
-    if d.unstable_ties_over and Columns.SCORE in recs.columns:
-        tied = _unstable_tied_lists(recs, d.unstable_ties_over)
-        if tied:
-            notices.append(
-                f"dialect {d.name}: {tied} list(s) longer than {d.unstable_ties_over} items have "
-                f"equal scores; {d.library} orders those with an unstable sort (numba's "
-                "quicksort), harness keeps file order, so values may differ: break the ties to "
-                "compare exactly"
-            )
     recs = order_ties(recs, d).filter(pl.col("rank") <= ks[-1])
     missing = offered(
         d,
