@@ -361,17 +361,39 @@ def _run(record: StoredRun, home: Path | None = None) -> Run:
 
 
 def runs(
-    dataset: str | None = None, *, limit: int | None = None, home: PathLike | None = None
+    dataset: str | None = None,
+    *,
+    limit: int | None = None,
+    tags: str | list[str] | None = None,
+    home: PathLike | None = None,
 ) -> pl.DataFrame:
-    """Stored runs, newest first, like ``harness runs``."""
+    """Stored runs, newest first, like ``harness runs``; ``tags``: only runs carrying all of them."""
+    from harness.labels import check_tags
     from harness.store.runs import list_runs
 
-    keep = ("run_id", "recommender", "dataset", "split", "status", "k", "started_at", "error")
-    rows = [
-        {key: getattr(r, key) for key in keep}
-        for r in list_runs(resolve_home(home), dataset=dataset, limit=limit)
-    ]
-    return pl.DataFrame(rows, schema_overrides={"error": pl.Utf8, "k": pl.Int64})
+    keep = (
+        "run_id",
+        "recommender",
+        "dataset",
+        "split",
+        "status",
+        "k",
+        "started_at",
+        "error",
+        "tags",
+        "note",
+    )
+    found = list_runs(resolve_home(home), dataset=dataset, limit=limit, tags=check_tags(tags))
+    rows = [{key: getattr(r, key) for key in keep} for r in found]
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            "error": pl.Utf8,
+            "k": pl.Int64,
+            "tags": pl.List(pl.Utf8),
+            "note": pl.Utf8,
+        },
+    )
 
 
 @dataclass
@@ -399,11 +421,15 @@ class Leaderboard:
                 "sandbox": r.sandbox,
                 "run_id": r.run_id,
                 "date": r.date,
+                "tags": r.tags,
+                "note": r.note,
             }
             for r in b.rows
         ]
         numbers = {c: pl.Float64 for c in (*b.columns, "ci_lo", "ci_hi", "vs_best_baseline")}
-        return pl.DataFrame(rows, schema_overrides=numbers)
+        return pl.DataFrame(
+            rows, schema_overrides={**numbers, "tags": pl.List(pl.Utf8), "note": pl.Utf8}
+        )
 
     def to_pandas(self) -> Any:
         return _to_pandas(self.to_polars())
@@ -434,12 +460,24 @@ def leaderboard(
     split: str | None = None,
     metric: str = "ndcg@10",
     segment: str = "all",
+    tags: str | list[str] | None = None,
     home: PathLike | None = None,
 ) -> Leaderboard:
-    """The board of ``dataset`` ranked by ``metric`` in ``segment``."""
+    """The board of ``dataset`` ranked by ``metric`` in ``segment``; ``tags``: only the runs
+    carrying all of them (``harness leaderboard --tag``)."""
     from harness.board import build
+    from harness.labels import check_tags
 
-    return Leaderboard(build(resolve_home(home), dataset, split, metric=metric, segment=segment))
+    return Leaderboard(
+        build(
+            resolve_home(home),
+            dataset,
+            split,
+            metric=metric,
+            segment=segment,
+            tags=check_tags(tags),
+        )
+    )
 
 
 def _run_id(run: Run | str) -> str:
@@ -523,6 +561,8 @@ def submit(
     sandbox: str = "auto",
     name: str | None = None,
     progress: bool = True,
+    tags: str | list[str] | None = None,
+    note: str | None = None,
     home: PathLike | None = None,
 ) -> Run:
     """Fit ``model`` on the training part in the sandboxed worker, score and store the run.
@@ -531,8 +571,13 @@ def submit(
     class (built here with ``params``) or an instance defined here, in the notebook. Classes and
     instances are serialised by value (cloudpickle), so a model defined in a cell runs under the
     same sandbox, limits, validation and scoring as a packaged plugin. ``memory``: bytes or a
-    size such as ``"2G"``. Returns the stored run; a failed run raises :class:`RunError`."""
+    size such as ``"2G"``. ``tags`` and ``note`` are stored with the run, as ``--tag`` and
+    ``--note`` (a malformed one raises UsageError before anything runs). Returns the stored run;
+    a failed run raises :class:`RunError`."""
+    from harness.labels import check_note, check_tags
     from harness.runner import parse_size
+
+    tags, note = check_tags(tags), check_note(note)
     from harness.runner import submit as run_submit
 
     limit = parse_size(memory) if isinstance(memory, str) else memory
@@ -558,6 +603,8 @@ def submit(
         sandbox=sandbox,
         progress=_printer() if progress else None,
         pickled=pickled,
+        tags=tags,
+        note=note,
     )
     return _run(record, root)
 

@@ -302,15 +302,26 @@ def ks_for(k: int) -> tuple[int, ...]:
     return ks if k in ks or k < max(ks) else (*ks, k)
 
 
-def score_external(home: Path, recs_path, dataset: str, split: str | None, name: str, ks=None):
+def score_external(
+    home: Path,
+    recs_path,
+    dataset: str,
+    split: str | None,
+    name: str,
+    ks=None,
+    *,
+    tags: list[str] | None = None,
+    note: str | None = None,
+):
     """``harness score --dataset``: score lists produced elsewhere against the prepared split's
-    truth and store them as an external run; returns the stored run."""
-    from harness import __version__
+    truth and store them as an external run (with ``tags`` and ``note``); returns the stored run."""
+    from harness import __version__, labels
     from harness.config import runs_dir
     from harness.runner.pipeline import _categories, _environment, new_run_id
     from harness.store import runs as store
     from harness.store.splits import load_split
 
+    tags, note = labels.check_tags(tags), labels.check_note(note)
     recs_path = Path(recs_path)
     prepared = load_split(home, dataset, split, parts=("train", "truth", "test_users", "items"))
     ks = tuple(ks) if ks else DEFAULT_KS
@@ -346,6 +357,8 @@ def score_external(home: Path, recs_path, dataset: str, split: str | None, name:
             harness_version=__version__,
             started_at=datetime.now(),
             external=True,
+            tags=tags,
+            note=note,
             **_environment(),
         ),
     )

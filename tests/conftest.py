@@ -132,6 +132,17 @@ def cli():
 
 
 @pytest.fixture
+def no_worker(monkeypatch):
+    """Submissions that must end before any worker starts: starting one fails the test."""
+    from harness.runner import pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a worker was started")
+
+    monkeypatch.setattr(pipeline, "run_worker", refuse)
+
+
+@pytest.fixture
 def register_plugins(tmp_path, monkeypatch):
     """Install fake recommenders as a real distribution on sys.path (and PYTHONPATH, so worker
     processes see them too).

@@ -190,13 +190,7 @@ def test_shipped_models_declare_bounds(name, param, bounds):
 # -- checked up front -------------------------------------------------------------------------
 
 
-def test_out_of_range_parameter_is_a_usage_error_before_any_worker(dataset, home, cli, monkeypatch):
-    from harness.runner import pipeline
-
-    def no_worker(*args, **kwargs):
-        raise AssertionError("a worker was started")
-
-    monkeypatch.setattr(pipeline, "run_worker", no_worker)
+def test_out_of_range_parameter_is_a_usage_error_before_any_worker(dataset, home, cli, no_worker):
     result = cli("submit", "als", "--dataset", dataset, "-p", "factors=-3", expect=2)
     assert result.stderr.strip().splitlines() == [
         "error: recommender 'als': parameter factors=-3 is out of range (must be >= 1)"

@@ -40,6 +40,8 @@ class BoardRow:
     rank_band: list[int] | None = (
         None  # [1 + runs significantly better, N - runs significantly worse]
     )
+    tags: list[str] = field(default_factory=list)  # --tag of the run
+    note: str | None = None  # --note of the run
 
 
 @dataclass
@@ -59,6 +61,7 @@ class Board:
     curves: dict[str, dict[int, float]] = field(default_factory=dict)
     dialect: str = "harness"  # whose metric definitions (harness.metrics.dialects)
     notices: list[str] = field(default_factory=list)
+    tagged: list[str] = field(default_factory=list)  # only runs carrying all of these tags
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -100,10 +103,13 @@ def build(
     seed: int = 0,
     dialect: str = "harness",
     best_per_model: bool = False,
+    tags: list[str] | None = None,
 ) -> Board:
     """Rank every ok run on the prepared split by ``metric`` in ``segment`` (best first: highest,
     or lowest for gini). Runs without ``metric`` (asked for a smaller k) are listed after the
     ranked ones with rank None and a notice. ``best_per_model``: each recommender's best run only.
+    ``tags``: only the runs carrying every one of them (the board, its ranks, bands and CIs are
+    those of that subset).
 
     Each row carries ``ci`` ({metric: [lo, hi]}, a percentile bootstrap over the segment's
     users, ``resamples`` resamples seeded by ``seed``) and ``rank_band`` ([1 + runs significantly
@@ -111,13 +117,17 @@ def build(
     at 0.05), both None for a run without per-user values of the metric (see harness.stats).
     ``dialect`` other than harness re-scores the stored lists with that library's definitions
     (:mod:`harness.board.dialect`); CIs and rank bands are then not computed."""
+    from harness.labels import check_tags
     from harness.store.runs import leaderboard_rows
     from harness.store.splits import split_meta
 
     if segment not in SEGMENTS:
         raise ConfigError(f"--segment must be one of {', '.join(SEGMENTS)}, got {segment!r}")
+    tagged = check_tags(tags)
     meta = split_meta(home, dataset, split)
-    frame = leaderboard_rows(home, dataset, meta["split"], meta["fingerprint"], segment)
+    frame = leaderboard_rows(
+        home, dataset, meta["split"], meta["fingerprint"], segment, tags=tagged
+    )
     notices: list[str] = []
     if dialect != "harness":
         from harness.board.dialect import rescore
@@ -165,6 +175,8 @@ def build(
                 recommend_seconds=d["recommend_seconds"],
                 date=d["started_at"].isoformat(timespec="seconds") if d["started_at"] else None,
                 metrics={c: d.get(c) for c in columns},
+                tags=list(d.get("tags") or []),
+                note=d.get("note"),
             )
         )
     sign = 1 if lower_is_better(metric) else -1
@@ -211,6 +223,7 @@ def build(
         curves=curves,
         dialect=dialect,
         notices=notices,
+        tagged=tagged,
     )
     if dialect == "harness":
         _attach_statistics(home, board, resamples, seed)

@@ -12,18 +12,27 @@ from harness.board import Board
 FORMATS = ("markdown", "csv", "json", "html")
 
 
-def table(board: Board) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells shared by every format (and the Rich table)."""
+def labels(board: Board, wanted: tuple[str, ...] = ()) -> list[str]:
+    """The optional text columns, ``tags`` and ``note``: those some run has (or ``wanted``)."""
+    return [c for c in ("tags", "note") if c in wanted or any(getattr(r, c) for r in board.rows)]
+
+
+def table(board: Board, wanted: tuple[str, ...] = ()) -> tuple[list[str], list[list[str]]]:
+    """Header and text cells shared by every format (and the Rich table). ``tags`` (after
+    params) and ``note`` (before run) are columns when a run has them, or when ``wanted``."""
+    extra = labels(board, wanted)
     header = [
         "rank",
         "band",
         "recommender",
         "params",
+        *(["tags"] if "tags" in extra else []),
         *board.columns,
         "vs best baseline",
         "fit s",
         "recommend s",
         "date",
+        *(["note"] if "note" in extra else []),
         "run",
     ]
     body = []
@@ -41,12 +50,14 @@ def table(board: Board) -> tuple[list[str], list[list[str]]]:
                 band_text(r.rank_band),
                 name,
                 r.params,
+                *([", ".join(r.tags)] if "tags" in extra else []),
                 main,
                 *(_fmt(r.metrics[c]) for c in board.columns[1:]),
                 _signed(r.vs_best_baseline),
                 _secs(r.fit_seconds),
                 _secs(r.recommend_seconds),
                 _date(r.date),
+                *([r.note or ""] if "note" in extra else []),
                 r.run_id,
             ]
         )
@@ -102,6 +113,11 @@ def caption(board: Board) -> str:
     return text
 
 
+def tagged_text(board: Board) -> str:
+    """', runs tagged a, b' when the board is filtered by tags."""
+    return f", runs tagged {', '.join(board.tagged)}" if board.tagged else ""
+
+
 def _date(iso: str | None) -> str:
     """'2026-11-25T03:07:50' -> '2026-11-25 03:07' (json and csv keep the full time)."""
     return "" if not iso else iso.replace("T", " ")[:16]
@@ -123,7 +139,8 @@ def to_markdown(board: Board) -> str:
     header, body = table(board)
     esc = lambda s: s.replace("|", "\\|")  # noqa: E731
     lines = [
-        f"Leaderboard: {board.dataset} / {board.split} ({board.segment} users, by {board.metric})",
+        f"Leaderboard: {board.dataset} / {board.split} ({board.segment} users, by "
+        f"{board.metric}{tagged_text(board)})",
         "",
         caption(board),
         "",
@@ -158,6 +175,8 @@ def to_csv(board: Board) -> str:
             "fit_seconds",
             "recommend_seconds",
             "date",
+            "tags",
+            "note",
         ]
     )
     for r in board.rows:
@@ -180,6 +199,8 @@ def to_csv(board: Board) -> str:
                 r.fit_seconds,
                 r.recommend_seconds,
                 r.date,
+                ", ".join(r.tags),
+                r.note or "",
             ]
         )
     return buf.getvalue()
@@ -211,7 +232,7 @@ def to_html(board: Board) -> str:
     cls = [f' class="{c}"' if c else "" for c in classes]
     title = f"Leaderboard: {board.dataset} / {board.split}"
     note = (
-        f"{board.segment} users, by {board.metric}; {caption(board)}; baselines shipped with "
+        f"{board.segment} users, by {board.metric}{tagged_text(board)}; {caption(board)}; baselines shipped with "
         f"harness in grey italics; a line separates runs the data can order; fingerprint "
         f"{board.fingerprint[:12]}"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from harness.board import Board
-from harness.board.export import breaks_after, caption, is_numeric, table
+from harness.board.export import breaks_after, caption, is_numeric, table, tagged_text
 from harness.cli.output import text
 
 # Columns that always show, then the others in the order they are dropped last-to-first when the
@@ -17,6 +17,8 @@ PADDING = 3  # a cell's share of borders and padding in Rich's default box
 MIN_PARAMS = 12
 GOOD_PARAMS = 28  # what params get before secondary columns are considered
 MAX_RECOMMENDER = 20
+MAX_TAGS_CELL = 24
+MAX_NOTE = 40  # the board shows the start of a note; `harness show` and the exports all of it
 # --columns names: the header's words without spaces
 KEYS = {"vs best baseline": "vs-best", "fit s": "fit", "recommend s": "recommend"}
 
@@ -32,7 +34,18 @@ def short_id(run_id: str) -> str:
 
 def _priority(header: list[str], metric: str) -> list[str]:
     others = [h for h in header if "@" in h and h != metric]
-    return [*ALWAYS, metric, "band", "vs best baseline", *others, "fit s", "recommend s", "date"]
+    return [
+        *ALWAYS,
+        metric,
+        "band",
+        "tags",
+        "vs best baseline",
+        *others,
+        "note",
+        "fit s",
+        "recommend s",
+        "date",
+    ]
 
 
 def _choose(header, widths, metric, width):
@@ -71,11 +84,16 @@ def rich_table(
     """Rich table of the board; with ``width``, the columns that fit in it, by priority (text
     cells shortened with "…", numbers never cut); ``columns`` (keys of :func:`column_key`)
     chooses them instead."""
-    header, body = table(board)
+    header, body = table(board, tuple(columns or ()))
     run_col, rec_col = header.index("run"), header.index("recommender")
+    cuts = {
+        header.index(h): n for h, n in (("tags", MAX_TAGS_CELL), ("note", MAX_NOTE)) if h in header
+    }
     for row in body:
         row[run_col] = short_id(row[run_col])
         row[rec_col] = _cut(row[rec_col].replace(" (baseline)", " (b)"), MAX_RECOMMENDER)
+        for i, n in cuts.items():
+            row[i] = _cut(row[i], n)
     widths = {
         h: max([len(h), *(len(row[i]) for row in body)]) + PADDING for i, h in enumerate(header)
     }
@@ -101,7 +119,8 @@ def rich_table(
     if hidden and columns is None:
         note += f"; {hidden} columns left out for width (--columns, or --format markdown|csv|html)"
     t = Table(
-        title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}",
+        title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}"
+        f"{tagged_text(board)}",
         caption=note,
     )
     keep = [header.index(h) for h in order]

@@ -178,6 +178,41 @@ def resampling_options(help: str = "Bootstrap and randomization resamples."):
     return decorate
 
 
+def tag_filter(command):
+    """``--tag TAG``... of the commands that list runs: only the runs carrying all of them."""
+    return click.option(
+        "--tag",
+        "tags",
+        multiple=True,
+        metavar="TAG",
+        help="Only runs carrying TAG (repeat: runs carrying all of them).",
+    )(command)
+
+
+def label_options(prefix: str = ""):
+    """``--tag TAG``... and ``--note TEXT`` of the commands that store a run (harness.labels)."""
+
+    def decorate(command):
+        def say(text: str) -> str:
+            return prefix + text if prefix else text[0].upper() + text[1:]
+
+        command = click.option(
+            "--note", default=None, metavar="TEXT", help=say("one line about the run.")
+        )(command)
+        return click.option(
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="TAG",
+            help=say(
+                "label the run (repeatable; letters, digits, . _ : -); "
+                "`leaderboard --tag` and `runs --tag` filter by it."
+            ),
+        )(command)
+
+    return decorate
+
+
 def _register() -> None:
     from harness.cli import compare, data, plugins, runs, scaffold, score
 

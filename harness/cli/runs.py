@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import pass_context, resampling_options
+from harness.cli import label_options, pass_context, resampling_options, tag_filter
 from harness.cli.output import block, console, echo_json, escape, text
 from harness.cli.score import DIALECT_NAMES
 from harness.config import DEFAULT_METRIC, MAX_K, SEGMENTS
@@ -94,6 +94,7 @@ class _Progress:
     help="Limit on the resident memory (RSS) of the worker and its children, e.g. 2G, 512M.",
 )
 @click.option("--seed", default=0, show_default=True, type=int)
+@label_options()
 @click.option(
     "--sandbox",
     type=click.Choice(["auto", "none"]),
@@ -103,7 +104,9 @@ class _Progress:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the stored run as JSON.")
 @pass_context
-def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, sandbox, as_json):
+def submit_command(
+    ctx, name, dataset, split, params, k, timeout, memory, seed, tags, note, sandbox, as_json
+):
     """Fit recommender NAME on the training part, score its top-k lists, store the run."""
     from harness.board import build, describe_standing, standing
     from harness.plugins import parse_params
@@ -124,6 +127,8 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
             seed=seed,
             sandbox=sandbox,
             progress=progress,
+            tags=list(tags),
+            note=note,
         )
     # A run asked for fewer than 10 items has no ndcg@10: place it by ndcg at its own k.
     metric = DEFAULT_METRIC if DEFAULT_METRIC in run.metrics else f"ndcg@{k}"
@@ -189,6 +194,7 @@ def submit_command(ctx, name, dataset, split, params, k, timeout, memory, seed, 
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--best-per-model", is_flag=True, help="Only each recommender's best run.")
+@tag_filter
 @click.option(
     "--columns",
     default=None,
@@ -210,6 +216,7 @@ def leaderboard_command(
     dialect,
     as_json,
     best_per_model,
+    tags,
     columns,
 ):
     """Rank the runs on a prepared split (only runs scored on its current fingerprint), with a
@@ -226,6 +233,7 @@ def leaderboard_command(
         seed=seed,
         dialect=dialect,
         best_per_model=best_per_model,
+        tags=list(tags),
     )
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     for notice in board.notices:
@@ -240,6 +248,11 @@ def leaderboard_command(
 
             with open(out, "w") as fh:
                 Console(file=fh, width=200).print(rich_table(board, columns=chosen))
+        elif not board.rows and board.tagged:
+            click.echo(
+                f"no runs tagged {', '.join(board.tagged)} on {dataset}/{board.split} "
+                "(see `harness runs`)"
+            )
         elif not board.rows:
             click.echo(
                 f"no runs yet on {dataset}/{board.split} (try `harness submit popular --dataset {dataset}`)"
@@ -261,41 +274,68 @@ def leaderboard_command(
 @click.command("runs")
 @click.option("--dataset", default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Show at most N runs.")
+@tag_filter
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
-def runs_command(ctx, dataset, limit, as_json):
-    """List runs, newest first, with their status."""
+def runs_command(ctx, dataset, limit, tags, as_json):
+    """List runs, newest first, with their status, tags and note."""
+    from harness.labels import check_tags
     from harness.store.runs import list_runs
 
-    runs = list_runs(ctx.home, ctx.check_dataset(dataset) if dataset else None, limit)
+    runs = list_runs(
+        ctx.home, ctx.check_dataset(dataset) if dataset else None, limit, check_tags(tags)
+    )
     if as_json:
         echo_json([r.to_json() for r in runs])
         return
     from rich.table import Table
 
     out = console()
-    wide = out.width >= 110
-    t = Table(title="runs", caption=None if wide else "run ids start with their start time")
+    has_tags, has_note = any(r.tags for r in runs), any(r.note for r in runs)
+    wide = out.width >= (150 if has_tags or has_note else 110)
+    # narrow: the dataset/split column gives way to the tags, and note and error share a column
+    # (a failed run shows its error, `show` prints both)
+    place = wide or not (has_tags or has_note)
+    notes = ["run ids start with their start time"] if not wide else []
+    if not place:
+        notes.append("dataset/split left out for width (--json, or a wider terminal)")
+    t = Table(title="runs", caption="; ".join(notes) or None)
     # the run id is the handle `show` and `rm` need: never wrapped; other cells are cut with "…"
     t.add_column("run", no_wrap=True, min_width=22)
     t.add_column("recommender", no_wrap=True, overflow="ellipsis", max_width=22 if wide else 14)
-    t.add_column("dataset/split", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16)
+    if place:
+        t.add_column(
+            "dataset/split", no_wrap=True, overflow="ellipsis", max_width=28 if wide else 16
+        )
     t.add_column("status", no_wrap=True, min_width=7)
     if wide:
         t.add_column("started", no_wrap=True)
         t.add_column("fit s", no_wrap=True, justify="right")
-    t.add_column("error", overflow="ellipsis", no_wrap=True, ratio=1)
+    if has_tags:
+        longest = max(len(", ".join(r.tags)) for r in runs)
+        t.add_column("tags", no_wrap=True, overflow="ellipsis", min_width=min(longest, 10))
+    if has_note and wide:
+        t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1)
+    t.add_column(
+        "note / error" if has_note and not wide else "error",
+        overflow="ellipsis",
+        no_wrap=True,
+        ratio=1,
+    )
     colours = {"ok": "green", "failed": "red", "aborted": "yellow", "running": "cyan"}
     for r in runs:
         started = f"{r.started_at:%Y-%m-%d %H:%M}" if r.started_at else ""
         fit = f"{r.fit_seconds:.1f}" if r.fit_seconds is not None else ""
+        last = r.error or ("" if wide else r.note) or ""
         t.add_row(
             r.run_id,
             text(r.recommender + _marks(r)),
-            text(f"{r.dataset}/{r.split}"),
+            *((text(f"{r.dataset}/{r.split}"),) if place else ()),
             f"[{colours[r.status]}]{r.status}[/]",
             *((started, fit) if wide else ()),
-            text((r.error or "")[:200]),
+            *((text(", ".join(r.tags)),) if has_tags else ()),
+            *((text(r.note or ""),) if has_note and wide else ()),
+            text(last[:200]),
         )
     out.print(t)
 
@@ -346,7 +386,7 @@ def show_command(ctx, run_id, per_user, out_file, as_json):
     info.add_column(style="bold")
     info.add_column(overflow="fold")
     for key, value in run.to_json().items():
-        if key not in skip and value is not None:
+        if key not in skip and value is not None and value != []:
             info.add_row(key, text(_field(key, value)))
     out.print(info)
     if run.segments:
@@ -404,6 +444,8 @@ def _field(key: str, value) -> str:
         return f"{value:%Y-%m-%d %H:%M:%S}"
     if key == "parameters":
         return " ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(defaults)"
+    if key == "tags":
+        return ", ".join(value)
     if key == "sandbox" and value == "none":
         return "none (unsandboxed: the model ran without isolation)"
     return str(value)
@@ -462,6 +504,40 @@ def demo_command(ctx, dataset, only, neural, sandbox):
     out.print(rich_table(build(home, dataset), width=out.width))
 
 
+@click.command("tag", context_settings={"ignore_unknown_options": True})
+@click.argument("run_id", metavar="RUN")
+@click.argument("changes", nargs=-1, type=click.UNPROCESSED, metavar="[+TAG|-TAG]...")
+@click.option(
+    "--note", default=None, metavar="TEXT", help="Replace the run's note ('' removes it)."
+)
+@pass_context
+def tag_command(ctx, run_id, changes, note):
+    """Add (+TAG, or TAG) and remove (-TAG) tags of a stored run; --note replaces its note.
+    RUN: a full id, a unique prefix, or the short id the board shows."""
+    from harness.errors import UsageError
+    from harness.labels import check_note, check_tags
+    from harness.store.runs import retag
+
+    if not changes and note is None:
+        raise UsageError("nothing to change: harness tag RUN +TAG -TAG [--note TEXT]")
+    add = check_tags([c[1:] if c.startswith("+") else c for c in changes if c[:1] != "-"])
+    remove = check_tags([c[1:] for c in changes if c[:1] == "-"])
+    run = retag(
+        ctx.home,
+        run_id,
+        add,
+        remove,
+        note=check_note(note) if note is not None else None,
+        set_note=note is not None,
+    )
+    click.echo(
+        escape(
+            f"run {run.run_id}: tags {', '.join(run.tags) or '(none)'}"
+            + (f"; note: {run.note}" if run.note else "")
+        )
+    )
+
+
 @click.command("rm")
 @click.argument("run_ids", nargs=-1, required=True, metavar="RUN...")
 @pass_context
@@ -485,4 +561,5 @@ COMMANDS = [
     show_command,
     demo_command,
     rm_command,
+    tag_command,
 ]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli import pass_context
+from harness.cli import label_options, pass_context
 from harness.config import MAX_K
 from harness.errors import ConfigError
 
@@ -76,6 +76,7 @@ def _render(result: dict, notices=()) -> None:
 )
 @click.option("--split", help="Split of --dataset (default: its default split).")
 @click.option("--name", help="Name of the stored external run.")
+@label_options("With --dataset: ")
 @click.option("--json", "as_json", is_flag=True, help="Print {metrics, segments} as JSON.")
 @click.option(
     "--engine",
@@ -101,6 +102,8 @@ def score_command(
     dataset,
     split,
     name,
+    tags,
+    note,
     as_json,
     engine,
     spark_master,
@@ -112,6 +115,10 @@ def score_command(
 
     ks = tuple(ks) or DEFAULT_KS
     notices: list[str] = []
+    if (tags or note is not None) and not dataset:
+        raise ConfigError(
+            "--tag and --note label a stored run: use them with --dataset D --name NAME"
+        )
     if spark_master and engine != "spark":
         raise ConfigError("--spark-master needs --engine spark")
     if engine == "spark" and (dataset or not truth_path):
@@ -134,7 +141,9 @@ def score_command(
                 f"--dialect {dialect}`"
             )
         ctx.check_dataset(dataset)
-        run = scoring.score_external(ctx.home, Path(recs_path), dataset, split, name, ks)
+        run = scoring.score_external(
+            ctx.home, Path(recs_path), dataset, split, name, ks, tags=list(tags), note=note
+        )
         result = run.to_json()
         notices = list((run.report or {}).get("notices") or [])
         from harness.board import DEFAULT_METRIC, build, position

@@ -97,6 +97,8 @@ def submit(
     sandbox: str = "auto",
     progress: Progress | None = None,
     pickled: bytes | None = None,
+    tags: list[str] | None = None,
+    note: str | None = None,
 ) -> store.Run:
     """Run recommender ``name`` on the prepared split and store the run; return the stored run.
 
@@ -109,11 +111,14 @@ def submit(
     No plugin code runs here: parameters are checked against the signature read from the plugin's
     source, else by the worker before ``fit``; either way a bad parameter stores no run.
 
+    ``tags`` and ``note`` are stored with the run (harness.labels: UsageError before anything
+    runs when one is malformed).
+
     Raises RunError (after storing a failed run) when the worker crashes, times out, runs out of
     memory or returns lists that break the contract. KeyboardInterrupt (Ctrl-C, or SIGTERM in
     the main thread) marks the run aborted.
     """
-    from harness import plugin_source, plugins
+    from harness import labels, plugin_source, plugins
     from harness.config import MAX_K
     from harness.runner import sandbox as sb
     from harness.store.splits import load_split
@@ -122,6 +127,7 @@ def submit(
         raise HarnessError(f"--k must be at most {MAX_K}, got {k}")
     if k < 1:
         raise HarnessError(f"--k must be at least 1, got {k}")
+    tags, note = labels.check_tags(tags), labels.check_note(note)
     isolation = "bwrap" if sb.check_mode(sandbox) == "auto" else "none"
     if isolation == "bwrap":
         sb.find_bwrap()
@@ -165,6 +171,8 @@ def submit(
         started_at=datetime.now(),
         external=False,
         sandbox=isolation,
+        tags=tags,
+        note=note,
         **_environment(),
     )
     created = False

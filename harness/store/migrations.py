@@ -96,6 +96,14 @@ ALTER TABLE runs ADD COLUMN sandbox VARCHAR;  -- how the worker was isolated: bw
 UPDATE runs SET sandbox = 'none' WHERE NOT external;  -- runs stored before the sandbox had none
 """,
     ),
+    (
+        5,
+        "runs tags and note",
+        """
+ALTER TABLE runs ADD COLUMN tags VARCHAR[];   -- --tag, validated by harness.labels (NULL: none)
+ALTER TABLE runs ADD COLUMN note VARCHAR;     -- --note: one line of text
+""",
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 

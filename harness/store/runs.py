@@ -69,6 +69,8 @@ class Run:
     pid: int | None = None
     host: str | None = None
     sandbox: str | None = None  # bwrap or none; NULL for external runs
+    tags: list[str] = field(default_factory=list)  # --tag (harness.labels), in the order given
+    note: str | None = None  # --note
     metrics: dict[str, float] = field(default_factory=dict)
     segments: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -272,6 +274,7 @@ def _decode(row: dict[str, Any]) -> Run:
             **row,
             "parameters": json.loads(row["parameters"] or "{}"),
             "report": json.loads(row["report"]) if row["report"] else None,
+            "tags": list(row.get("tags") or []),
         }
     )
     if _is_orphan(run.status, run.pid, run.host, run.started_at):
@@ -280,15 +283,63 @@ def _decode(row: dict[str, Any]) -> Run:
     return run
 
 
-def list_runs(home: Path, dataset: str | None = None, limit: int | None = None) -> list[Run]:
-    """Runs newest first (without metrics), optionally for one dataset."""
-    where, args = ("WHERE dataset = ?", [dataset]) if dataset else ("", [])
+def list_runs(
+    home: Path,
+    dataset: str | None = None,
+    limit: int | None = None,
+    tags: list[str] | None = None,
+) -> list[Run]:
+    """Runs newest first (without metrics), optionally for one dataset and only those carrying
+    every one of ``tags``."""
+    conditions, args = _where(dataset=dataset, tags=tags)
     lim = f"LIMIT {int(limit)}" if limit else ""
     with connect(home, read_only=True) as con:
         frame = con.sql(
-            f"SELECT * FROM runs {where} ORDER BY started_at DESC, run_id DESC {lim}", params=args
+            f"SELECT * FROM runs {conditions} ORDER BY started_at DESC, run_id DESC {lim}",
+            params=args,
         ).pl()
     return [_decode(r) for r in frame.to_dicts()]
+
+
+def _where(dataset: str | None = None, tags: list[str] | None = None) -> tuple[str, list[Any]]:
+    """``WHERE ...`` (or "") and its parameters: one dataset, runs carrying all of ``tags``."""
+    parts: list[str] = []
+    args: list[Any] = []
+    if dataset:
+        parts.append("dataset = ?")
+        args.append(dataset)
+    if tags:
+        parts.append("list_has_all(coalesce(tags, []), ?)")
+        args.append(list(tags))
+    return ("WHERE " + " AND ".join(parts) if parts else ""), args
+
+
+def retag(
+    home: Path,
+    run_id: str,
+    add: list[str],
+    remove: list[str],
+    *,
+    note: str | None = None,
+    set_note: bool = False,
+) -> Run:
+    """Add ``add`` to a run's tags and take ``remove`` away (each validated by harness.labels,
+    as is the result's count); with ``set_note``, replace its note (None removes it). Returns
+    the run as stored. ``run_id``: as :func:`get_run`."""
+    from harness.labels import check_tags
+
+    with connect(home) as con:
+        run = _decode(_find_run(con, run_id).to_dicts()[0])
+        tags = [t for t in run.tags if t not in remove]
+        tags = check_tags(tags + [t for t in add if t not in remove])
+        changes: dict[str, Any] = {"tags": tags}
+        if set_note:
+            changes["note"] = note
+        _update(con, run.run_id, changes)
+    run.tags = tags
+    if set_note:
+        run.note = note
+    return run
 
 
 def _find_run(con, run_id: str) -> pl.DataFrame:
@@ -354,22 +405,31 @@ def delete_run(home: Path, run_id: str) -> Run:
 
 
 def leaderboard_rows(
-    home: Path, dataset: str, split: str, fingerprint: str, segment: str = "all"
+    home: Path,
+    dataset: str,
+    split: str,
+    fingerprint: str,
+    segment: str = "all",
+    tags: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Every ``ok`` run on this dataset, split and fingerprint: one row per run, one column per
-    metric of ``segment`` (wide), plus the run's descriptive columns. Other fingerprints never mix in."""
+    """Every ``ok`` run on this dataset, split and fingerprint (carrying every one of ``tags``):
+    one row per run, one column per metric of ``segment`` (wide), plus the run's descriptive
+    columns. Other fingerprints never mix in."""
+    tagged = "AND list_has_all(coalesce(r.tags, []), ?)" if tags else ""
+    extra = [list(tags)] if tags else []
     with connect(home, read_only=True) as con:
         runs = con.sql(
             "SELECT run_id, recommender, parameters, seed, k, baseline, external, fit_seconds, "
-            "recommend_seconds, peak_memory_bytes, started_at, plugin_version, sandbox FROM runs "
-            "WHERE status = 'ok' AND dataset = ? AND split = ? AND fingerprint = ?",
-            params=[dataset, split, fingerprint],
+            "recommend_seconds, peak_memory_bytes, started_at, plugin_version, sandbox, "
+            "coalesce(tags, []) AS tags, note FROM runs r "
+            f"WHERE status = 'ok' AND dataset = ? AND split = ? AND fingerprint = ? {tagged}",
+            params=[dataset, split, fingerprint, *extra],
         ).pl()
         metrics = con.sql(
             "SELECT m.run_id, m.metric, m.value FROM run_metrics m JOIN runs r USING (run_id) "
             "WHERE r.status = 'ok' AND r.dataset = ? AND r.split = ? AND r.fingerprint = ? "
-            "AND m.segment = ?",
-            params=[dataset, split, fingerprint, segment],
+            f"AND m.segment = ? {tagged}",
+            params=[dataset, split, fingerprint, segment, *extra],
         ).pl()
     if metrics.height:
         wide = metrics.pivot(
