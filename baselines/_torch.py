@@ -16,11 +16,19 @@ from harness.api import Columns, TrainData
 U, I, T = Columns.USER, Columns.ITEM, Columns.TIMESTAMP
 
 
-def setup(data: TrainData, device: str | None = None) -> torch.device:
-    """Seed torch and numpy from ``data.seed``, use ``data.n_threads`` cores; pick the device
-    (CUDA when present unless ``device`` says otherwise)."""
+#: torch threads by default. OpenMP threads spin while they wait: on the shared 2-core machine
+#: (load 8-15) two threads had not finished one sasrec epoch on synthetic-kion after 3 minutes,
+#: one thread does it in 16 s (the small matrices of these models gain little from a second core)
+THREADS = 1
+
+
+def setup(data: TrainData, device: str | None = None, threads: int = THREADS) -> torch.device:
+    """Seed torch and numpy from ``data.seed``; use ``threads`` cores (0: every core the run
+    allows, ``data.n_threads``; never more than that); pick the device (CUDA when present unless
+    ``device`` says otherwise)."""
     torch.manual_seed(data.seed)
-    torch.set_num_threads(max(1, int(data.n_threads)))
+    allowed = max(1, int(data.n_threads))
+    torch.set_num_threads(min(threads, allowed) if threads > 0 else allowed)
     if device in (None, "", "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():

@@ -33,6 +33,7 @@ from torch.nn import functional as F
 
 from baselines import Baseline
 from baselines._torch import (
+    THREADS,
     inner_validation,
     ordered_interactions,
     padded_history,
@@ -41,6 +42,12 @@ from baselines._torch import (
     valid_ndcg,
 )
 from harness.api import Bounds, TrainData, report_progress
+
+#: softmax work of one epoch, (target positions) x (items): above it an epoch is a seeded sample of
+#: the windows (ml-latest-small's whole train is 3.8e8, so every window every epoch there)
+EPOCH_WORK = 5e8
+#: default bound on the whole training's softmax work: caps the number of epochs on large data
+TOTAL_WORK = 1.5e10
 
 
 class _Net(nn.Module):
@@ -125,9 +132,20 @@ class SASRecRecommender(Baseline):
         valid_users: Annotated[int, Bounds(ge=0)] = 512,
         valid_ratio: Annotated[float, Bounds(gt=0, lt=1)] = 0.2,
         refit: bool = False,
+        epoch_windows: Annotated[int, Bounds(ge=0)] = 0,
+        work_budget: Annotated[float, Bounds(ge=0)] = TOTAL_WORK,
+        threads: Annotated[int, Bounds(ge=0)] = THREADS,
         exclude_seen: bool = True,
         device: str = "auto",
     ) -> None:
+        if threads < 0:
+            raise ValueError(f"threads must be >= 0 (0: every core the run allows), got {threads}")
+        self.threads = threads
+        if epoch_windows < 0 or work_budget < 0:
+            raise ValueError(
+                "epoch_windows and work_budget must be >= 0 (0: automatic / no budget), "
+                f"got {epoch_windows} and {work_budget}"
+            )
         for name, value in (
             ("epochs", epochs),
             ("dim", dim),
@@ -161,10 +179,11 @@ class SASRecRecommender(Baseline):
         self.dropout, self.loss, self.negatives, self.gbce_t = dropout, loss, negatives, gbce_t
         self.target, self.weight_decay = target, weight_decay
         self.valid_users, self.valid_ratio, self.refit = valid_users, valid_ratio, refit
+        self.epoch_windows, self.work_budget = epoch_windows, work_budget
         self.exclude_seen, self.device = exclude_seen, device
 
     def _fit(self, data: TrainData) -> None:
-        self._device = setup(data, self.device)
+        self._device = setup(data, self.device, self.threads)
         rows, items = ordered_interactions(data)
         self._history = padded_history(rows, items, data.n_users, self.max_len)
         fit_rows, fit_items, valid = inner_validation(
@@ -204,6 +223,7 @@ class SASRecRecommender(Baseline):
         epoch's weights. Returns the epoch kept."""
         device = self._device
         windows = torch.as_tensor(training_windows(rows, items, data.n_users, self.max_len))
+        per_epoch, epochs = self._epoch_plan(windows, data.n_items, epochs)
         net = _Net(data.n_items, self.dim, self.max_len, self.blocks, self.heads, self.dropout)
         net.to(device)
         self._net = net
@@ -217,7 +237,8 @@ class SASRecRecommender(Baseline):
         for epoch in range(1, (epochs if len(windows) else 0) + 1):
             net.train()
             total, steps = 0.0, 0
-            for idx in torch.randperm(len(windows), generator=gen).split(self.batch_size):
+            order = torch.randperm(len(windows), generator=gen)[:per_epoch]
+            for idx in order.split(self.batch_size):
                 batch = windows[idx].to(device)
                 # trim the all-padding left columns this batch shares
                 first = int((batch > 0).float().argmax(1).min())
@@ -257,6 +278,20 @@ class SASRecRecommender(Baseline):
             net.load_state_dict(best_state)
         net.eval()
         return best_epoch or epoch
+
+    def _epoch_plan(self, windows: torch.Tensor, n_items: int, epochs: int) -> tuple[int, int]:
+        """(windows per epoch, epochs at most). ``epoch_windows`` 0: every window while an
+        epoch's full-softmax work (target positions x items) stays under ``EPOCH_WORK``, else a
+        seeded sample of that much; ``work_budget`` caps the epochs so that the whole training
+        does at most that much work (on large data; 0: no cap)."""
+        n = len(windows)
+        targets = max(int((windows > 0).sum()) - n, 1)
+        per_window = targets / max(n, 1) * n_items
+        per_epoch = self.epoch_windows or max(self.batch_size, int(EPOCH_WORK / per_window))
+        per_epoch = min(per_epoch, n)
+        if self.work_budget:
+            epochs = min(epochs, max(1, int(self.work_budget / (per_epoch * per_window))))
+        return per_epoch, epochs
 
     def _targets(self, batch: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Per position of ``batch[:, :-1]``: the next item, or (``target=future``) an item drawn

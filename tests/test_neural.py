@@ -348,3 +348,73 @@ def _ndcg10(recs: pl.DataFrame, truth: pl.DataFrame) -> float:
 
     normalised, _ = validate_recommendations(recs, source="test", k=10)
     return evaluate(normalised, truth, ks=(10,)).metrics["all"]["ndcg@10"]
+
+
+def test_sasrec_epoch_plan_by_hand(monkeypatch):
+    """4 windows with 12 real items hold 8 targets: 2 per window, 20 units of softmax work each
+    over 10 items. EPOCH_WORK 50 -> 2 windows per epoch; a budget of 100 -> 2 epochs."""
+    import torch
+
+    import baselines.sasrec as sasrec_module
+
+    monkeypatch.setattr(sasrec_module, "EPOCH_WORK", 50)
+    windows = torch.arange(1, 13).reshape(4, 3)  # no padding (0): 12 real items
+    model = SASRecRecommender(batch_size=1, work_budget=100)
+    assert model._epoch_plan(windows, 10, 100) == (2, 2)
+    assert SASRecRecommender(batch_size=1, epoch_windows=3, work_budget=100)._epoch_plan(
+        windows, 10, 100
+    ) == (3, 1)
+    assert SASRecRecommender(batch_size=1, work_budget=0)._epoch_plan(windows, 10, 7) == (2, 7)
+    # never fewer than a batch, never more than there are
+    assert SASRecRecommender(batch_size=3, work_budget=0)._epoch_plan(windows, 10, 7) == (3, 7)
+    assert SASRecRecommender(epoch_windows=9, work_budget=0)._epoch_plan(windows, 10, 7) == (4, 7)
+
+
+def test_sasrec_work_budget_caps_the_epochs():
+    model = SASRecRecommender(**{**FAST["sasrec"], "epochs": 6, "valid_users": 0, "work_budget": 1})
+    model.fit(tiny())
+    assert len(model.history_) == 1  # without the budget: all 6 epochs (no early stopping)
+    model = SASRecRecommender(**{**FAST["sasrec"], "epochs": 3, "valid_users": 0})
+    model.fit(tiny())
+    assert len(model.history_) == 3
+
+
+def test_dssm_epoch_pairs_bounds_the_steps(monkeypatch):
+    """epoch_pairs 8 at batch 4: two steps per epoch, whatever the number of train pairs."""
+    calls = []
+    original = DSSMRecommender._loss
+
+    def counting(self, *args):
+        calls.append(len(args[2]))
+        return original(self, *args)
+
+    monkeypatch.setattr(DSSMRecommender, "_loss", counting)
+    data = tiny()
+    DSSMRecommender(**{**FAST["dssm"], "batch_size": 4, "epoch_pairs": 8}).fit(data)
+    assert calls == [4] * 4  # 2 epochs x 2 steps of 4 pairs
+    calls.clear()
+    DSSMRecommender(**{**FAST["dssm"], "batch_size": 64, "epoch_pairs": 0}).fit(data)
+    n = data.interactions.height
+    assert sum(calls) == 2 * n and len(calls) == 2 * -(-n // 64)
+    with pytest.raises(ValueError, match="epoch_pairs"):
+        DSSMRecommender(epoch_pairs=-1)
+
+
+def test_torch_threads_default_to_one_and_never_exceed_the_run():
+    import torch
+
+    from baselines._torch import setup
+
+    before = torch.get_num_threads()
+    try:
+        two = TrainData(tiny().interactions, seed=0, n_threads=2)
+        setup(two, "cpu")
+        assert torch.get_num_threads() == 1  # the default cap
+        setup(two, "cpu", threads=0)
+        assert torch.get_num_threads() == 2  # every core the run allows
+        setup(TrainData(tiny().interactions, seed=0, n_threads=1), "cpu", threads=4)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        SASRecRecommender(threads=-1)

@@ -20,6 +20,7 @@ from harness.api import TrainData
 from harness.checks import check_recommender
 from two_stage import TwoStageRecommender
 from two_stage.features import add_features
+from two_stage.model import _matrix
 
 START = datetime(2024, 1, 1)
 SMALL = dict(
@@ -253,3 +254,40 @@ def test_generators_are_registered_recommenders_built_by_name():
     assert len(model.candidate_recall_) == 2 and all(0 < r <= 1 for r in model.candidate_recall_)
     with pytest.raises(NotFoundError, match="no-such"):
         TwoStageRecommender(generators="popular,no-such").fit(data)
+
+
+def test_large_data_stacks_fewer_windows():
+    """max_window_rows bounds the rows the generators are refitted on over all inner windows:
+    with fewer than two trains' worth, one window (the ranker's queries all come from it)."""
+    data = tiny_data()
+    rows = data.interactions.height
+    model = TwoStageRecommender(**{**SMALL, "windows": 3, "max_window_rows": 2 * rows + 1})
+    frame = model.training_frame(data)
+    assert frame.get_column("query").unique().sort().to_list() == [0, 1]
+    assert len(model.candidate_recall_) == 2
+    model = TwoStageRecommender(**{**SMALL, "windows": 3, "max_window_rows": 1})
+    assert model.training_frame(data).get_column("query").unique().to_list() == [0]
+    with pytest.raises(ValueError, match="max_window_rows"):
+        TwoStageRecommender(max_window_rows=0)
+
+
+def test_ranker_ensemble_and_thread_count_do_not_change_lists():
+    """rankers=2 trains two boosters that differ in their seed and sums their scores; the lists
+    do not depend on LightGBM's thread count (deterministic, row-wise histograms)."""
+    data = tiny_data()
+    model = TwoStageRecommender(**{**SMALL, "rankers": 2})
+    frame = model.training_frame(data)
+    model._train_ranker(frame, data, threads=1)
+    model.serve_on(data)
+    users = data.user_ids.head(20)
+    cands = model.candidate_features(users, model.candidates)
+    assert len(model.boosters_) == 2
+    one = [b.predict(_matrix(cands, model.features)) for b in model.boosters_]
+    assert not np.array_equal(one[0], one[1])  # different seeds, different trees
+    lists = model.recommend(users, 5)
+    model._train_ranker(frame, data, threads=2)
+    two = [b.predict(_matrix(cands, model.features)) for b in model.boosters_]
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    assert model.recommend(users, 5).equals(lists)
+    with pytest.raises(ValueError, match="rankers"):
+        TwoStageRecommender(rankers=0)

@@ -50,6 +50,8 @@ class TwoStageRecommender:
         inner: str = "auto",
         user_fraction: Annotated[float, Bounds(gt=0, lt=1)] = 0.2,
         user_windows: Annotated[int, Bounds(ge=1)] = 3,
+        max_window_rows: Annotated[int, Bounds(ge=1)] = 4_000_000,
+        rankers: Annotated[int, Bounds(ge=1)] = 1,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
@@ -78,6 +80,12 @@ class TwoStageRecommender:
         if not 1 <= user_windows < 1.0 / user_fraction:
             raise ValueError(f"user_windows must be in [1, 1/user_fraction), got {user_windows}")
         self.inner, self.user_fraction, self.user_windows = inner, user_fraction, user_windows
+        if max_window_rows <= 0:
+            raise ValueError(f"max_window_rows must be positive, got {max_window_rows}")
+        self.max_window_rows = max_window_rows
+        if rankers < 1:
+            raise ValueError(f"rankers must be at least 1, got {rankers}")
+        self.rankers = rankers
         self._per_user = inner == "user"
         self.generator_names = generators
         self._factories = default_generators(
@@ -88,11 +96,18 @@ class TwoStageRecommender:
 
     # -- fit ------------------------------------------------------------------------------
     def fit(self, data: TrainData) -> TwoStageRecommender:
+        self._train_ranker(self.training_frame(data), data)
+        self.serve_on(data)
+        return self
+
+    def training_frame(self, data: TrainData) -> pl.DataFrame:
+        """The ranker's labelled candidates: one frame stacking every inner window (a ``query``
+        column numbers the window), features from before each window only."""
         self.data = data
         self._per_user = self._mode(data) == "user"
         self.recent_days = _window_days(data, self._carve(data)[2])
         frames, self.candidate_recall_ = [], []
-        for i in range(self.user_windows if self._per_user else self.windows):
+        for i in range(self._n_windows(data)):
             before, window, start = self._carve(data, i)
             if before.height and window.height:
                 past = TrainData(
@@ -104,14 +119,29 @@ class TwoStageRecommender:
                     n_threads=data.n_threads,
                 )
                 frames.append(self._labelled(past, window).with_columns(query=pl.lit(i, pl.Int32)))
-        self._train_ranker([f for f in frames if f.height], data)
+        frames = [f for f in frames if f.height]
+        if not frames:
+            return pl.DataFrame()
+        return pl.concat(frames, how="diagonal_relaxed").sort(["query", U, I])
+
+    def _n_windows(self, data: TrainData) -> int:
+        """Stacked inner windows: ``user_windows`` or ``windows``, fewer on large data so that the
+        generators are fitted on at most ``max_window_rows`` rows over all windows (at least
+        one window): each window refits every generator on nearly all of train."""
+        wanted = self.user_windows if self._per_user else self.windows
+        affordable = max(1, self.max_window_rows // max(data.interactions.height, 1))
+        return min(wanted, affordable)
+
+    def serve_on(self, data: TrainData, features: bool = False) -> None:
+        """Refit the generators on all of ``data`` and precompute its feature tables (when a
+        ranker was trained, or ``features``): what ``recommend`` needs besides the ranker."""
+        self.data = data
         self.generators = fit_generators(self._factories, data)
         self._tables = (
             feature_tables(data.interactions, data.items, data.cutoff, self.recent_days, data.users)
-            if self.ranker is not None
+            if self.ranker is not None or features
             else None
         )
-        return self
 
     def _mode(self, data: TrainData) -> str:
         """How the inner split is carved: ``global`` (time windows, like a global cutoff) or
@@ -196,13 +226,16 @@ class TwoStageRecommender:
             frame, past.interactions, past.items, past.cutoff, self.recent_days, tables
         )
 
-    def _train_ranker(self, frames: list[pl.DataFrame], data: TrainData) -> None:
-        """LightGBM lambdarank on the labelled windows; one query per (window, user)."""
+    def _train_ranker(
+        self, frame: pl.DataFrame, data: TrainData, threads: int | None = None
+    ) -> None:
+        """LightGBM lambdarank on the labelled windows; one query per (window, user).
+        ``threads``: LightGBM's threads (default: one below ``PARALLEL_ROWS`` rows)."""
         import lightgbm as lgb
 
-        if not frames:
+        self.ranker = None
+        if frame.height == 0:
             return
-        frame = pl.concat(frames, how="diagonal_relaxed").sort(["query", U, I])
         self.features = [c for c in frame.columns if c not in NOT_FEATURES]
         groups = frame.group_by("query", U, maintain_order=True).len().get_column("len").to_numpy()
         params = {
@@ -215,7 +248,7 @@ class TwoStageRecommender:
             "feature_fraction": 0.8,
             "lambdarank_truncation_level": 20,
             "seed": data.seed,
-            "num_threads": _threads(frame.height, data.n_threads),
+            "num_threads": threads or _threads(frame.height, data.n_threads),
             "deterministic": True,
             "force_row_wise": True,
             "verbose": -1,
@@ -225,47 +258,63 @@ class TwoStageRecommender:
             frame.get_column("label").to_numpy(),
             group=groups,
             feature_name=self.features,
-            free_raw_data=True,
+            free_raw_data=False,
         )
-        self.ranker = lgb.train(params, train, num_boost_round=self.n_estimators)
+        # ``rankers`` boosters that differ only in their seed (bagging and feature sampling);
+        # their mean score varies less from seed to seed than one booster's
+        self.boosters_ = [
+            lgb.train({**params, "seed": data.seed + j}, train, num_boost_round=self.n_estimators)
+            for j in range(self.rankers)
+        ]
+        self.ranker = self.boosters_[0]
 
     # -- recommend ------------------------------------------------------------------------
     def recommend(self, users: pl.Series, k: int) -> pl.DataFrame:
-        """Top ``k`` per user by the ranker's score (reciprocal-rank fusion if none was trained)."""
+        """Top ``k`` per user by the ranker's score (reciprocal-rank fusion if none was trained),
+        ``batch_users`` users at a time."""
         users = pl.Series(U, users).unique(maintain_order=True)
         depth = max(self.candidates, k)
-        frames = []
-        for part in batches(users.len(), self.batch_users):
-            cands = candidates(
-                self.generators, users.slice(part.start, part.stop - part.start), depth
+        frames = [
+            self.rank(
+                self.candidate_features(users.slice(part.start, part.stop - part.start), depth), k
             )
-            if self.ranker is not None:
-                cands = add_features(
-                    cands,
-                    self.data.interactions,
-                    self.data.items,
-                    self.data.cutoff,
-                    self.recent_days,
-                    self._tables,
-                )
-                score = self.ranker.predict(
-                    _matrix(cands, self.features),
-                    num_threads=_threads(cands.height, self.data.n_threads),
-                )
-                cands = cands.with_columns(pl.Series(S, score, dtype=pl.Float64))
-            else:
-                cands = cands.with_columns(pl.col("rrf").alias(S))
-            frames.append(
-                cands.select(U, I, S)
-                .sort([U, S, I], descending=[False, True, False])
-                .group_by(U, maintain_order=True)
-                .head(k)
-            )
+            for part in batches(users.len(), self.batch_users)
+        ]
         if not frames:
             return pl.DataFrame(
                 {U: users, I: self.data.item_ids.head(0), S: pl.Series([], dtype=pl.Float64)}
             )
         return pl.concat(frames)
+
+    def candidate_features(self, users: pl.Series, depth: int) -> pl.DataFrame:
+        """The generators' top ``depth`` per user, with the ranker's features (from all of train)."""
+        cands = candidates(self.generators, users, depth)
+        if self._tables is None:
+            return cands
+        return add_features(
+            cands,
+            self.data.interactions,
+            self.data.items,
+            self.data.cutoff,
+            self.recent_days,
+            self._tables,
+        )
+
+    def rank(self, cands: pl.DataFrame, k: int) -> pl.DataFrame:
+        """Each user's top ``k`` of ``cands`` by the ranker (or reciprocal-rank fusion)."""
+        if self.ranker is not None:
+            matrix = _matrix(cands, self.features)
+            threads = _threads(cands.height, self.data.n_threads)
+            score = sum(b.predict(matrix, num_threads=threads) for b in self.boosters_)
+            cands = cands.with_columns(pl.Series(S, score, dtype=pl.Float64))
+        else:
+            cands = cands.with_columns(pl.col("rrf").alias(S))
+        return (
+            cands.select(U, I, S)
+            .sort([U, S, I], descending=[False, True, False])
+            .group_by(U, maintain_order=True)
+            .head(k)
+        )
 
 
 def _matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
