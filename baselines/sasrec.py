@@ -33,7 +33,6 @@ from torch.nn import functional as F
 
 from baselines import Baseline
 from baselines._torch import (
-    THREADS,
     inner_validation,
     ordered_interactions,
     padded_history,
@@ -46,8 +45,6 @@ from harness.api import Bounds, TrainData, report_progress
 #: softmax work of one epoch, (target positions) x (items): above it an epoch is a seeded sample of
 #: the windows (ml-latest-small's whole train is 3.8e8, so every window every epoch there)
 EPOCH_WORK = 5e8
-#: default bound on the whole training's softmax work: caps the number of epochs on large data
-TOTAL_WORK = 1.5e10
 
 
 class _Net(nn.Module):
@@ -133,8 +130,9 @@ class SASRecRecommender(Baseline):
         valid_ratio: Annotated[float, Bounds(gt=0, lt=1)] = 0.2,
         refit: bool = False,
         epoch_windows: Annotated[int, Bounds(ge=0)] = 0,
-        work_budget: Annotated[float, Bounds(ge=0)] = TOTAL_WORK,
-        threads: Annotated[int, Bounds(ge=0)] = THREADS,
+        # bound on the whole training's softmax work: caps the number of epochs on large data
+        work_budget: Annotated[float, Bounds(ge=0)] = 1.5e10,
+        threads: Annotated[int, Bounds(ge=0)] = 1,
         exclude_seen: bool = True,
         device: str = "auto",
     ) -> None:

@@ -291,3 +291,5 @@ def test_ranker_ensemble_and_thread_count_do_not_change_lists():
     assert model.recommend(users, 5).equals(lists)
     with pytest.raises(ValueError, match="rankers"):
         TwoStageRecommender(rankers=0)
+    with pytest.raises(ValueError, match="objective"):
+        TwoStageRecommender(objective="regression")

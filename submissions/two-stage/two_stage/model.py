@@ -52,6 +52,7 @@ class TwoStageRecommender:
         user_windows: Annotated[int, Bounds(ge=1)] = 3,
         max_window_rows: Annotated[int, Bounds(ge=1)] = 4_000_000,
         rankers: Annotated[int, Bounds(ge=1)] = 1,
+        objective: str = "lambdarank",
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
@@ -86,6 +87,9 @@ class TwoStageRecommender:
         if rankers < 1:
             raise ValueError(f"rankers must be at least 1, got {rankers}")
         self.rankers = rankers
+        if objective not in ("lambdarank", "rank_xendcg"):
+            raise ValueError(f"objective must be lambdarank or rank_xendcg, got {objective!r}")
+        self.objective = objective
         self._per_user = inner == "user"
         self.generator_names = generators
         self._factories = default_generators(
@@ -239,7 +243,7 @@ class TwoStageRecommender:
         self.features = [c for c in frame.columns if c not in NOT_FEATURES]
         groups = frame.group_by("query", U, maintain_order=True).len().get_column("len").to_numpy()
         params = {
-            "objective": "lambdarank",
+            "objective": self.objective,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_child_samples,
