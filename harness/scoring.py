@@ -13,6 +13,7 @@ value per truth user and metric, and one chunk, however long the list file is. O
 from __future__ import annotations
 
 import importlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -90,15 +91,22 @@ def score_lists(
     against: str = "the truth",
     write_to: Path | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    truth_distinct: bool = False,
 ) -> Scored:
     """Validate and score ``lists`` (a list file, a directory of parquet files or a frame) with the
     local engine. ``users``: the users a list may name; ``k``: the longest list allowed;
     ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
-    score]``), chunk by chunk. Raises ValidationError naming ``name`` and the offending rows."""
+    score]``), chunk by chunk; ``truth_distinct``: no pair of ``truth`` repeats (checked by
+    :func:`harness.recs.validate_truth`). Raises ValidationError naming ``name`` and the offending rows."""
     name = name or ("recommendations" if isinstance(lists, pl.DataFrame) else str(lists))
 
     def run(reader: ListReader) -> Scored:
         scorer = writer = None
+        # A chunk is scored on a second thread while this one reads and validates the next (the
+        # heavy numpy and polars steps release the GIL): one chunk in flight, so memory stays
+        # bounded, and chunks are scored one after another, in order, as before.
+        pool = ThreadPoolExecutor(1, thread_name_prefix="harness-score")
+        scoring: Future | None = None
         try:
             for chunk, starts in reader:
                 if scorer is None:  # the truth has the lists' id types once the first batch is in
@@ -111,11 +119,18 @@ def score_lists(
                         cold_users=cold_users,
                         item_categories=cats,
                         source=name,
+                        # ids aligned to other types may meet: then the pairs are checked again
+                        distinct=truth_distinct and aligned is truth,
                     )
-                scorer.add(chunk, starts)
+                if scoring is not None:
+                    scoring.result()
+                scoring = pool.submit(scorer.add, chunk, starts)
                 if write_to is not None:
                     writer = _write(writer, write_to, chunk)
+            if scoring is not None:
+                scoring.result()
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             if writer is not None:
                 writer.close()
         if scorer is None:  # a reader yields at least one chunk, empty or not
@@ -199,6 +214,7 @@ def score_files(
         item_categories=cats,
         name=recs_name,
         against=truth_name,
+        truth_distinct=True,  # validate_truth collapsed repeated pairs
         **options,
     )
 

@@ -111,6 +111,7 @@ class Scorer:
         cold_users: pl.Series | None = None,
         item_categories: pl.DataFrame | None = None,
         source: str = "recommendations",
+        distinct: bool = False,
     ) -> None:
         self.ks = _ks(ks)
         self.source = source
@@ -119,7 +120,8 @@ class Scorer:
             truth = truth.sort(USER, maintain_order=True)
         # A repeated pair counts once (n_u counts distinct items): most truths have none, and
         # then the run lengths of the sorted users are n_u (a group-by n_unique costs seconds).
-        if not distinct_pairs(truth):
+        # ``distinct``: the caller has checked already (validate_truth), the check is skipped.
+        if not distinct and not distinct_pairs(truth):
             truth = truth.unique(maintain_order=True)
         self.truth = truth
         starts = block_starts(truth)
@@ -178,13 +180,15 @@ class Scorer:
             starts=starts,
             shared=self.shared,
         )
+        # users in truth order, one after another: a slice, not a scatter
+        at = slice(pos[0], pos[-1] + 1) if _consecutive(pos) else pos
         for name, family in REGISTRY.items():
             result = family(ctx)
             if isinstance(result, PerUser):
                 for col, values in result.columns.items():
                     if col not in self.values:
                         self.values[col] = np.full(self.user_ids.len(), result.missing)
-                    self.values[col][pos] = values
+                    self.values[col][at] = values
             elif isinstance(result, Totals):
                 if name in self.totals:
                     self.totals[name].counts += result.counts
@@ -193,9 +197,8 @@ class Scorer:
 
     def _truth_of(self, pos: np.ndarray) -> pl.DataFrame:
         """The truth rows of the users at ``pos``, grouped in that order (``n`` rows each)."""
-        first, last = int(pos[0]), int(pos[-1])
-        if last - first + 1 == len(pos) and np.all(pos[1:] > pos[:-1]):  # consecutive: one slice
-            lo, hi = self.truth_starts[first], self.truth_starts[last + 1]
+        if _consecutive(pos):  # one slice
+            lo, hi = self.truth_starts[pos[0]], self.truth_starts[pos[-1] + 1]
             return self.truth.slice(lo, hi - lo)
         begin = self.truth_starts[pos]
         lengths = self.truth_starts[pos + 1] - begin
@@ -313,6 +316,11 @@ class Scorer:
                     self.values[col] = np.full(self.user_ids.len(), result.missing)
             elif isinstance(result, Totals):
                 self.totals[name] = result
+
+
+def _consecutive(pos: np.ndarray) -> bool:
+    """Whether ``pos`` is ``pos[0], pos[0] + 1, ..., pos[-1]``."""
+    return bool(pos[-1] - pos[0] + 1 == len(pos) and np.all(pos[1:] > pos[:-1]))
 
 
 def block_starts(recs: pl.DataFrame) -> np.ndarray:
