@@ -16,9 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from harness.metrics import evaluate
+from harness.metrics import evaluate, quicksort
 from harness.metrics.dialects import DIALECTS, get, order_ties
-from harness.metrics.quicksort import argsort
 from harness.scoring import score_files
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
@@ -336,12 +335,15 @@ def test_score_dataset_refuses_a_dialect(cli, dataset, tmp_path):
 NUMBA = json.loads((FIXTURES.parent / "numba_argsort.json").read_text())["lists"]
 
 
-def test_quicksort_reproduces_numbas_argsort():
+@pytest.mark.parametrize("chunk_rows", [1 << 20, 150])
+def test_quicksort_reproduces_numbas_argsort(monkeypatch, chunk_rows):
     # numba's np.argsort (an unstable quicksort) on lists of 0-200 tied keys, as numba itself
-    # returned them (benchmarks/dialects_fixtures.py --numba); all lists in one call
+    # returned them (benchmarks/dialects_fixtures.py --numba); all lists in one call, sorted in
+    # one chunk or in chunks of whole lists
+    monkeypatch.setattr(quicksort, "CHUNK_ROWS", chunk_rows)
     keys = np.concatenate([np.asarray(x["keys"], dtype=float) for x in NUMBA])
     starts = np.cumsum([0, *(len(x["keys"]) for x in NUMBA)])
-    got = argsort(keys, starts)
+    got = quicksort.argsort(keys, starts)
     for x, lo, hi in zip(NUMBA, starts[:-1], starts[1:]):
         assert (got[lo:hi] - lo).tolist() == x["argsort"], x["keys"]
 

@@ -32,6 +32,9 @@ import numpy as np
 SMALL = 15  # numba's SMALL_QUICKSORT: segments with high - low >= SMALL are partitioned
 
 
+CHUNK_ROWS = 1 << 20  # lists are sorted about this many rows at a time (bounded memory)
+
+
 def argsort(keys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """For lists ``keys[starts[j]:starts[j + 1]]`` (``starts`` begins with 0 and ends with
     ``len(keys)``), the global indices in the order numba's ``np.argsort(list,
@@ -39,6 +42,17 @@ def argsort(keys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     NaN scores)."""
     keys = np.asarray(keys, dtype=np.float64)
     starts = np.asarray(starts, dtype=np.int64)
+    out = np.empty(keys.shape[0], dtype=np.int64)
+    # whole lists of about CHUNK_ROWS rows at a time: the lists do not interact
+    cuts = np.unique(np.searchsorted(starts, np.arange(0, keys.shape[0], CHUNK_ROWS)))
+    cuts = np.append(cuts[cuts < starts.size - 1], starts.size - 1)
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        lo, hi = starts[a], starts[b]
+        out[lo:hi] = lo + _argsort(keys[lo:hi], starts[a : b + 1] - lo)
+    return out
+
+
+def _argsort(keys: np.ndarray, starts: np.ndarray) -> np.ndarray:
     n = keys.shape[0]
     order = np.arange(n, dtype=np.int64)  # order[p]: the element at position p (numba's R)
     lengths = np.diff(starts)
@@ -48,7 +62,7 @@ def argsort(keys: np.ndarray, starts: np.ndarray) -> np.ndarray:
         low, high = _partition(keys, order, low, high)
     list_of = np.repeat(np.arange(lengths.size), lengths)
     # insertion sort of what is left, and the order across segments: key, then position
-    final = np.lexsort((np.arange(n), keys[order], list_of))
+    final = np.lexsort((keys[order], list_of))  # stable: equal keys keep their positions
     return order[final]
 
 
@@ -73,33 +87,42 @@ def _partition(
     swap(high, mid, np.ones(low.size, dtype=bool))
     # every position p in [low, high - 1] of every segment s, segments one after another
     size = high - low  # positions scanned per segment
+    first = np.cumsum(size) - size  # where each segment starts in these arrays
     seg = np.repeat(np.arange(low.size), size)
-    first = np.cumsum(size) - size
-    pos = low[seg] + (np.arange(seg.size) - first[seg])
+    pos = np.arange(seg.size) + np.repeat(low - first, size)
     value = keys[order[pos]]
-    ge = ~(value < pivot[seg])  # where the i scan stops
-    le = ~(pivot[seg] < value)  # where the j scan stops
+    piv = np.repeat(pivot, size)
+    ge = ~(value < piv)  # where the i scan stops
+    le = ~(piv < value)  # where the j scan stops
+    del value, piv
     ge_before = np.cumsum(ge) - ge  # ge positions before p, from the start of all segments
-    ge_rank = ge_before - ge_before[first][seg]  # index t of p among the segment's L (if ge)
+    ge_rank = ge_before - np.repeat(ge_before[first], size)  # index t of p in L (if ge)
+    del ge_before
     le_incl = np.cumsum(le)  # le positions up to p included, from the start of all segments
     le_start = le_incl[first] - le[first]  # ... before each segment
     le_total = np.append(le_start[1:], le_incl[-1]) - le_start  # ... in each segment
-    # le positions after p inside its segment: the index of p in Q (if le)
-    le_after = le_total[seg] - (le_incl - le_start[seg])
+    # le positions after p inside its segment: the index t of p in Q (if le)
+    le_after = np.repeat(le_total + le_start, size) - le_incl
+    del le_incl
     swapped_ge = ge & (ge_rank < le_after)
     m = np.bincount(seg[swapped_ge], minlength=low.size)
-    swapped_le = le & (le_after < m[seg])
-    ge_pos = pos[swapped_ge]  # by segment, then t ascending (positions ascending)
-    le_pos = pos[swapped_le]
-    le_pos = le_pos[np.lexsort((-le_pos, seg[swapped_le]))]  # by segment, then t ascending
-    order[ge_pos], order[le_pos] = order[le_pos], order[ge_pos].copy()
+    m_of = np.repeat(m, size)
+    swapped_le = le & (le_after < m_of)
+    # the t-th swap of a segment exchanges L[t] and Q[t]: pair them by slot (segment, t)
+    slot0 = np.repeat(np.cumsum(m) - m, size)
+    left = np.empty(int(m.sum()), dtype=pos.dtype)
+    right = np.empty_like(left)
+    left[(slot0 + ge_rank)[swapped_ge]] = pos[swapped_ge]
+    right[(slot0 + le_after)[swapped_le]] = pos[swapped_le]
+    order[left], order[right] = order[right], order[left].copy()
     # i = min(L[m], Q[m - 1]); L[m] is high where the segment has no (m+1)-th ge position
     i = high.copy()
-    at_m = ge & (ge_rank == m[seg])
+    at_m = ge & (ge_rank == m_of)
     i[seg[at_m]] = pos[at_m]
-    last_q = np.full(low.size, np.iinfo(np.int64).max)
-    np.minimum.at(last_q, seg[swapped_le], pos[swapped_le])
-    i = np.minimum(i, last_q)
+    last_q = le & (le_after == m_of - 1)  # Q[m - 1], for segments with m > 0
+    q = np.full(low.size, np.iinfo(np.int64).max)
+    q[seg[last_q]] = pos[last_q]
+    i = np.minimum(i, q)
     order[i], order[high] = order[high], order[i].copy()
     parts_low = np.concatenate([low, i + 1])
     parts_high = np.concatenate([i - 1, high])
