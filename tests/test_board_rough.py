@@ -154,6 +154,22 @@ def test_columns_option_chooses_columns(cli, board, monkeypatch):
     assert bad.startswith("error: ") and "colour" in bad
 
 
+def test_chosen_columns_at_80_shorten_text_cells_never_the_run_id(cli, board, home, monkeypatch):
+    from harness.store import runs as store
+
+    monkeypatch.setenv("COLUMNS", "80")
+    store.retag(
+        home, "aaaaaa", ["a-rather-long-tag", "another-tag"], [], note="n" * 120, set_note=True
+    )
+    chosen = "rank,band,run,recommender,params,tags,ndcg@10,note,date"
+    text = cli("leaderboard", "--dataset", board, "--columns", chosen).stdout
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for short in ("aaaaaa", "bbbbbb", "cccccc"):
+        assert short in text  # whole, not "aaa…"
+    assert "left out for width: date" in " ".join(text.split())  # said, not squeezed
+
+
 def test_show_sorts_metrics_numerically_by_k(cli, board):
     run = json.loads(cli("show", "aaaaaa", "--json").stdout)
     assert list(run["metrics"]) == ["ndcg@10", "ndcg@100", "gini@10"]

@@ -85,6 +85,7 @@ def rich_table(
     cells shortened with "…", numbers never cut); ``columns`` (keys of :func:`column_key`)
     chooses them instead."""
     header, body = table(board, tuple(columns or ()))
+    dropped: list[str] = []
     run_col, rec_col = header.index("run"), header.index("recommender")
     cuts = {
         header.index(h): n for h, n in (("tags", MAX_TAGS_CELL), ("note", MAX_NOTE)) if h in header
@@ -108,6 +109,19 @@ def rich_table(
             )
         order = [keys[c] for c in columns]
         shown = set(order)
+        if width is not None:  # fit: shorten the text cells, then leave out the least needed
+            over = sum(widths[h] for h in order) + 1 - width
+            for h, least in (("note", 8), ("tags", 8), ("params", 6), ("recommender", 10)):
+                if over > 0 and h in shown:
+                    cut = min(over, max(0, widths[h] - least - PADDING))
+                    widths[h] -= cut
+                    over -= cut
+            for h in reversed(_priority(header, board.metric)):
+                if over > 0 and h in shown and h not in ("rank", "run", board.metric):
+                    shown.discard(h)
+                    dropped.append(column_key(h))
+                    over -= widths[h]
+            order = [h for h in order if h in shown]
     else:
         shown = set(header) if width is None else _choose(header, widths, board.metric, width)
         order = [h for h in header if h in shown]
@@ -118,6 +132,11 @@ def rich_table(
     )
     if hidden and columns is None:
         note += f"; {hidden} columns left out for width (--columns, or --format markdown|csv|html)"
+    elif columns is not None and dropped:
+        note += (
+            f"; left out for width: {', '.join(dropped)} (a wider terminal, or --format "
+            "markdown|csv|html)"
+        )
     t = Table(
         title=f"{board.dataset} / {board.split} — {board.segment} users, by {board.metric}"
         f"{tagged_text(board)}",
@@ -126,7 +145,7 @@ def rich_table(
     keep = [header.index(h) for h in order]
     for i in keep:
         h = header[i]
-        cut = h in ("params", "recommender") and width is not None and columns is None
+        cut = h in ("params", "recommender", "tags", "note") and width is not None
         t.add_column(
             h,
             justify="right" if is_numeric(h) else "left",

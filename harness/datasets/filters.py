@@ -75,7 +75,8 @@ def compile_filter(text: str, columns=None, *, where: str = "filter") -> pl.Expr
     depth = 0
 
     def fail(msg: str):
-        raise ConfigError(f"{where}: {msg} in filter {text!r}")
+        shown = text if len(text) <= 80 else text[:79] + "…"  # one readable line
+        raise ConfigError(f"{where}: {msg} in filter {shown!r}")
 
     def peek():
         return tokens[pos] if pos < len(tokens) else ("end", "")
