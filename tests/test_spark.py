@@ -3,8 +3,8 @@
 and rank ties, shuffled rows, short lists, users without lists, cold users, string ids, k larger
 than every list); the same validation messages; one-line errors without pyspark or Java.
 
-One Spark session for the whole run (a JVM start costs seconds); the tests share one xdist group
-so that only one worker starts it."""
+One Spark session for the whole run (a JVM start costs seconds): pytest runs a test file on one
+worker (``--dist loadfile`` in pyproject.toml), so only one worker starts it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ spark_engine = pytest.importorskip("harness.engines.spark")
 if spark_engine._java() is None:  # CI installs Java (.ci/run); a dev machine may lack it
     pytest.skip("no Java: the Spark engine needs a JVM", allow_module_level=True)
 
-pytestmark = pytest.mark.xdist_group("spark")
 TOL = 1e-9
 
 
