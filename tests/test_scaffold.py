@@ -117,6 +117,13 @@ def test_scaffold_registered_through_its_entry_point_is_listed_and_submits(
         listed["fresh-rec"]["distribution"] == "harness-fresh-rec"
         and listed["fresh-rec"]["error"] is None
     )
+    declared = {p["name"]: p["bounds"] for p in listed["fresh-rec"]["parameters"]}
+    assert declared == {"exclude_seen": None, "batch_size": {"ge": 1}}
+    from harness import plugin_source, plugins
+
+    assert plugin_source.parameters(plugins.entry_point("fresh-rec")) is not None  # read statically
+    refused = cli("submit", "fresh-rec", "--dataset", dataset, "-p", "batch_size=0", expect=2)
+    assert "parameter batch_size=0 is out of range (must be >= 1)" in refused.stderr
     run = json.loads(cli("submit", "fresh-rec", "--dataset", dataset, "--k", "10", "--json").stdout)
     assert run["status"] == "ok" and run["plugin_distribution"] == "harness-fresh-rec"
     assert run["metrics"]["ndcg@10"] > 0
