@@ -320,7 +320,8 @@ class Scorer:
 
 def _consecutive(pos: np.ndarray) -> bool:
     """Whether ``pos`` is ``pos[0], pos[0] + 1, ..., pos[-1]``."""
-    return bool(pos[-1] - pos[0] + 1 == len(pos) and np.all(pos[1:] > pos[:-1]))
+    # Python ints: positions may be unsigned, and pos[-1] < pos[0] must not wrap around
+    return bool(int(pos[-1]) - int(pos[0]) + 1 == len(pos) and np.all(pos[1:] > pos[:-1]))
 
 
 def block_starts(recs: pl.DataFrame) -> np.ndarray:
