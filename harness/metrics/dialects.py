@@ -27,6 +27,7 @@ from harness.ids import align_ids, check_overlap
 USER, ITEM = Columns.USER, Columns.ITEM
 INPUT_ROW = "input_row"  # optional column of validated lists: the row's place in the input file
 RANKING = ("precision", "recall", "map", "ndcg", "mrr", "hit_rate")
+METRICS = (*RANKING, "novelty", "diversity", "coverage", "gini")  # every name a dialect may offer
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ DIALECTS: dict[str, Dialect] = {
             "lenskit",
             "LensKit 2025.8.1",
             "src/lenskit/metrics/ranking/*.py, bulk.py",
-            ("precision", "recall", "map", "ndcg", "mrr", "hit_rate"),
+            RANKING,
             users="lists",
             users_by_metric={"map": "listed"},
             precision="length",
@@ -429,21 +430,7 @@ def evaluate_dialect(
     if train is not None:
         train, _ = align_ids(train, truth, source="the catalogue")
     recs = order_ties(recs, d).filter(pl.col("rank") <= ks[-1])
-    missing = offered(
-        d,
-        [
-            "precision",
-            "recall",
-            "map",
-            "ndcg",
-            "mrr",
-            "hit_rate",
-            "novelty",
-            "diversity",
-            "coverage",
-            "gini",
-        ],
-    )
+    missing = offered(d, METRICS)
     if missing:
         notices.append(f"dialect {d.name} ({d.library}) has no {', '.join(missing)}")
     users = _users(recs, truth, ks[-1], d)
