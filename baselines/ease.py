@@ -55,7 +55,11 @@ class EASERecommender(Baseline):
         self.exclude_seen = exclude_seen
 
     def _fit(self, data) -> None:
-        with threadpool_limits(data.n_threads, "blas"):
+        # one BLAS thread, whatever data.n_threads allows: OpenBLAS's parallel Cholesky rounds
+        # differently with each thread count (weights up to 8e-8 apart on ml-latest-small), which
+        # reorders near-tied items, so the lists (and the two-stage submission built on them)
+        # depended on the number of cores. Measured 39 s instead of 18 s at 15,706 items (load 4-6).
+        with threadpool_limits(1, "blas"):
             self.weights = ease_weights(data.matrix, self.regularization)
 
     def _score(self, rows: np.ndarray) -> np.ndarray:

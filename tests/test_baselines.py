@@ -213,3 +213,18 @@ def test_userknn_pruned_index_keeps_the_contract_and_bounds_candidates():
     model = plugins.build("userknn", {"max_postings": "2"}).fit(data)
     assert np.diff(model._index.indptr).max() == 2  # each item lists at most 2 users
     check_recommender(lambda: plugins.build("userknn", {"max_postings": "2"}), data=data)
+
+
+def test_ease_weights_do_not_depend_on_the_thread_count():
+    """OpenBLAS's parallel Cholesky rounds differently with each thread count; EASE factorises on
+    one thread so that its lists (and the two-stage submission built on them) are the same on one
+    core as on many."""
+    base = example_data(n_users=400, n_items=300, seed=3)
+    fitted = [
+        plugins.build("ease", {"regularization": "10"}).fit(
+            TrainData(base.interactions, seed=0, n_threads=n)
+        )
+        for n in (1, 2)
+    ]
+    assert fitted[0].weights.shape[0] > 200
+    assert np.array_equal(fitted[0].weights, fitted[1].weights)

@@ -164,6 +164,39 @@ def test_genre_affinity_by_hand():
     assert out.get_column("u_days_since_last").item() == pytest.approx(2.0)
 
 
+def test_genre_affinity_is_exact_whatever_the_order_of_rows_and_categories():
+    """The mean share is an integer sum divided once, so it is the same however polars orders
+    (and, with its thread count, sums) the rows: the features fed to LightGBM, and so the lists,
+    do not depend on the number of cores. (A float mean of the shares 3/45, 3/45, 12/45, 27/45
+    is 0.25 in one order and 0.24999999999999997 in another.)"""
+    counts = {"a": 3, "b": 3, "c": 12, "d": 27}
+    genres = [g for g, c in counts.items() for _ in range(c)]
+    inter = pl.DataFrame(
+        {
+            "user_id": [1] * 45,
+            "item_id": list(range(100, 145)),
+            "timestamp": pl.Series([START] * 45, dtype=pl.Datetime("us")),
+            "weight": pl.Series([1.0] * 45, dtype=pl.Float32),
+        }
+    )
+    orders = [list("abcd"), list("cabd"), list("dcba"), list("bdac"), list("cdab")]
+    items = pl.DataFrame(
+        {
+            "item_id": list(range(100, 145)) + list(range(30, 30 + len(orders))),
+            "categories": [[g] for g in genres] + orders,
+        }
+    )
+    pairs = pl.DataFrame({"user_id": [1] * len(orders), "item_id": list(range(30, 35))})
+    ref = START + timedelta(days=1)
+    for seed in range(3):
+        shuffled = inter.sample(fraction=1.0, shuffle=True, seed=seed)
+        out = add_features(pairs.reverse() if seed else pairs, shuffled, items, ref, 1)
+        # (3 + 3 + 12 + 27) / (4 categories x 45 interactions), exactly; max 27 / 45
+        assert out.get_column("ui_genre_mean").to_list() == [0.25] * len(orders)
+        assert out.get_column("ui_genre_max").to_list() == pytest.approx([0.6] * len(orders))
+        assert out.get_column("ui_genre_max").n_unique() == 1  # bit for bit
+
+
 def test_without_timestamps_or_items_it_still_ranks():
     data = tiny_data(seed=5)
     bare = TrainData(

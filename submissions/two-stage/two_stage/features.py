@@ -108,7 +108,8 @@ def user_features(
     inter: pl.DataFrame, item_feats: pl.DataFrame, ref: datetime | None, recent_days: int
 ) -> pl.DataFrame:
     """One row per train user: ``u_*`` columns."""
-    with_pop = inter.join(item_feats.select(I, "i_users"), on=I, how="left")
+    # joins keep the left order: a float mean's rounding follows the order it adds rows in
+    with_pop = inter.join(item_feats.select(I, "i_users"), on=I, how="left", maintain_order="left")
     return with_pop.group_by(U).agg(
         u_interactions=pl.len().cast(pl.Float64),
         u_items=pl.col(I).n_unique().cast(pl.Float64),
@@ -128,7 +129,7 @@ def user_item_meta_means(inter: pl.DataFrame, item_feats: pl.DataFrame) -> pl.Da
         return None
     return (
         inter.select(U, I)
-        .join(item_feats.select(I, *cols), on=I, how="inner")
+        .join(item_feats.select(I, *cols), on=I, how="inner", maintain_order="left")
         .group_by(U)
         .agg(*(pl.col(c).mean().alias("um_" + c[3:]) for c in cols))
     )
@@ -155,37 +156,45 @@ def user_table_columns(users: pl.DataFrame | None) -> pl.DataFrame | None:
 
 def category_shares(
     inter: pl.DataFrame, items: pl.DataFrame | None
-) -> tuple[pl.DataFrame, pl.DataFrame] | None:
-    """(item_id -> cat, the share of each user's interactions in each category), or None when
-    items carry no categories."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+    """(item_id -> cat, each user's interaction count in each category, each user's interaction
+    count), or None when items carry no categories. Counts, not shares: sums of integers do not
+    depend on the order polars adds them in (which follows its thread count)."""
     if items is None or CAT not in items.columns:
         return None
     cats = items.select(I, pl.col(CAT).alias("cat")).explode("cat").drop_nulls("cat").unique()
     totals = inter.group_by(U).agg(n=pl.len())
-    share = (
-        inter.select(U, I)
-        .join(cats, on=I, how="inner")
-        .group_by(U, "cat")
-        .agg(c=pl.len())
-        .join(totals, on=U, how="inner")
-        .select(U, "cat", share=pl.col("c") / pl.col("n"))
-    )
-    return cats, share
+    counts = inter.select(U, I).join(cats, on=I, how="inner").group_by(U, "cat").agg(c=pl.len())
+    return cats, counts, totals
 
 
-def genre_affinity(shares: tuple[pl.DataFrame, pl.DataFrame], pairs: pl.DataFrame) -> pl.DataFrame:
+def genre_affinity(
+    shares: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], pairs: pl.DataFrame
+) -> pl.DataFrame:
     """For each (user, item) of ``pairs``: mean and max over the item's categories of the share of
-    the user's interactions that fall in that category."""
-    cats, share = shares
+    the user's interactions that fall in that category. Computed as integer sums over the
+    categories divided once by (categories x the user's interactions), so the value is the same
+    whatever order the rows arrive in (a float mean of shares is not: its rounding follows the
+    summation order, and so the thread count)."""
+    cats, counts, totals = shares
     return (
         pairs.select(U, I)
         .unique()
         .join(cats, on=I, how="inner")
-        .join(share, on=[U, "cat"], how="left")
+        .join(counts, on=[U, "cat"], how="left")
         .group_by(U, I)
         .agg(
-            ui_genre_mean=pl.col("share").fill_null(0.0).mean(),
-            ui_genre_max=pl.col("share").fill_null(0.0).max(),
+            _c_sum=pl.col("c").fill_null(0).sum(),
+            _c_max=pl.col("c").fill_null(0).max(),
+            _n_cats=pl.len(),
+        )
+        .join(totals, on=U, how="left")
+        .select(
+            U,
+            I,
+            ui_genre_mean=pl.col("_c_sum").cast(pl.Float64)
+            / (pl.col("_n_cats").cast(pl.Float64) * pl.col("n").cast(pl.Float64)),
+            ui_genre_max=pl.col("_c_max").cast(pl.Float64) / pl.col("n").cast(pl.Float64),
         )
     )
 
