@@ -7,7 +7,7 @@ few candidates, so results never depend on hash collisions."""
 
 from __future__ import annotations
 
-from typing import cast
+import sys
 
 import numpy as np
 import polars as pl
@@ -18,9 +18,23 @@ from harness.frames import as_int
 USER, ITEM = Columns.USER, Columns.ITEM
 
 
+# rows from which a compiled kernel pays for loading numba (about 1 s); None: never (the tests
+# compare both ways)
+COMPILED_FROM_ROWS: int | None = 1_000_000
+MAX_WIDTH = 1 << 24  # item id range the kernels index directly (a 64 MB int32 table at most)
 TABLE = 1 << 22  # cells of the per-slice lookup table of block_hits (4 MB: stays in cache)
 
 PACKABLE = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
+
+
+def compiled(rows: int, lo: int, hi: int) -> bool:
+    """Whether a compiled kernel (:mod:`harness.kernels`) runs a pass over ``rows`` rows whose item
+    ids span ``lo..hi``: when the range fits a table and the rows are many enough to pay for
+    loading numba, or numba is loaded already. Otherwise the numpy code they replace runs: it
+    gives the same values (tests/test_fast_paths.py)."""
+    if hi - lo >= MAX_WIDTH or COMPILED_FROM_ROWS is None:
+        return False
+    return rows >= COMPILED_FROM_ROWS or "harness.kernels" in sys.modules
 
 
 def packing(*frames: pl.DataFrame) -> tuple[int, int, int] | None:
@@ -143,14 +157,30 @@ def id_range(*series: pl.Series) -> tuple[int, int] | None:
 
 
 def distinct_in_blocks(items: pl.Series, starts: np.ndarray) -> bool:
-    """True when no block of ``items`` repeats an item; False when one may (or the ids are not
-    integers, or the blocks too uneven for a matrix), for the exact check to decide."""
+    """True when no block of ``items`` (first rows ``starts``) repeats an item, from one compiled
+    pass (:func:`harness.kernels.repeated_in_blocks`); False when one does, or may (ids that
+    are not integers, or over a range too wide to index), for the exact check to decide."""
     n = items.len()
-    if not n or not items.dtype.is_integer():
+    if not n or items.dtype not in PACKABLE or items.null_count():
         return n == 0
+    lo, hi = as_int(items.min()), as_int(items.max())
+    if not compiled(n, lo, hi):
+        return _distinct_in_matrix(items, starts, lo, hi)
+    from harness.kernels import repeated_in_blocks
+
+    bounds = np.append(starts, n).astype(np.int64)
+    return bool(
+        repeated_in_blocks(items.to_numpy(), bounds, lo, np.zeros(hi - lo + 1, np.int32)) < 0
+    )
+
+
+def _distinct_in_matrix(items: pl.Series, starts: np.ndarray, lo: int, hi: int) -> bool:
+    """:func:`distinct_in_blocks` in numpy: each block's items sorted within their row of a
+    (blocks x longest block) matrix and compared with their neighbour; False (undecided) when the
+    blocks are too uneven for a matrix."""
+    n = items.len()
     lengths = np.diff(np.append(starts, n))
     width = int(lengths.max())
-    lo, hi = cast(int, items.min()), cast(int, items.max())
     if hi - lo >= 2**31 - width - 1 or len(lengths) * width > 2 * n:
         return False
     values = items.to_numpy()
@@ -168,15 +198,12 @@ def distinct_in_blocks(items: pl.Series, starts: np.ndarray) -> bool:
 
 def distinct_pairs(frame: pl.DataFrame) -> bool:
     """Whether no (user_id, item_id) pair of ``frame`` repeats (null ids compare equal). A frame
-    sorted by user into blocks of one length with integer items sorts each user's items in a
-    small matrix (:func:`distinct_in_blocks`); otherwise the packed keys, or the pairs, are
-    counted (padding uneven blocks into a matrix costs more than counting)."""
+    sorted by user with integer items is checked block by block (:func:`distinct_in_blocks`);
+    otherwise the packed keys, or the pairs, are counted."""
     user = frame.get_column(USER)
-    items = frame.get_column(ITEM)
-    if frame.height and user.null_count() == 0 and items.null_count() == 0 and user.is_sorted():
-        starts = user.ne_missing(user.shift(1)).arg_true().to_numpy().astype(np.int64)
-        lengths = np.diff(np.append(starts, frame.height))
-        if (lengths == lengths[0]).all() and distinct_in_blocks(items, starts):
+    if frame.height and user.null_count() == 0 and user.is_sorted():
+        starts = user.ne_missing(user.shift(1)).arg_true().to_numpy()
+        if distinct_in_blocks(frame.get_column(ITEM), starts):
             return True
     key = packed_pairs(frame)
     distinct = key.n_unique() if key is not None else frame.select(USER, ITEM).n_unique()

@@ -169,3 +169,136 @@ def test_an_error_in_a_later_chunk_stops_the_scoring_thread(tmp_path):
     bad.write_parquet(path)
     with pytest.raises(ValidationError, match=r"NaN score at row 151 "):
         score_lists(path, truth, ks=(1, 4), chunk_rows=8)
+
+
+def _ways(patch: pytest.MonkeyPatch, way: str) -> None:
+    """Compiled kernels for every pass (``compiled``) or never (``numpy``)."""
+    import harness.pairs as pairs
+
+    patch.setattr(pairs, "COMPILED_FROM_ROWS", 0 if way == "compiled" else None)
+
+
+def _spy(patch: pytest.MonkeyPatch, module, names) -> dict[str, int]:
+    """Count the calls of ``module``'s functions ``names`` (they still run)."""
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        original = getattr(module, name)
+
+        def counted(*args, _name=name, _original=original):
+            calls[_name] += 1
+            return _original(*args)
+
+        patch.setattr(module, name, counted)
+    return calls
+
+
+def _random_lists(seed: int, n_users: int, n_items: int, lo: int, gaps: bool):
+    """Ragged lists (0-12 distinct items, ranks with gaps when ``gaps``), a truth with users
+    without lists, and cold users."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 13, n_users)
+    lengths[0] = max(lengths[0], 1)  # an empty list file is an error of its own
+    users = np.repeat(np.arange(n_users) * 7 - 20, lengths)
+    items = np.concatenate([rng.permutation(n_items)[:n] for n in lengths]) + lo
+    steps = rng.integers(1, 4 if gaps else 2, len(items))
+    recs = pl.DataFrame({"user_id": users, "item_id": items, "rank": steps.astype(np.int32)})
+    recs = recs.with_columns(pl.col("rank").cum_sum().over("user_id"))
+    n_truth = rng.integers(1, 7, n_users + 5)
+    truth = pl.DataFrame(
+        {
+            "user_id": np.repeat((np.arange(n_users + 5) * 7 - 20)[::-1], n_truth),
+            "item_id": np.concatenate([rng.permutation(n_items)[:n] for n in n_truth]) + lo,
+        }
+    )
+    return recs, truth, truth.get_column("user_id").unique().head(n_users // 3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_users=st.integers(1, 120),
+    n_items=st.sampled_from([15, 300]),
+    lo=st.sampled_from([0, -40, 10**9]),
+    gaps=st.booleans(),
+    chunk=st.sampled_from([7, 100, 10**6]),
+)
+def test_compiled_kernels_score_as_numpy_does(seed, n_users, n_items, lo, gaps, chunk):
+    """Every metric, segment and per-user value is the same whether the compiled kernels
+    (harness.kernels) or the numpy code they replace run: hits, sums and first hits at ranks
+    with gaps and cut-offs between them, exposure counts, and list validation."""
+    recs, truth, cold = _random_lists(seed, n_users, n_items, lo, gaps)
+    train = pl.DataFrame({"item_id": np.arange(n_items // 2) + lo})
+    import harness.kernels as kernels
+
+    results, calls = {}, {}
+    for way in ("compiled", "numpy"):
+        with pytest.MonkeyPatch.context() as patch:
+            _ways(patch, way)
+            calls[way] = _spy(patch, kernels, ("list_blocks", "block_hits", "exposure"))
+            results[way] = score_lists(
+                recs, truth, ks=(1, 2, 5, 20), train=train, cold_users=cold, chunk_rows=chunk
+            ).evaluation
+    assert min(calls["compiled"].values()) > 0 and max(calls["numpy"].values()) == 0
+    compiled, numpy_ = results["compiled"], results["numpy"]
+    assert compiled.metrics.keys() == numpy_.metrics.keys()
+    for segment, values in numpy_.metrics.items():
+        assert compiled.metrics[segment] == pytest.approx(values, rel=1e-12, abs=1e-15)
+    a, b = compiled.per_user, numpy_.per_user
+    assert a.columns == b.columns and a.height == b.height == truth["user_id"].n_unique()
+    for column in a.columns[2:]:
+        assert np.allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("way", ["compiled", "numpy"])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        # user 1 lists item 6 twice (rows 2 and 4), between its other items
+        (
+            [(1, 5, 9.0), (1, 6, 8.0), (1, 7, 7.0), (1, 6, 6.0), (2, 6, 5.0)],
+            r"item listed twice for one user at row 2 \(user_id=1, item_id=6, score=8.0\), "
+            r"row 4 \(user_id=1, item_id=6, score=6.0\)$",
+        ),
+        # scores out of order within a user: sorted, then valid; user 2 in two places too
+        (
+            [(1, 5, 1.0), (2, 5, 3.0), (1, 6, 2.0), (1, 5, 0.5)],
+            r"item listed twice for one user at row 1 \(user_id=1, item_id=5, score=1.0\), "
+            r"row 4 \(user_id=1, item_id=5, score=0.5\)$",
+        ),
+    ],
+)
+def test_compiled_validation_names_the_same_rows(way, rows, message):
+    recs = pl.DataFrame(rows, schema=["user_id", "item_id", "score"], orient="row")
+    truth = pl.DataFrame({"user_id": [1, 2], "item_id": [5, 6]})
+    with pytest.MonkeyPatch.context() as patch:
+        _ways(patch, way)
+        with pytest.raises(ValidationError, match=message):
+            score_lists(recs, truth, ks=(3,))
+
+
+@pytest.mark.parametrize("way", ["compiled", "numpy"])
+def test_out_of_order_and_split_users_score_as_sorted(way):
+    """Lists not in rank order, or a user in two places, are sorted first: the same values as
+    the sorted file, by either way."""
+    recs = pl.DataFrame(
+        {
+            "user_id": [1, 2, 1, 1, 2],
+            "item_id": [5, 8, 6, 7, 9],
+            "score": [1.0, 3.0, 2.0, 0.5, 4.0],
+        }
+    )
+    truth = pl.DataFrame({"user_id": [1, 2], "item_id": [6, 8]})
+    with pytest.MonkeyPatch.context() as patch:
+        _ways(patch, way)
+        got = score_lists(recs, truth, ks=(1, 3)).evaluation.metrics["all"]
+    # user 1: 6, 5, 7 (hit at 1); user 2: 9, 8 (hit at 2)
+    assert got["precision@1"] == pytest.approx(0.5)
+    assert got["mrr@3"] == pytest.approx((1 + 1 / 2) / 2)
+    assert got["ndcg@3"] == pytest.approx((1 + 1 / np.log2(3)) / 2)
+
+
+@pytest.mark.parametrize("way", ["compiled", "numpy"])
+def test_distinct_pairs_both_ways(way):
+    with pytest.MonkeyPatch.context() as patch:
+        _ways(patch, way)
+        test_distinct_pairs()

@@ -8,7 +8,7 @@ import polars as pl
 from harness.api import Columns
 from harness.metrics.lists import ItemCodes
 from harness.metrics.registry import Context, Totals, family, metric_id
-from harness.pairs import id_range
+from harness.pairs import PACKABLE, compiled, id_range
 
 USER, ITEM = Columns.USER, Columns.ITEM
 
@@ -38,18 +38,25 @@ def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
     """counts[segment, catalogue item + 1, j]: how often each item of ``items`` (distinct) is
     listed at a rank that ks[j] is the smallest cut-off to include, in the lists of warm (segment
     0) and cold (1) users of this chunk; the last item row counts listed items outside the
-    catalogue. One bincount per slice of rows (a group-by over 100M rows costs several times more,
-    and whole-column temporaries cost about 2 s per fresh GiB here)."""
+    catalogue. Integer ids over a narrow range: one compiled pass over the rows counting by item
+    id (:func:`harness.kernels.exposure`); other ids: one bincount per slice of catalogue codes
+    (a group-by over 100M rows costs several times more, and whole-column temporaries cost about
+    2 s per fresh GiB here)."""
     nk = len(ctx.ks)
     n_codes = items.len() + 1
     # ranks are cut at max(ks): j = the smallest cut-off that includes the rank
     first_k = np.searchsorted(np.asarray(ctx.ks), np.arange(ctx.ks[-1] + 1))
     ranks = ctx.recs.get_column("rank").to_numpy()
     block_cold = (ctx.users.get_column("segment") == "cold").to_numpy()
-    cold = np.repeat(block_cold, np.diff(ctx.starts)) if block_cold.any() else None
     span = id_range(ctx.recs.get_column(ITEM), items)
-    if span is not None and 2 * nk * (span[1] - span[0] + 1) <= DENSE_CELLS:
-        return _dense_exposure(ctx.recs.get_column(ITEM), items, span, ranks, first_k, cold)
+    if (
+        span is not None
+        and 2 * nk * (span[1] - span[0] + 1) <= DENSE_CELLS
+        and ctx.recs.schema[ITEM] in PACKABLE
+        and compiled(len(ranks), *span)
+    ):
+        return _dense_exposure(ctx, items, span, ranks, first_k, block_cold)
+    cold = np.repeat(block_cold, np.diff(ctx.starts)) if block_cold.any() else None
     codes = ItemCodes(ctx.recs.get_column(ITEM), items)
     size = 2 * n_codes * nk
     counts = np.zeros(size, dtype=np.int64)
@@ -63,30 +70,24 @@ def exposure(ctx: Context, items: pl.Series) -> np.ndarray:
 
 
 def _dense_exposure(
-    row_items: pl.Series,
+    ctx: Context,
     items: pl.Series,
     span: tuple[int, int],
     ranks: np.ndarray,
     first_k: np.ndarray,
-    cold: np.ndarray | None,
+    block_cold: np.ndarray,
 ) -> np.ndarray:
-    """:func:`exposure` for integer ids over a narrow range: one
-    bincount per slice over (segment, cut-off, item id - lowest id) cells (DENSE_CELLS at most), the id itself as the
-    index (no lookup of each row's catalogue code), then the catalogue's ids are read out."""
+    """:func:`exposure` for integer ids over a narrow range: counts by (segment, cut-off, item
+    id - lowest id) cells (DENSE_CELLS at most), the id itself as the index (no lookup of each
+    row's catalogue code), then the catalogue's ids are read out."""
+    from harness.kernels import exposure as count_exposure
+
     nk = int(first_k[-1]) + 1
     lo, width = span[0], span[1] - span[0] + 1
-    offset = first_k.astype(np.int64) * width - lo  # cell of item id 0 at each rank
-    values = row_items.to_numpy()
-    size = 2 * nk * width
-    counts = np.zeros(size, dtype=np.int64)
-    for start in range(0, len(ranks), CHUNK):
-        stop = min(start + CHUNK, len(ranks))
-        cell = offset[ranks[start:stop]]
-        cell += values[start:stop]
-        if cold is not None:
-            cell += cold[start:stop] * (nk * width)
-        counts += np.bincount(cell, minlength=size)
-    by_id = counts.reshape(2, nk, width)
+    by_id = np.zeros((2, nk, width), dtype=np.int64)
+    count_exposure(
+        ctx.recs.get_column(ITEM).to_numpy(), ranks, ctx.starts, block_cold, first_k, lo, by_id
+    )
     out = np.empty((2, items.len() + 1, nk), dtype=np.int64)
     out[:, :-1, :] = by_id[:, :, items.to_numpy().astype(np.int64) - lo].transpose(0, 2, 1)
     # listed items outside the catalogue: all listed rows less the catalogue's (ids distinct)

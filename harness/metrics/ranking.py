@@ -13,7 +13,7 @@ import numpy as np
 
 from harness.api import Columns
 from harness.metrics.registry import Context, PerUser, family, metric_id
-from harness.pairs import block_hits
+from harness.pairs import PACKABLE, block_hits, compiled, id_range
 
 ITEM = Columns.ITEM
 
@@ -30,12 +30,12 @@ def recall(c, n, k, sums):
 
 def map_(c, n, k, sums):
     """map@k = sum(hit_i * precision@i, i<=k) / min(n_u, k)"""
-    return sums["map"](c) / np.minimum(n, k)
+    return sums["map"] / np.minimum(n, k)
 
 
 def ndcg(c, n, k, sums):
     """ndcg@k = sum(hit_i / log2(i+1), i<=k) / sum(1 / log2(i+1), i<=min(n_u, k))"""
-    return sums["ndcg"](c) / _ideal(k)[np.minimum(n, k).astype(np.int64)]
+    return sums["ndcg"] / _ideal(k)[np.minimum(n, k).astype(np.int64)]
 
 
 def mrr(c, n, k, sums):
@@ -85,8 +85,53 @@ def _prefix_sums(values: np.ndarray, first: np.ndarray):
 @family("ranking", tuple(METRICS))
 def ranking(ctx: Context) -> PerUser:
     """Per-user accuracy values ``name@k`` for the chunk's users (0 without a hit)."""
-    starts = ctx.starts
     n = ctx.users.get_column("n").to_numpy()
+    counts = _compiled_counts(ctx, n) or _counts(ctx, n)
+    n = n.astype(np.float64)
+    columns = {}
+    for j, k in enumerate(ctx.ks):
+        c, sums = counts(j)
+        for name, fn in METRICS.items():
+            columns[metric_id(name, k)] = np.asarray(fn(c, n, k, sums), dtype=np.float64)
+    return PerUser(columns)
+
+
+def _compiled_counts(ctx: Context, n: np.ndarray):
+    """j -> (hits within ks[j], sums) per block from one compiled pass over the rows
+    (:func:`harness.kernels.block_hits`), for integer item ids over a range it indexes; None
+    otherwise (:func:`harness.pairs.compiled`)."""
+    items, truth_items = ctx.recs.get_column(ITEM), ctx.truth.get_column(ITEM)
+    span = id_range(truth_items)
+    # UInt64 items would mix with the signed lowest id into floats inside the kernel
+    packable = items.dtype in PACKABLE and truth_items.dtype in PACKABLE
+    if not packable or span is None or not compiled(items.len(), *span):
+        return None
+    from harness.kernels import block_hits as compiled_block_hits
+
+    ks = np.asarray(ctx.ks, dtype=np.int64)
+    hits, dcg, ap, first = compiled_block_hits(
+        items.to_numpy(),
+        ctx.recs.get_column("rank").to_numpy(),
+        ctx.starts,
+        truth_items.to_numpy(),
+        np.append(0, np.cumsum(n)).astype(np.int64),
+        ks,
+        _gain(int(ks[-1])),
+        span[0],
+        np.zeros(span[1] - span[0] + 1, dtype=np.int32),
+    )
+    first_rank = np.where(first > 0, first, 1).astype(np.float64)
+    return lambda j: (hits[:, j], {"map": ap[:, j], "ndcg": dcg[:, j], "first": first_rank})
+
+
+def _gain(k: int) -> np.ndarray:
+    """gain[rank] = 1 / log2(rank + 1) for rank 0..k (0 unused), as numpy computes it."""
+    return np.append(0.0, 1.0 / np.log2(np.arange(1, k + 1) + 1.0))
+
+
+def _counts(ctx: Context, n: np.ndarray):
+    """j -> (hits within ks[j], sums) per block, in numpy: one pair lookup marks the hit rows."""
+    starts = ctx.starts
     rows = block_hits(
         ctx.recs.get_column(ITEM),
         starts,
@@ -102,18 +147,12 @@ def ranking(ctx: Context) -> PerUser:
     first_rank = np.ones(n_blocks)  # rank of each block's first hit (1 where there is none)
     has_hit = first[:-1] < first[1:]
     first_rank[has_hit] = rank[first[:-1][has_hit]]
-    sums = {
-        "map": _prefix_sums(hits_so_far / rank, first[:-1]),
-        "ndcg": _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1]),
-        "first": first_rank,
-    }
-    n = n.astype(np.float64)
-    columns = {}
-    for k in ctx.ks:
-        c = (
-            np.searchsorted(code, np.arange(n_blocks) * (ctx.ks[-1] + 1) + k, side="right")
-            - first[:-1]
-        )
-        for name, fn in METRICS.items():
-            columns[metric_id(name, k)] = np.asarray(fn(c, n, k, sums), dtype=np.float64)
-    return PerUser(columns)
+    map_sums = _prefix_sums(hits_so_far / rank, first[:-1])
+    ndcg_sums = _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1])
+    base = np.arange(n_blocks) * (ctx.ks[-1] + 1)
+
+    def counts(j: int):
+        c = np.searchsorted(code, base + ctx.ks[j], side="right") - first[:-1]
+        return c, {"map": map_sums(c), "ndcg": ndcg_sums(c), "first": first_rank}
+
+    return counts

@@ -1,0 +1,112 @@
+"""Compiled loops (numba) over list rows, for the passes that numpy can only write with
+whole-column temporaries.
+
+At 1M users x top-100 every numpy step over the 100M list rows allocates and fills a fresh
+column (about 2 s per fresh GiB on the reference machine), and finding each user's hits took a
+packed key per row, a table and several gathers. One loop over the rows does the same reading
+each row once and writing one value per user. Each kernel is the exact equivalent of the numpy
+code it replaces (the callers keep that code for ids these kernels do not take: strings, or
+integer ids over a range wider than :data:`harness.pairs.MAX_WIDTH`, and inputs too small to pay
+for loading numba: :func:`harness.pairs.compiled` decides). Compiled code is cached on disk
+(``cache=True``), so only the first run of a new numba pays for compilation; loading it costs
+about 1 s per process (import and the first call).
+
+The kernels release the GIL (``nogil``): the reader validates one chunk while the scorer's
+thread scores the previous one (:func:`harness.scoring.score_lists`)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def list_blocks(users, key, descending, items, lo, seen):  # pragma: no cover - compiled
+    """(starts, first row out of order, first repeated row) of lists in row order.
+
+    ``starts``: the first row of each run of one user (a block) and the row count at the end.
+    Out of order: ``key`` rises within a block (``descending``: scores) or falls (ranks).
+    Repeated: an item seen before in its block. Rows are numbered from 0; -1 means none.
+    ``seen``: zeros, one per item id from ``lo`` to the highest (the caller allocates it:
+    numpy's zeros map fresh pages lazily, numba's would write every one)."""
+    n = len(users)
+    starts = np.empty(n + 1, np.int64)
+    blocks, out_of_order, repeated = 0, -1, -1
+    for r in range(n):
+        if r == 0 or users[r] != users[r - 1]:
+            starts[blocks] = r
+            blocks += 1
+        elif out_of_order < 0 and (key[r] > key[r - 1] if descending else key[r] < key[r - 1]):
+            out_of_order = r
+        cell = items[r] - lo
+        if seen[cell] == blocks:
+            if repeated < 0:
+                repeated = r
+        else:
+            seen[cell] = blocks
+    starts[blocks] = n
+    return starts[: blocks + 1].copy(), out_of_order, repeated
+
+
+@njit(cache=True, nogil=True)
+def repeated_in_blocks(items, starts, lo, seen):  # pragma: no cover - compiled
+    """The first row whose item its block (``starts``) listed before, or -1 (``seen``: as in
+    :func:`list_blocks`)."""
+    for b in range(len(starts) - 1):
+        for r in range(starts[b], starts[b + 1]):
+            cell = items[r] - lo
+            if seen[cell] == b + 1:
+                return r
+            seen[cell] = b + 1
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def block_hits(
+    items, ranks, starts, truth_items, truth_starts, ks, gain, lo, mark
+):  # pragma: no cover - compiled
+    """Per block b and cut-off ks[j]: hits within k, the sum of gain[rank] over them and the sum
+    of (hits so far / rank) over them; and the rank of each block's first hit (0: none).
+
+    Block b's relevant items are ``truth_items[truth_starts[b]:truth_starts[b + 1]]``; rows come
+    in rank order within a block. ``mark``: zeros, one per item id from ``lo`` to the highest
+    relevant one (block b marks its items with b + 1: no clearing between blocks).
+    ``gain[rank]``: 1 / log2(rank + 1), computed by numpy as the other engines do."""
+    n_blocks, nk, width = len(starts) - 1, len(ks), len(mark)
+    hits = np.zeros((n_blocks, nk), np.int64)
+    dcg = np.zeros((n_blocks, nk))
+    ap = np.zeros((n_blocks, nk))
+    first = np.zeros(n_blocks, np.int64)
+    for b in range(n_blocks):
+        tag = b + 1
+        for t in range(truth_starts[b], truth_starts[b + 1]):
+            mark[truth_items[t] - lo] = tag
+        c, d, a, j = 0, 0.0, 0.0, 0
+        for r in range(starts[b], starts[b + 1]):
+            rank = ranks[r]
+            while j < nk and rank > ks[j]:
+                hits[b, j], dcg[b, j], ap[b, j] = c, d, a
+                j += 1
+            if j == nk:
+                break
+            cell = items[r] - lo
+            if 0 <= cell < width and mark[cell] == tag:
+                c += 1
+                d += gain[rank]
+                a += c / rank
+                if c == 1:
+                    first[b] = rank
+        while j < nk:
+            hits[b, j], dcg[b, j], ap[b, j] = c, d, a
+            j += 1
+    return hits, dcg, ap, first
+
+
+@njit(cache=True, nogil=True)
+def exposure(items, ranks, starts, cold, first_k, lo, counts):  # pragma: no cover - compiled
+    """counts[segment, j, item - lo] += 1 for each row, j = first_k[rank] (the smallest cut-off
+    that includes the rank), segment 1 for the rows of a block that ``cold`` marks, else 0."""
+    for b in range(len(starts) - 1):
+        segment = 1 if cold[b] else 0
+        for r in range(starts[b], starts[b + 1]):
+            counts[segment, first_k[ranks[r]], items[r] - lo] += 1
