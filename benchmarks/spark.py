@@ -34,8 +34,14 @@ KS = (1, 5, 10, 20, 50, 100)
 
 
 def _tree_rss(proc: psutil.Process) -> int:
+    """Resident memory of ``proc`` and its descendants; processes that exit while they are listed
+    or read (the JVM's helpers, the command itself at its end) count as 0."""
+    try:
+        tree = [proc, *proc.children(recursive=True)]
+    except psutil.Error:  # the command has exited
+        return 0
     total = 0
-    for p in [proc, *proc.children(recursive=True)]:
+    for p in tree:
         try:
             total += p.memory_info().rss
         except psutil.Error:
