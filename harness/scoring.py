@@ -147,11 +147,22 @@ def score_lists(
 
 
 def _write(writer, path: Path, chunk: pl.DataFrame):
+    """Append a normalised chunk to the parquet file at ``path`` (a new writer for the first).
+
+    LZ4, and dictionary pages only for item ids and ranks (few distinct values; a dictionary of
+    user ids or scores overflows and is thrown away): 0.36 CPU-s per 10M rows of realistic lists
+    instead of 0.75 with zstd and every column tried as a dictionary (12% larger files), the
+    largest cost of the submit path's main thread at 96M rows."""
     import pyarrow.parquet as pq
 
     table = chunk.to_arrow()
     if writer is None:
-        writer = pq.ParquetWriter(path, table.schema, compression="zstd")
+        writer = pq.ParquetWriter(
+            path,
+            table.schema,
+            compression="lz4",
+            use_dictionary=[c for c in (ITEM, "rank") if c in table.column_names],
+        )
     writer.write_table(table)
     return writer
 
