@@ -121,7 +121,7 @@ def submit(
     from harness import labels, plugin_source, plugins
     from harness.config import MAX_K
     from harness.runner import sandbox as sb
-    from harness.store.splits import load_split
+    from harness.store.splits import export_split, load_split
 
     if k > MAX_K:
         raise HarnessError(f"--k must be at most {MAX_K}, got {k}")
@@ -151,8 +151,15 @@ def submit(
     jobs.sweep(home)
     stages = _Stages(progress)
     stages.start("load")
-    # One read: train and truth of the same version of the split, whatever is prepared later.
-    prepared = load_split(home, dataset, split)
+    # What this process needs; the worker's files are written by the store in the handoff,
+    # which checks that the split is still this version (train and truth of one version).
+    prepared = load_split(
+        home,
+        dataset,
+        split,
+        parts=("train", "truth", "test_users", "items"),
+        columns={"train": (Columns.USER, Columns.ITEM)},
+    )
     stages.done("load")
     run_id = new_run_id()
     row = store.Run(
@@ -187,13 +194,14 @@ def submit(
     try:
         with jobs.job(home, run_id) as job, _sigterm_as_interrupt():
             stages.start("handoff")
+            export_split(home, prepared, job.box)
             _write_job(job.box, prepared, model=model, params=params, k=k, seed=seed)
             if pickled is not None:
                 (job.box / model["pickle"]).write_bytes(pickled)
             prepared.part("truth").write_parquet(job.truth)
             test_users = prepared.part("test_users").get_column(Columns.USER)
             cold = prepared.part("test_users").filter(pl.col("cold")).get_column(Columns.USER)
-            train_pairs = prepared.part("train").select(Columns.USER, Columns.ITEM)
+            train_pairs = prepared.part("train")
             categories = _categories(prepared.items)
             del prepared
             stages.done("handoff")
@@ -328,28 +336,13 @@ def _lists_file(path: Path) -> Path:
 
 
 def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, seed: int) -> None:
-    """Everything the worker gets, in its directory. ``model``: ``{"entry_point", "value"}`` or
-    ``{"pickle": FILE}`` with FILE already in ``workdir`` (see :mod:`harness.runner.worker`)."""
-    prepared.part("train").write_parquet(workdir / "train.parquet", compression="lz4")
-    prepared.part("test_users").select(Columns.USER).write_parquet(workdir / "test_users.parquet")
-    # Feature rows only for what the model may know at the cutoff: items of the training part (a
-    # catalogue row of a film first rated after the cutoff would leak its existence) and the users
-    # of train or of the test list (cold users are asked for, so their features are fair game).
-    if prepared.users is not None:
-        known = pl.concat(
-            [
-                prepared.part("train").select(Columns.USER).unique(),
-                prepared.part("test_users").select(Columns.USER),
-            ]
-        ).unique()
-        prepared.users.join(known, on=Columns.USER, how="semi").write_parquet(
-            workdir / "users.parquet"
-        )
-    if prepared.items is not None:
-        known = prepared.part("train").select(Columns.ITEM).unique()
-        prepared.items.join(known, on=Columns.ITEM, how="semi").write_parquet(
-            workdir / "items.parquet"
-        )
+    """The job description of the worker, beside the split's files that
+    :func:`harness.store.splits.export_split` wrote into ``workdir``. ``model``: ``{"entry_point",
+    "value"}`` or ``{"pickle": FILE}`` with FILE already in ``workdir`` (see
+    :mod:`harness.runner.worker`). The features are only those the model may know at the cutoff:
+    items of the training part (a catalogue row of a film first rated after the cutoff would leak
+    its existence) and the users of train or of the test list (cold users are asked for, so their
+    features are fair game)."""
     cutoff = prepared.cutoff.isoformat() if prepared.cutoff is not None else None
     (workdir / "job.json").write_text(
         json.dumps(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -147,18 +147,24 @@ def list_splits(home: Path) -> list[dict]:
 
 
 def load_split(
-    home: Path, dataset: str, split: str | None = None, parts: Iterable[str] = PARTS
+    home: Path,
+    dataset: str,
+    split: str | None = None,
+    parts: Iterable[str] = PARTS,
+    columns: dict[str, Sequence[str]] | None = None,
 ) -> PreparedSplit:
-    """Read a prepared split; parts not asked for are None."""
-    wanted = set(parts)
+    """Read a prepared split; parts not asked for are None. ``columns``: only these columns of
+    the parts it names (e.g. ``{"train": ["user_id", "item_id"]}``)."""
+    wanted, columns = set(parts), columns or {}
     with connect(home, read_only=True) as con:
         meta = _find(con, dataset, split)
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        tables = _tables(con)
         frames = {}
         for part in PARTS:
             name = f"{meta['prefix']}_{part}"
+            select = ", ".join(f'"{c}"' for c in columns[part]) if part in columns else "*"
             frames[part] = (
-                con.sql(f"SELECT * FROM {name}").pl().rechunk()
+                con.sql(f"SELECT {select} FROM {name}").pl().rechunk()
                 if part in wanted and name in tables
                 else None
             )
@@ -171,3 +177,46 @@ def load_split(
         info=meta["info"],
         **frames,
     )
+
+
+def _tables(con) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+
+def export_split(home: Path, split: PreparedSplit, directory: Path) -> None:
+    """Write what a submission's worker reads into ``directory``, as parquet straight from the
+    store (no frame in this process): ``train.parquet`` (every column), ``test_users.parquet``
+    (``user_id``), and where the split has them ``users.parquet`` (the rows of users in train or
+    in the test list) and ``items.parquet`` (the rows of items in train), each in stored order.
+
+    ``split`` is the version loaded by :func:`load_split`: ConfigError when the split was prepared
+    again since (its fingerprint changed), so that the worker's train and the parent's truth are
+    always of one version."""
+    from harness.errors import ConfigError
+
+    with connect(home, read_only=True) as con:
+        meta = _find(con, split.dataset, split.split)
+        if meta["fingerprint"] != split.fingerprint:
+            raise ConfigError(
+                f"{split.dataset}/{split.split} was prepared again while this submission "
+                "started: submit again"
+            )
+        prefix, tables = meta["prefix"], _tables(con)
+        train, test_users = f"{prefix}_train", f"{prefix}_test_users"
+        queries = {
+            "train": f"SELECT * FROM {train}",
+            "test_users": f"SELECT user_id FROM {test_users}",
+        }
+        if f"{prefix}_users" in tables:
+            queries["users"] = (
+                f"SELECT * FROM {prefix}_users WHERE user_id IN (SELECT user_id FROM {train} "
+                f"UNION SELECT user_id FROM {test_users}) ORDER BY rowid"
+            )
+        if f"{prefix}_items" in tables:
+            queries["items"] = (
+                f"SELECT * FROM {prefix}_items WHERE item_id IN (SELECT item_id FROM {train}) "
+                "ORDER BY rowid"
+            )
+        for name, query in queries.items():
+            target = str(directory / f"{name}.parquet").replace("'", "''")
+            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION lz4)")
