@@ -40,15 +40,39 @@ def _score_files(recs, truth, ks, catalog, categories):
     ).evaluation
 
 
+# Tiny data and a JVM that lives a minute: tuned for the tests, not for production (these settings
+# change how Spark plans and runs a query, never what it computes).
+_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"  # C1 only: C2 compiles cost more than they save
+_STATIC = {"spark.ui.enabled": "false"}  # no web UI (Jetty) to start
+_SQL = {
+    "spark.sql.shuffle.partitions": "1",  # one task per shuffle
+    "spark.sql.adaptive.enabled": "false",  # its re-planning doubles the jobs of an evaluation
+    "spark.sql.autoBroadcastJoinThreshold": "-1",  # no broadcast jobs: sort-merge joins
+    "spark.sql.codegen.wholeStage": "false",  # interpreted: compiling costs more than it saves
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",  # expressions too (Spark's own tests run both)
+}
+
+
 @pytest.fixture(scope="session")
 def spark():
+    """One session for the file (pytest runs a file on one worker); the JVM options and static
+    settings travel through the environment spark-submit reads at launch, restored after."""
+    saved = {v: os.environ.get(v) for v in ("SPARK_SUBMIT_OPTS", "PYSPARK_SUBMIT_ARGS")}
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    session = spark_engine.session("local[2]")
-    # tiny data: one task per shuffle, no compiling, and no adaptive execution (its re-planning
-    # doubles the jobs of an evaluation, 49 -> 26, and about halves its time here)
-    session.conf.set("spark.sql.shuffle.partitions", "1")
-    session.conf.set("spark.sql.codegen.wholeStage", "false")
-    session.conf.set("spark.sql.adaptive.enabled", "false")
+    os.environ["SPARK_SUBMIT_OPTS"] = _JVM
+    os.environ["PYSPARK_SUBMIT_ARGS"] = (
+        " ".join(f"--conf {k}={v}" for k, v in _STATIC.items()) + " pyspark-shell"
+    )
+    try:
+        session = spark_engine.session("local[2]")
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    for key, value in _SQL.items():
+        session.conf.set(key, value)
     yield session
     session.stop()
 
