@@ -139,18 +139,29 @@ def run_worker(
         limit = None
         deadline = None if timeout is None else time.monotonic() + timeout
         step = POLL_SECONDS if memory is not None else 1.0
+        ended = False  # the event stream closed: wait on the process itself, not the queue
         while proc.poll() is None:
             wait_for = (
                 step if deadline is None else min(step, max(0.0, deadline - time.monotonic()))
             )
-            try:
-                event = events.get(timeout=wait_for)
-                seen_events = True
-                if on_event:
-                    on_event(event)
-                continue
-            except queue.Empty:
-                pass
+            if ended:
+                try:
+                    proc.wait(timeout=wait_for)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                try:
+                    event = events.get(timeout=wait_for)
+                    if event is _END:
+                        ended = True
+                        continue
+                    seen_events = True
+                    if on_event:
+                        on_event(event)
+                    continue
+                except queue.Empty:
+                    pass
             if memory is not None and held_memory(proc, sandbox) > memory:
                 limit = "memory"
             elif deadline is not None and time.monotonic() >= deadline:
@@ -165,9 +176,12 @@ def run_worker(
     for t in readers:
         t.join(timeout=5)
     while not events.empty():  # the last lines (recommend, done) after the worker left
+        event = events.get()
+        if event is _END:
+            continue
         seen_events = True
         if on_event:
-            on_event(events.get())
+            on_event(event)
     tail_text = stderr.text()
     if proc.returncode == 0 and (job_dir / "result.json").exists():
         result = _read_json(job_dir / "result.json")
@@ -275,8 +289,13 @@ class _Tail:
         return bytes(self.buf[-STDERR_TAIL_CHARS:]).decode("utf-8", "replace")
 
 
+_END = object()  # queued when the worker's event stream closes (it is exiting)
+
+
 def _read_events(stream, events: queue.Queue) -> None:
-    """Progress lines of the worker; a line longer than EVENT_LINE_LIMIT is skipped, never held."""
+    """Progress lines of the worker; a line longer than EVENT_LINE_LIMIT is skipped, never held.
+    Ends with ``_END``: the supervisor then waits on the process, so the run goes on as soon as
+    the worker exits (not after the rest of a poll interval)."""
     skipping = False
     while line := stream.readline(EVENT_LINE_LIMIT):
         complete = line.endswith(b"\n")
@@ -289,6 +308,7 @@ def _read_events(stream, events: queue.Queue) -> None:
             continue
         if isinstance(event, dict):
             events.put(event)
+    events.put(_END)
 
 
 def kill(proc: subprocess.Popen) -> None:
