@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,8 +33,10 @@ import json, os, sys, time
 import polars as pl
 
 class Model:
-    def __init__(self, home: str = "", target: int = 0, port: int = 0, marker: str = "", size: int = 0):
+    def __init__(self, home: str = "", target: int = 0, port: int = 0, marker: str = "", size: int = 0,
+                 walk: bool = True):
         self.home, self.target, self.port, self.marker, self.size = home, target, port, marker, size
+        self.walk = walk
 
     def recommend(self, users, k):
         return pl.DataFrame({"user_id": users, "item_id": [self.item] * len(users),
@@ -60,22 +61,6 @@ def attempt(fn):
 
 def plugin(body: str) -> str:
     return PRELUDE + "\n" + body
-
-
-@pytest.fixture(scope="session")
-def prepared_template(tmp_path_factory) -> Path:
-    """synthetic-small prepared once for the whole module; each test copies the database."""
-    from harness.datasets import prepare
-
-    root = tmp_path_factory.mktemp("template-home")
-    prepare("synthetic-small", home=root)
-    return root
-
-
-@pytest.fixture
-def dataset(home, prepared_template) -> str:
-    shutil.copy(prepared_template / "harness.duckdb", home / "harness.duckdb")
-    return "synthetic-small"
 
 
 def run_attack(home, register_plugins, source, *, params=None, sandbox="auto", **limits):
@@ -141,7 +126,7 @@ def attack(self):
              "user_home": attempt(lambda: sorted(os.listdir(self.marker))),
              "embedded": attempt(lambda: os.listdir(os.path.join(os.path.dirname(__import__("harness").__file__), "datasets", "embedded"))),
              "db_files": [], "truth_files": []}
-    for top in ("/tmp", "/work", "/home", "/root", "/var", "/run", "/mnt", "/job"):
+    for top in ("/tmp", "/work", "/home", "/root", "/var", "/run", "/mnt", "/job") if self.walk else ():
         for dirpath, dirs, files in os.walk(top):
             for f in files:
                 if f.endswith(".duckdb"):
@@ -150,9 +135,20 @@ def attack(self):
                     found["truth_files"].append(os.path.join(dirpath, f))
     try:
         import duckdb
-        con = duckdb.connect(os.path.join(self.home, "harness.duckdb"))
+        deadline = time.monotonic() + 60
+        while True:  # where the store is reachable: wait until the parent has stored this run
+            try:
+                con = duckdb.connect(os.path.join(self.home, "harness.duckdb"))
+                if con.execute("SELECT count(*) FROM runs").fetchone()[0]:
+                    break
+                con.close()
+            except duckdb.IOException as exc:  # the parent holds the lock: try again
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
         con.execute("UPDATE run_metrics SET value = 0.01")
         con.execute("DELETE FROM runs")
+        con.close()
         found["db_write"] = "ok"
     except BaseException as exc:
         found["db_write"] = type(exc).__name__
@@ -186,9 +182,15 @@ def test_the_store_the_home_and_the_truth_are_out_of_reach(
 
 
 def test_without_the_sandbox_the_same_attack_reads_the_store(home, dataset, register_plugins):
-    """The control: the findings above are the sandbox's doing, not a broken attack."""
+    """The control: the findings above are the sandbox's doing, not a broken attack. (Without the
+    search of the machine's files for databases and truths: outside the sandbox it would walk
+    every file on the machine, and it decides nothing here.)"""
     run, found = run_attack(
-        home, register_plugins, FIND_STORE, params={"home": str(home)}, sandbox="none"
+        home,
+        register_plugins,
+        FIND_STORE,
+        params={"home": str(home), "walk": "false"},
+        sandbox="none",
     )
     assert run is None and store.list_runs(home) == []  # it deleted every run, its own included
 
@@ -312,11 +314,21 @@ def attack(self):
 
 
 def test_no_network_in_or_out(home, dataset, register_plugins):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+    # the attack listens on port + 1 inside the sandbox: on the host, that port is bound (never
+    # listened on) by this test, so no other process can make the host's side reach a listener
+    while True:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        reserved = socket.socket()
+        try:
+            reserved.bind(("127.0.0.1", port + 1))
+            break
+        except OSError:
+            reserved.close()
+            listener.close()
     listener.listen()
     listener.settimeout(0.1)
-    port = listener.getsockname()[1]
     accepted, reached = [], []
     done = threading.Event()
 
@@ -340,6 +352,7 @@ def test_no_network_in_or_out(home, dataset, register_plugins):
         done.set()
         watcher.join()
         listener.close()
+        reserved.close()
     assert run.status == "failed"
     assert found["interfaces"] == ["lo"]
     assert found["connect_host"] == "ConnectionRefusedError" and not accepted
