@@ -98,6 +98,41 @@ def test_output_contract_warm_and_cold(fitted):
     assert recs.get_column("score").is_finite().all()
 
 
+@pytest.mark.parametrize("generators", ["popular,als,itemknn,ease", "popular,random"])
+def test_cold_users_are_ranked_once_per_group_with_the_lists_each_would_get(generators):
+    """Cold users whose features and candidate lists are all equal are ranked once and share the
+    list; the result is what ranking each of them on its own gives. With the user table, groups
+    follow its rows; with ``random`` as a generator (its list hashes the user id) every cold user
+    is a group of its own."""
+    data = tiny_data()
+    cold_ids = list(range(10_001, 10_013))
+    table = pl.DataFrame(
+        {
+            "user_id": data.user_ids.to_list() + cold_ids,
+            "sex": ["F", "M"] * ((data.n_users + len(cold_ids)) // 2),
+            "age": [20 + 10 * (i % 3) for i in range(data.n_users + len(cold_ids))],
+        }
+    )
+    with_users = TrainData(
+        data.interactions, users=table, items=data.items, cutoff=data.cutoff, seed=0, n_threads=1
+    )
+    model = TwoStageRecommender(**{**SMALL, "generators": generators}).fit(with_users)
+    # 10,013 is in no table: its own group (null features)
+    cold = pl.Series("user_id", [*cold_ids, 10_013], dtype=pl.Int64)
+    groups = model._cold_groups(cold, model.candidates).get_column("_group")
+    expected = 6 + 1 if generators.endswith("ease") else cold.len()  # 2 sexes x 3 ages + 1
+    assert groups.n_unique() == expected
+    users = pl.concat([data.user_ids.head(5).rename("user_id"), cold])
+    got = model.recommend(users, 7).sort("user_id", maintain_order=True)
+    one_by_one = pl.concat(
+        [
+            model.rank(model.candidate_features(users.slice(i, 1), model.candidates), 7)
+            for i in range(users.len())
+        ]
+    ).sort("user_id", maintain_order=True)
+    assert got.equals(one_by_one)
+
+
 def test_contract_checker_and_determinism():
     """harness.checks: lists, order, seen items, cold users, two fits with one seed agree."""
     report = check_recommender(lambda: TwoStageRecommender(**SMALL), data=tiny_data(seed=3), k=8)

@@ -275,20 +275,65 @@ class TwoStageRecommender:
     # -- recommend ------------------------------------------------------------------------
     def recommend(self, users: pl.Series, k: int) -> pl.DataFrame:
         """Top ``k`` per user by the ranker's score (reciprocal-rank fusion if none was trained),
-        ``batch_users`` users at a time."""
+        ``batch_users`` warm users at a time; cold users once per distinct case (see
+        :meth:`_cold_groups`)."""
         users = pl.Series(U, users).unique(maintain_order=True)
         depth = max(self.candidates, k)
+        cold = self.data.user_index(users) < 0
+        warm = users.filter(~cold)
         frames = [
             self.rank(
-                self.candidate_features(users.slice(part.start, part.stop - part.start), depth), k
+                self.candidate_features(warm.slice(part.start, part.stop - part.start), depth), k
             )
-            for part in batches(users.len(), self.batch_users)
+            for part in batches(warm.len(), self.batch_users)
         ]
+        if cold.any():
+            frames.append(self._recommend_cold(users.filter(cold), depth, k))
         if not frames:
             return pl.DataFrame(
                 {U: users, I: self.data.item_ids.head(0), S: pl.Series([], dtype=pl.Float64)}
             )
         return pl.concat(frames)
+
+    def _recommend_cold(self, users: pl.Series, depth: int, k: int) -> pl.DataFrame:
+        """Cold users' lists: ranked once per group of users whose features are all equal, then
+        copied to every user of the group (61,684 cold users at synthetic-kion fall into 120
+        groups: one per row of the user table)."""
+        groups = self._cold_groups(users, depth)
+        first = groups.unique("_group", keep="first", maintain_order=True)
+        lists = self.rank(self.candidate_features(first.get_column(U), depth), k)
+        lists = lists.join(first.select(U, "_group"), on=U, how="left").drop(U)
+        return (
+            groups.select(U, "_group")
+            .join(lists, on="_group", how="inner", maintain_order="left_right")
+            .select(U, I, S)
+        )
+
+    def _cold_groups(self, users: pl.Series, depth: int) -> pl.DataFrame:
+        """``user_id``, ``_group``: cold users whose candidates and features are all equal share a
+        group. A cold user's features come from the user table only (no interactions), and its
+        candidates from the generators, which may still differ per user (``random`` hashes the
+        id; a model with a user tower reads the user table): each generator's list is summarised
+        by a 64-bit hash of its (item, score, position) rows, and users are grouped by their
+        user-feature row and those hashes."""
+        keys = users.to_frame()
+        for j, (name, model) in enumerate(self.generators.items()):
+            recs = model.recommend(users, depth)
+            signature = (
+                recs.select(
+                    U,
+                    _h=pl.struct(
+                        pl.col(I), pl.col(S).cast(pl.Float64), pl.int_range(pl.len()).over(U)
+                    ).hash(seed=j),
+                )
+                .group_by(U)
+                .agg(pl.col("_h").sum().alias(f"_sig_{name}"))  # wraps: order-free checksum
+            )
+            keys = keys.join(signature, on=U, how="left", maintain_order="left")
+        if self._tables is not None:
+            keys = keys.join(self._tables["users"], on=U, how="left", maintain_order="left")
+        by = [c for c in keys.columns if c != U]
+        return keys.select(U, _group=pl.struct(by).rank("dense"))
 
     def candidate_features(self, users: pl.Series, depth: int) -> pl.DataFrame:
         """The generators' top ``depth`` per user, with the ranker's features (from all of train)."""
