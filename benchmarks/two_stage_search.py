@@ -88,12 +88,16 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s",
         flush=True,
     )
+    defaults: dict[str, object] = {}
     all_features = [c for c in frame.columns if c not in ("user_id", "item_id", "label", "rrf")]
     for spec in args.settings or [""]:
         _, setting = neural.parse("x:" + spec)
         drop = [re.compile(r) for r in setting.pop("drop", "").split(",") if r]
+        for key, value in defaults.items():  # each setting starts from the defaults
+            setattr(model, key, value)
         for key, value in setting.items():
             current = getattr(model, key)
+            defaults.setdefault(key, current)
             setattr(model, key, type(current)(value))
         kept = [c for c in all_features if not any(r.search(c) for r in drop)]
         start = time.perf_counter()

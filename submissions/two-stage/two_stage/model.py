@@ -24,6 +24,7 @@ from two_stage.features import add_features, feature_tables
 U, I, T, S = Columns.USER, Columns.ITEM, Columns.TIMESTAMP, Columns.SCORE
 NOT_FEATURES = {U, I, "label", "rrf", "query"}
 PARALLEL_ROWS = 2_000_000
+PREDICT_PARALLEL_ROWS = 200_000
 
 
 class TwoStageRecommender:
@@ -353,7 +354,9 @@ class TwoStageRecommender:
         """Each user's top ``k`` of ``cands`` by the ranker (or reciprocal-rank fusion)."""
         if self.ranker is not None:
             matrix = _matrix(cands, self.features)
-            threads = _threads(cands.height, self.data.n_threads)
+            # rows are scored independently: as many threads as allowed on a large batch (the
+            # spinning that makes small training frames slow is one wait per call here)
+            threads = max(1, self.data.n_threads) if cands.height >= PREDICT_PARALLEL_ROWS else 1
             score = sum(b.predict(matrix, num_threads=threads) for b in self.boosters_)
             cands = cands.with_columns(pl.Series(S, score, dtype=pl.Float64))
         else:
