@@ -357,6 +357,11 @@ def test_ranker_ensemble_and_thread_count_do_not_change_lists():
     two = [b.predict(_matrix(cands, model.features)) for b in model.boosters_]
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
     assert model.recommend(users, 5).equals(lists)
+    # above max_ensemble_rows train interactions, one booster (serving cost)
+    model.max_ensemble_rows = data.interactions.height - 1
+    model._train_ranker(frame, data)
+    assert len(model.boosters_) == 1
+    assert TwoStageRecommender().rankers == 5
     with pytest.raises(ValueError, match="rankers"):
         TwoStageRecommender(rankers=0)
     with pytest.raises(ValueError, match="objective"):

@@ -52,7 +52,8 @@ class TwoStageRecommender:
         user_fraction: Annotated[float, Bounds(gt=0, lt=1)] = 0.2,
         user_windows: Annotated[int, Bounds(ge=1)] = 3,
         max_window_rows: Annotated[int, Bounds(ge=1)] = 4_000_000,
-        rankers: Annotated[int, Bounds(ge=1)] = 1,
+        rankers: Annotated[int, Bounds(ge=1)] = 5,
+        max_ensemble_rows: Annotated[int, Bounds(ge=1)] = 1_000_000,
         objective: str = "lambdarank",
     ) -> None:
         if candidates <= 0:
@@ -88,6 +89,9 @@ class TwoStageRecommender:
         if rankers < 1:
             raise ValueError(f"rankers must be at least 1, got {rankers}")
         self.rankers = rankers
+        if max_ensemble_rows <= 0:
+            raise ValueError(f"max_ensemble_rows must be positive, got {max_ensemble_rows}")
+        self.max_ensemble_rows = max_ensemble_rows
         if objective not in ("lambdarank", "rank_xendcg"):
             raise ValueError(f"objective must be lambdarank or rank_xendcg, got {objective!r}")
         self.objective = objective
@@ -266,10 +270,13 @@ class TwoStageRecommender:
             free_raw_data=False,
         )
         # ``rankers`` boosters that differ only in their seed (bagging and feature sampling);
-        # their mean score varies less from seed to seed than one booster's
+        # their summed score varies less from seed to seed than one booster's. One booster when
+        # train holds more than ``max_ensemble_rows`` interactions: serving cost grows with
+        # boosters x candidates (synthetic-kion: 52k warm users x ~430 candidates)
+        n = self.rankers if data.interactions.height <= self.max_ensemble_rows else 1
         self.boosters_ = [
             lgb.train({**params, "seed": data.seed + j}, train, num_boost_round=self.n_estimators)
-            for j in range(self.rankers)
+            for j in range(n)
         ]
         self.ranker = self.boosters_[0]
 
