@@ -62,44 +62,25 @@ def repeated_in_blocks(items, starts, lo, seen):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def block_hits(
-    items, ranks, starts, truth_items, truth_starts, ks, gain, lo, mark
-):  # pragma: no cover - compiled
-    """Per block b and cut-off ks[j]: hits within k, the sum of gain[rank] over them and the sum
-    of (hits so far / rank) over them; and the rank of each block's first hit (0: none).
+def block_hits(items, starts, truth_items, truth_starts, lo, mark):  # pragma: no cover - compiled
+    """The rows whose item is among their block's relevant items, ascending (what
+    :func:`harness.pairs.block_hits` returns).
 
-    Block b's relevant items are ``truth_items[truth_starts[b]:truth_starts[b + 1]]``; rows come
-    in rank order within a block. ``mark``: zeros, one per item id from ``lo`` to the highest
-    relevant one (block b marks its items with b + 1: no clearing between blocks).
-    ``gain[rank]``: 1 / log2(rank + 1), computed by numpy as the other engines do."""
-    n_blocks, nk, width = len(starts) - 1, len(ks), len(mark)
-    hits = np.zeros((n_blocks, nk), np.int64)
-    dcg = np.zeros((n_blocks, nk))
-    ap = np.zeros((n_blocks, nk))
-    first = np.zeros(n_blocks, np.int64)
-    for b in range(n_blocks):
-        tag = b + 1
+    Block b's relevant items are ``truth_items[truth_starts[b]:truth_starts[b + 1]]``.
+    ``mark``: zeros, one per item id from ``lo`` to the highest relevant one (block b marks its
+    items with b + 1: no clearing between blocks)."""
+    width = len(mark)
+    rows = np.empty(len(items), np.int64)  # pages are touched only where written
+    found = 0
+    for b in range(len(starts) - 1):
         for t in range(truth_starts[b], truth_starts[b + 1]):
-            mark[truth_items[t] - lo] = tag
-        c, d, a, j = 0, 0.0, 0.0, 0
+            mark[truth_items[t] - lo] = b + 1
         for r in range(starts[b], starts[b + 1]):
-            rank = ranks[r]
-            while j < nk and rank > ks[j]:
-                hits[b, j], dcg[b, j], ap[b, j] = c, d, a
-                j += 1
-            if j == nk:
-                break
             cell = items[r] - lo
-            if 0 <= cell < width and mark[cell] == tag:
-                c += 1
-                d += gain[rank]
-                a += c / rank
-                if c == 1:
-                    first[b] = rank
-        while j < nk:
-            hits[b, j], dcg[b, j], ap[b, j] = c, d, a
-            j += 1
-    return hits, dcg, ap, first
+            if 0 <= cell < width and mark[cell] == b + 1:
+                rows[found] = r
+                found += 1
+    return rows[:found].copy()
 
 
 @njit(cache=True, nogil=True)

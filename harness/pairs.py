@@ -112,11 +112,28 @@ def block_hits(
     """Rows of ``items`` (blocks ``starts``) whose item is among the truth items of their block
     (blocks ``truth_starts`` of ``truth_items``, in the same order), ascending.
 
-    Integer ids over a range of up to TABLE / 16: a slice of blocks at a time marks its truth
+    Integer ids from 1M rows on: one compiled pass (:func:`harness.kernels.block_hits`). Fewer
+    rows over a range of up to TABLE / 16: a slice of blocks at a time marks its truth
     pairs in a (blocks x item range) table that stays in cache and reads each row's cell: no
     key per row and no hash. Other ids: :func:`hit_mask` on (block, item) pairs."""
     n_blocks = len(starts) - 1
     span = id_range(items, truth_items)
+    if (
+        span is not None
+        and items.dtype in PACKABLE  # UInt64 and a signed lowest id would mix into floats
+        and truth_items.dtype in PACKABLE
+        and compiled(items.len(), *span)
+    ):
+        from harness.kernels import block_hits as compiled_block_hits
+
+        return compiled_block_hits(
+            items.to_numpy(),
+            starts.astype(np.int64),
+            truth_items.to_numpy(),
+            truth_starts.astype(np.int64),
+            span[0],
+            np.zeros(span[1] - span[0] + 1, np.int32),
+        )
     if span is None or span[1] - span[0] + 1 > TABLE // 16:
         block = pl.Series(np.repeat(np.arange(n_blocks), np.diff(starts)))
         truth_block = pl.Series(np.repeat(np.arange(n_blocks), np.diff(truth_starts)))

@@ -44,7 +44,8 @@ def _blocks(rng, n_blocks: int, n_items: int, lo: int, longest: int):
 )
 def test_block_hits_equal_the_pair_lookup(seed, n_blocks, n_items, lo, wide):
     """Narrow id ranges use the table (slices of a few blocks when TABLE is small), wide ones
-    the hashed lookup: the same rows either way, for blocks of the users of any order."""
+    the hashed lookup, many rows the compiled pass: the same rows every way, for blocks of the
+    users of any order."""
     import harness.pairs as pairs
 
     rng = np.random.default_rng(seed)
@@ -57,10 +58,12 @@ def test_block_hits_equal_the_pair_lookup(seed, n_blocks, n_items, lo, wide):
         {"user_id": np.repeat(users, np.diff(truth_starts)), "item_id": truth_items}
     )
     expected = np.flatnonzero(hit_mask(frame, pairs_frame))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pairs, "TABLE", table)
-        got = block_hits(pl.Series(items), starts, pl.Series(truth_items), truth_starts)
-    assert np.array_equal(got, expected)
+    for way in ("numpy", "compiled"):
+        with pytest.MonkeyPatch.context() as patch:
+            _ways(patch, way)
+            patch.setattr(pairs, "TABLE", table)
+            got = block_hits(pl.Series(items), starts, pl.Series(truth_items), truth_starts)
+        assert np.array_equal(got, expected), way
 
 
 def test_block_hits_with_string_ids():
@@ -93,7 +96,9 @@ def test_exposure_by_item_id_equals_exposure_by_code(seed, chunk, uniform):
     train = pl.DataFrame({"item_id": list(range(-3, 25))})  # items 25..36 are outside
     cold = truth.get_column("user_id").head(10)
     options = dict(ks=(1, 3, 8), train=train, cold_users=cold, chunk_rows=chunk)
-    dense = score_lists(recs, truth, **options).evaluation.metrics
+    with pytest.MonkeyPatch.context() as patch:
+        _ways(patch, "compiled")
+        dense = score_lists(recs, truth, **options).evaluation.metrics
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(catalog_module, "DENSE_CELLS", 0)
         by_code = score_lists(recs, truth, **options).evaluation.metrics

@@ -9,7 +9,7 @@ values once all chunks are in, so the numbers do not depend on how the lists are
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -29,7 +29,7 @@ from harness.metrics import ranking  # noqa: F401
 from harness.metrics import catalog, novelty, diversity  # noqa: F401
 
 # isort: on
-from harness.metrics.registry import REGISTRY, Context, PerUser, Totals, metric_id
+from harness.metrics.registry import REGISTRY, Context, Parts, PerUser, Totals, metric_id
 from harness.pairs import distinct_pairs
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
@@ -52,7 +52,7 @@ class Evaluation:
         notices: list[str] | None = None,
         *,
         users: pl.DataFrame | None = None,
-        values: dict[str, np.ndarray] | None = None,
+        values: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         self.metrics = metrics
         self.notices = list(notices or [])
@@ -135,6 +135,8 @@ class Scorer:
         self.shared: dict = {}
         self.notices: list[str] = []
         self.values: dict[str, np.ndarray] = {}
+        self.parts: dict[str, list[tuple[np.ndarray, Parts]]] = {}  # family -> (users, Parts)
+        self.derive: dict[str, Callable] = {}  # family -> its Parts.values
         self.totals: dict[str, Totals] = {}
         self.listed = 0  # truth users with a list
         # until a list user is a truth user and a listed item a truth item: what was seen instead
@@ -189,6 +191,9 @@ class Scorer:
                     if col not in self.values:
                         self.values[col] = np.full(self.user_ids.len(), result.missing)
                     self.values[col][at] = values
+            elif isinstance(result, Parts):
+                self.parts.setdefault(name, []).append((pos, result))
+                self.derive[name] = result.values
             elif isinstance(result, Totals):
                 if name in self.totals:
                     self.totals[name].counts += result.counts
@@ -255,32 +260,36 @@ class Scorer:
         """The metric values per segment (an empty segment is left out) and per user."""
         self._check_overlap()
         order = _metric_order(self.ks)
-        if not self.values:  # no truth user has a list: the families still report their values
-            self._empty()
-        columns = {c: self.values[c] for c in order if c in self.values}
+        if not self.values and not self.parts:  # no truth user has a list: the families still
+            self._empty()  # report their values
+        columns = _Columns(order, self.values, self.parts, self.derive, self.users)
         segment = self.users.get_column("segment")
         metrics: dict[str, dict[str, float]] = {}
         for totals in self.totals.values():
             for seg, values in totals.finish(totals.counts).items():
                 metrics.setdefault(seg, {}).update(values)
         present = set(segment.unique().to_list())
+        segments = [s for s in SEGMENTS if s == "all" or s in present]
         for seg in SEGMENTS:
-            if seg != "all" and seg not in present:
+            if seg not in segments:
                 metrics.pop(seg, None)
-                continue
-            mask = None if seg == "all" or present == {seg} else (segment == seg).to_numpy()
-            values = {}
-            for c, v in columns.items():
+        masks = {
+            seg: None if seg == "all" or present == {seg} else (segment == seg).to_numpy()
+            for seg in segments
+        }
+        means: dict[str, dict[str, float]] = {seg: {} for seg in segments}
+        for c, v in columns.items():  # each column read (or derived) once
+            nan = np.isnan(v) if np.isnan(v).any() else None
+            for seg, mask in masks.items():
                 # a metric with no defined value in a segment (diversity without two
                 # categorised items) is left out rather than reported as null
-                where = mask
-                if np.isnan(v).any():
-                    where = ~np.isnan(v) if mask is None else mask & ~np.isnan(v)
+                where = mask if nan is None else ~nan if mask is None else mask & ~nan
                 n = len(v) if where is None else int(where.sum())
                 if n:
                     total = np.add.reduce(v) if where is None else np.add.reduce(v, where=where)
-                    values[c] = float(total / n)
-            metrics[seg] = {**values, **metrics.get(seg, {})}
+                    means[seg][c] = float(total / n)
+        for seg in segments:
+            metrics[seg] = {**means[seg], **metrics.get(seg, {})}
         rank = {m: i for i, m in enumerate(order)}
         metrics = {
             s: dict(sorted(v.items(), key=lambda kv: rank.get(kv[0], len(rank))))
@@ -314,8 +323,64 @@ class Scorer:
             if isinstance(result, PerUser):
                 for col in result.columns:
                     self.values[col] = np.full(self.user_ids.len(), result.missing)
+            elif isinstance(result, Parts):
+                self.parts[name] = [(np.zeros(0, np.int64), result)]
+                self.derive[name] = result.values
             elif isinstance(result, Totals):
                 self.totals[name] = result
+
+
+def _in_user_order(
+    chunks: list[tuple[np.ndarray, Parts]], n_users: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One family's :class:`Parts` of every chunk (each with the positions of its users) as
+    counts for all truth users (0 without a list) and parts with the users in truth order."""
+    pos = np.concatenate([p for p, _ in chunks]).astype(np.int64)
+    counts = np.concatenate([part.counts for _, part in chunks]).astype(np.int64)
+    names = list(chunks[0][1].parts)
+    arrays = {name: np.concatenate([part.parts[name] for _, part in chunks]) for name in names}
+    all_counts = np.zeros(n_users, dtype=np.int64)
+    all_counts[pos] = counts
+    if len(pos) and not np.all(pos[1:] > pos[:-1]):  # chunks out of truth order: move the runs
+        order = np.argsort(pos, kind="stable")
+        begin = (np.cumsum(counts) - counts)[order]
+        length = counts[order]
+        rows = np.arange(int(length.sum())) + np.repeat(
+            begin - (np.cumsum(length) - length), length
+        )
+        arrays = {name: values[rows] for name, values in arrays.items()}
+    return all_counts, arrays
+
+
+class _Columns(Mapping):
+    """Metric id -> one value per truth user, in report order: stored values, or values derived
+    from a family's :class:`Parts` when read (one column at a time: the means and the per-user
+    frame never hold every derived column at once)."""
+
+    def __init__(self, order, values, parts, derive, users: pl.DataFrame) -> None:
+        self.stored, self.derive = values, derive
+        self.n = users.get_column("n").to_numpy()
+        self.parts = {name: _in_user_order(chunks, len(self.n)) for name, chunks in parts.items()}
+        self.source: dict[str, str | None] = dict.fromkeys(values)
+        ids = set(order)
+        for name, (counts, arrays) in self.parts.items():  # which family derives which ids
+            probe = {p: v[:0] for p, v in arrays.items()}
+            for c in derive[name](counts[:0], probe, self.n[:0], ids):
+                self.source[c] = name
+        self.order = [c for c in order if c in self.source]
+
+    def __getitem__(self, c: str) -> np.ndarray:
+        name = self.source[c]
+        if name is None:
+            return self.stored[c]
+        counts, arrays = self.parts[name]
+        return self.derive[name](counts, arrays, self.n, {c})[c]
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
 
 
 def _consecutive(pos: np.ndarray) -> bool:

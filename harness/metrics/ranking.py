@@ -1,9 +1,10 @@
 """Accuracy metrics over the ranked list (DESIGN.md, "Metric definitions").
 
 Notation: U truth users; R_u relevant items, n_u = |R_u|; L_u the list cut at k; hit_i = 1 when the
-i-th item of L_u is in R_u. One pair lookup marks the hits of the lists cut at max(k); every k then
-comes from the hit rows only (a recommended item not in the truth contributes nothing), in numpy:
-a user's hits are contiguous and in rank order, so "hits within k" is a prefix of them."""
+i-th item of L_u is in R_u. One pass over the lists cut at max(k) finds each user's hit rows
+(:func:`harness.pairs.block_hits`); the scorer keeps only their ranks (:class:`Parts`), and every
+value at every k derives from those when read: a recommended item not in the truth contributes
+nothing, and a user's hits come in rank order, so "hits within k" is a prefix of them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import math
 import numpy as np
 
 from harness.api import Columns
-from harness.metrics.registry import Context, PerUser, family, metric_id
-from harness.pairs import PACKABLE, block_hits, compiled, id_range
+from harness.metrics.registry import Context, Parts, family, metric_id
+from harness.pairs import block_hits
 
 ITEM = Columns.ITEM
 
@@ -67,92 +68,61 @@ def _ideal(k: int) -> np.ndarray:
     return np.array(ideal)
 
 
-def _prefix_sums(values: np.ndarray, first: np.ndarray):
-    """c -> for each block b, the sum of values[first[b] : first[b] + c[b]] (0 when c[b] is 0),
-    each a sum over that block's rows alone (so it does not depend on how the lists are chunked)."""
-    padded = np.append(values, 0.0)
-
-    def sums(c: np.ndarray) -> np.ndarray:
-        if not len(c):
-            return np.zeros(0)
-        bounds = np.empty(2 * len(c), dtype=np.int64)
-        bounds[0::2], bounds[1::2] = first, first + c
-        return np.where(c > 0, np.add.reduceat(padded, bounds)[0::2], 0.0)
-
-    return sums
-
-
 @family("ranking", tuple(METRICS))
-def ranking(ctx: Context) -> PerUser:
-    """Per-user accuracy values ``name@k`` for the chunk's users (0 without a hit)."""
+def ranking(ctx: Context) -> Parts:
+    """Per-user accuracy values ``name@k`` for the chunk's users (0 without a hit), kept as the
+    ranks of each user's hits within max(k) (:class:`Parts`): every value derives from them."""
     n = ctx.users.get_column("n").to_numpy()
-    counts = _compiled_counts(ctx, n) or _counts(ctx, n)
-    n = n.astype(np.float64)
-    columns = {}
-    for j, k in enumerate(ctx.ks):
-        c, sums = counts(j)
-        for name, fn in METRICS.items():
-            columns[metric_id(name, k)] = np.asarray(fn(c, n, k, sums), dtype=np.float64)
-    return PerUser(columns)
-
-
-def _compiled_counts(ctx: Context, n: np.ndarray):
-    """j -> (hits within ks[j], sums) per block from one compiled pass over the rows
-    (:func:`harness.kernels.block_hits`), for integer item ids over a range it indexes; None
-    otherwise (:func:`harness.pairs.compiled`)."""
-    items, truth_items = ctx.recs.get_column(ITEM), ctx.truth.get_column(ITEM)
-    span = id_range(truth_items)
-    # UInt64 items would mix with the signed lowest id into floats inside the kernel
-    packable = items.dtype in PACKABLE and truth_items.dtype in PACKABLE
-    if not packable or span is None or not compiled(items.len(), *span):
-        return None
-    from harness.kernels import block_hits as compiled_block_hits
-
-    ks = np.asarray(ctx.ks, dtype=np.int64)
-    hits, dcg, ap, first = compiled_block_hits(
-        items.to_numpy(),
-        ctx.recs.get_column("rank").to_numpy(),
-        ctx.starts,
-        truth_items.to_numpy(),
-        np.append(0, np.cumsum(n)).astype(np.int64),
-        ks,
-        _gain(int(ks[-1])),
-        span[0],
-        np.zeros(span[1] - span[0] + 1, dtype=np.int32),
-    )
-    first_rank = np.where(first > 0, first, 1).astype(np.float64)
-    return lambda j: (hits[:, j], {"map": ap[:, j], "ndcg": dcg[:, j], "first": first_rank})
-
-
-def _gain(k: int) -> np.ndarray:
-    """gain[rank] = 1 / log2(rank + 1) for rank 0..k (0 unused), as numpy computes it."""
-    return np.append(0.0, 1.0 / np.log2(np.arange(1, k + 1) + 1.0))
-
-
-def _counts(ctx: Context, n: np.ndarray):
-    """j -> (hits within ks[j], sums) per block, in numpy: one pair lookup marks the hit rows."""
-    starts = ctx.starts
     rows = block_hits(
         ctx.recs.get_column(ITEM),
-        starts,
+        ctx.starts,
         ctx.truth.get_column(ITEM),
         np.append(0, np.cumsum(n)),
     )
-    n_blocks = len(starts) - 1
-    rank = ctx.recs.get_column("rank").to_numpy()[rows].astype(np.int64)
-    block = np.searchsorted(starts, rows, side="right") - 1  # ascending: blocks in row order
-    first = np.searchsorted(block, np.arange(n_blocks + 1))  # hits of block b: first[b]:first[b+1]
-    hits_so_far = np.arange(len(rows)) - first[block] + 1
-    code = block * (ctx.ks[-1] + 1) + rank  # ascending too: each block's rows are in rank order
-    first_rank = np.ones(n_blocks)  # rank of each block's first hit (1 where there is none)
-    has_hit = first[:-1] < first[1:]
-    first_rank[has_hit] = rank[first[:-1][has_hit]]
-    map_sums = _prefix_sums(hits_so_far / rank, first[:-1])
-    ndcg_sums = _prefix_sums(1.0 / np.log2(rank + 1.0), first[:-1])
-    base = np.arange(n_blocks) * (ctx.ks[-1] + 1)
+    block = np.searchsorted(ctx.starts, rows, side="right") - 1  # ascending: blocks in row order
+    counts = np.bincount(block, minlength=len(ctx.starts) - 1)
+    # ranks <= max(k) <= 10000 (the k cap) fit 16 bits
+    rank = ctx.recs.get_column("rank").to_numpy()[rows].astype(np.int16)
+    ks = ctx.ks
+    return Parts(
+        counts,
+        {"rank": rank},
+        lambda counts, parts, n, ids: _values(counts, parts["rank"], n, ids, ks),
+    )
 
-    def counts(j: int):
-        c = np.searchsorted(code, base + ctx.ks[j], side="right") - first[:-1]
-        return c, {"map": map_sums(c), "ndcg": ndcg_sums(c), "first": first_rank}
 
-    return counts
+def _values(counts: np.ndarray, rank: np.ndarray, n: np.ndarray, ids, ks) -> dict[str, np.ndarray]:
+    """The metric values ``ids`` (``name@k``) of users with ``counts`` hits at ranks ``rank``
+    (each user's in rank order, users one after another) and ``n`` relevant items. Sums run
+    over each user's hits in rank order (bincount adds in index order), as every engine adds."""
+    users = len(counts)
+    block = np.repeat(np.arange(users), counts)
+    first_hit = np.cumsum(counts) - counts  # position of each user's first hit
+    rank = rank.astype(np.int64)
+    hits_so_far = np.arange(len(rank)) - first_hit[block] + 1
+    first = np.ones(users)  # rank of each user's first hit (1 where there is none)
+    first[counts > 0] = rank[first_hit[counts > 0]]
+    gain = _gain(ks[-1])[rank]
+    precision_at_hit = hits_so_far / rank
+    n = n.astype(np.float64)
+    out = {}
+    for k in ks:
+        wanted = [name for name in METRICS if metric_id(name, k) in ids]
+        if not wanted:
+            continue
+        within = rank <= k
+        at = block[within]
+        c = np.bincount(at, minlength=users)
+        sums = {
+            "map": np.bincount(at, weights=precision_at_hit[within], minlength=users),
+            "ndcg": np.bincount(at, weights=gain[within], minlength=users),
+            "first": first,
+        }
+        for name in wanted:
+            out[metric_id(name, k)] = np.asarray(METRICS[name](c, n, k, sums), dtype=np.float64)
+    return out
+
+
+def _gain(k: int) -> np.ndarray:
+    """gain[rank] = 1 / log2(rank + 1) for rank 0..k (0 unused)."""
+    return np.append(0.0, 1.0 / np.log2(np.arange(1, k + 1) + 1.0))

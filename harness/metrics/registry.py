@@ -1,12 +1,13 @@
 """The metric registry: each family module decorates one function with :func:`family`.
 
 A family is called once per chunk of lists (whole users, see :class:`Context`) and returns
-:class:`PerUser` values for the chunk's users, or :class:`Totals` (counts that add up over chunks,
-for metrics that are not per user), or None when it cannot run (it notes why)."""
+:class:`PerUser` values for the chunk's users, :class:`Parts` (compact per-user quantities that the
+values derive from), or :class:`Totals` (counts that add up over chunks, for metrics that are not
+per user), or None when it cannot run (it notes why)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +60,23 @@ class PerUser:
 
     columns: dict[str, np.ndarray]
     missing: float = 0.0
+
+
+@dataclass
+class Parts:
+    """Per-user quantities of a chunk from which a family's per-user values derive, kept instead
+    of the values because they are smaller: ``counts`` (one per block of ``ctx.users``) says how
+    many entries of each array of ``parts`` belong to each block, blocks one after another.
+    ``values(counts, parts, n, ids)`` returns the values of the metric ids ``ids`` for the users
+    with those counts and parts (all truth users once scoring ends; 0 entries for a user without
+    a list), ``n`` their relevant counts. At 1M users x top-100 the 36 accuracy values are 288 MB
+    of float64; the ranks of the hits (about 2 per user) and the counts are about 12 MB."""
+
+    counts: np.ndarray
+    parts: dict[str, np.ndarray]
+    values: Callable[
+        [np.ndarray, dict[str, np.ndarray], np.ndarray, Collection[str]], dict[str, np.ndarray]
+    ]
 
 
 @dataclass
