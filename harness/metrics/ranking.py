@@ -80,7 +80,7 @@ def ranking(ctx: Context) -> Parts:
         np.append(0, np.cumsum(n)),
     )
     block = np.searchsorted(ctx.starts, rows, side="right") - 1  # ascending: blocks in row order
-    counts = np.bincount(block, minlength=len(ctx.starts) - 1)
+    counts = np.bincount(block, minlength=len(ctx.starts) - 1).astype(np.int32)
     # ranks <= max(k) <= 10000 (the k cap) fit 16 bits
     rank = ctx.recs.get_column("rank").to_numpy()[rows].astype(np.int16)
     ks = ctx.ks
