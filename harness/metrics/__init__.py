@@ -30,7 +30,7 @@ from harness.metrics import catalog, novelty, diversity  # noqa: F401
 
 # isort: on
 from harness.metrics.registry import REGISTRY, Context, Parts, PerUser, Totals, metric_id
-from harness.pairs import distinct_pairs
+from harness.pairs import distinct_pairs, run_starts
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
 USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
@@ -433,8 +433,7 @@ def _consecutive(pos: np.ndarray) -> bool:
 
 def block_starts(recs: pl.DataFrame) -> np.ndarray:
     """First row of each run of one user's rows, plus the row count at the end (int64)."""
-    first = recs.select(pl.col(USER).ne_missing(pl.col(USER).shift(1))).to_series().arg_true()
-    return np.append(first.to_numpy(), recs.height).astype(np.int64)
+    return np.append(run_starts(recs.get_column(USER)), recs.height).astype(np.int64)
 
 
 def chunks(
