@@ -39,11 +39,42 @@ def _prepared_home(tmp_path_factory) -> Path:
     return path
 
 
+def _clone(template: Path, home: Path) -> None:
+    """Give ``home`` a copy of ``template``'s database and stored lists: a home built once per
+    test process serves every test that starts from it."""
+    shutil.copyfile(db_path(template), db_path(home))
+    if (template / "runs").is_dir():
+        shutil.copytree(template / "runs", home / "runs", dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def clone_home():
+    """``clone_home(template, home)``: for test modules that build their own template homes."""
+    return _clone
+
+
 @pytest.fixture
 def dataset(home, _prepared_home) -> str:
     """synthetic-small's default split in the test's home (a copy of the session's database)."""
-    shutil.copyfile(db_path(_prepared_home), db_path(home))
+    _clone(_prepared_home, home)
     return "synthetic-small"
+
+
+@pytest.fixture(scope="session")
+def _embedded_home(tmp_path_factory) -> Path:
+    """A home with the embedded ml-latest-small prepared, once per test process."""
+    from harness.datasets import prepare
+
+    path = tmp_path_factory.mktemp("embedded")
+    prepare("ml-latest-small", home=path)
+    return path
+
+
+@pytest.fixture
+def embedded(home, _embedded_home) -> str:
+    """ml-latest-small's default split in the test's home (a copy of the session's database)."""
+    _clone(_embedded_home, home)
+    return "ml-latest-small"
 
 
 def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, baseline=False):
@@ -76,13 +107,15 @@ def _fake_run(home, run_id, name, value, *, fingerprint, dataset_name, split, ba
     )
 
 
-@pytest.fixture
-def board(home, dataset) -> str:
-    """Five hand-made runs on the prepared split: three ranked, one stale fingerprint, one failed."""
+@pytest.fixture(scope="session")
+def _board_home(tmp_path_factory, _prepared_home) -> Path:
+    """The prepared split and five hand-made runs, built once per test process."""
     from harness.store.splits import split_meta
 
-    meta = split_meta(home, dataset)
-    fp, split = meta["fingerprint"], meta["split"]
+    home = tmp_path_factory.mktemp("board")
+    _clone(_prepared_home, home)
+    meta = split_meta(home, "synthetic-small")
+    fp, split, dataset = meta["fingerprint"], meta["split"], "synthetic-small"
     for run_id, name, value, baseline in (
         ("r-pop", "popular", 0.10, True),
         ("r-rand", "random", 0.01, True),
@@ -111,7 +144,15 @@ def board(home, dataset) -> str:
         ),
     )
     runs.mark_run(home, "r-fail", "failed", error="recommender raised boom")
-    return dataset
+    return home
+
+
+@pytest.fixture
+def board(home, _board_home) -> str:
+    """Five hand-made runs on the prepared split: three ranked, one stale fingerprint, one failed
+    (a copy of a home built once per test process)."""
+    _clone(_board_home, home)
+    return "synthetic-small"
 
 
 @pytest.fixture

@@ -39,11 +39,13 @@ def _run(home, meta, run_id, name, metrics, *, params=None, k=100, baseline=Fals
     )
 
 
-@pytest.fixture
-def board(cli, home):
+@pytest.fixture(scope="session")
+def _rough_home(tmp_path_factory, _prepared_home, clone_home):
+    """Four als/popular/short runs on the prepared split, built once per test process."""
     from harness.store.splits import split_meta
 
-    cli("data", "prepare", "synthetic-small")
+    home = tmp_path_factory.mktemp("rough")
+    clone_home(_prepared_home, home)
     meta = split_meta(home, "synthetic-small")
     _run(
         home,
@@ -81,6 +83,12 @@ def board(cli, home):
         k=50,
         day=4,
     )
+    return home
+
+
+@pytest.fixture
+def board(home, _rough_home, clone_home):
+    clone_home(_rough_home, home)
     return "synthetic-small"
 
 

@@ -54,8 +54,7 @@ def test_prepare_again_says_unchanged(cli):
     assert cli("data", "prepare", "synthetic-small", "--force").stdout.startswith("prepared")
 
 
-def test_export_of_a_part_the_dataset_lacks_says_why(cli, tmp_path):
-    cli("data", "prepare", "ml-latest-small")
+def test_export_of_a_part_the_dataset_lacks_says_why(cli, tmp_path, embedded):
     line = _one_error(
         cli(
             "data",

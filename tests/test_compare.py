@@ -1,5 +1,6 @@
 """Board statistics, `harness compare`, `show --per-user` and `plot` through the CLI, on runs
-whose per-user values and lists are set by hand (no model trained), and on the embedded default."""
+whose per-user values and lists are set by hand (no model trained); the embedded default's
+comparison is in test_submit.py (with the demo that makes its runs)."""
 
 from __future__ import annotations
 
@@ -64,9 +65,11 @@ def _lists(items_per_user):
     return pl.DataFrame(rows, schema=["user_id", "item_id", "rank"], orient="row")
 
 
-@pytest.fixture
-def hand(home):
-    """good > mid == mid2 (identical values) > poor, on 400 users (40 cold)."""
+@pytest.fixture(scope="session")
+def _hand_home(tmp_path_factory):
+    """good > mid == mid2 (identical values) > poor, on 400 users (40 cold); built once per test
+    process."""
+    home = tmp_path_factory.mktemp("hand")
     save_split(
         home,
         PreparedSplit(
@@ -91,7 +94,15 @@ def hand(home):
     _run(home, "r-mid2", "mid2", base.copy(), hit_mid, _lists(["a", "c", "b"]))
     _run(home, "r-poor", "poor", base * 0.1, np.zeros(N))
     _run(home, "r-other", "other", base, hit_mid, fingerprint="fp-else")
-    return {"base": base, "hit_mid": hit_mid, "hit_good": hit_good}
+    return home, {"base": base, "hit_mid": hit_mid, "hit_good": hit_good}
+
+
+@pytest.fixture
+def hand(home, _hand_home, clone_home):
+    """The hand-made runs in the test's home; their per-user values (copies)."""
+    template, values = _hand_home
+    clone_home(template, home)
+    return {name: array.copy() for name, array in values.items()}
 
 
 def test_board_rows_carry_ci_and_bands(cli, hand):
@@ -230,23 +241,6 @@ def test_plot_writes_png_and_svg(cli, hand, tmp_path):
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     res = cli("plot", "--dataset", DATASET, "--out", str(tmp_path / "b.pdf"), expect=1)
     assert "use a .png or .svg" in res.stderr
-
-
-@pytest.mark.slow
-def test_embedded_default_separates_popular_from_random(cli):
-    cli("data", "prepare", "ml-latest-small")
-    ids = {}
-    for name in ("popular", "random"):
-        ids[name] = json.loads(
-            cli("submit", name, "--dataset", "ml-latest-small", "--json").stdout
-        )["run_id"]
-    board = json.loads(cli("leaderboard", "--dataset", "ml-latest-small", "--json").stdout)
-    assert [(r["recommender"], r["rank_band"]) for r in board["rows"]] == [
-        ("popular", [1, 1]),
-        ("random", [2, 2]),
-    ]
-    res = json.loads(cli("compare", ids["popular"], ids["random"], "--json").stdout)
-    assert res["metrics"]["ndcg@10"]["ci"][0] > 0 and res["users"] == 608
 
 
 def test_data_info_gives_the_minimal_detectable_difference(cli, hand):

@@ -22,12 +22,12 @@ class Model:
 """
 
 
-def test_worker_gets_item_features_only_for_items_known_at_the_cutoff(home, register_plugins):
-    from harness.datasets import prepare
+def test_worker_gets_item_features_only_for_items_known_at_the_cutoff(
+    home, embedded, register_plugins
+):
     from harness.runner import submit
     from harness.store.splits import load_split
 
-    prepare("ml-latest-small", home=home)
     stored = load_split(home, "ml-latest-small", parts=("train", "items"))
     later = stored.items.join(stored.train.select("item_id").unique(), on="item_id", how="anti")
     assert later.height > 100  # films first rated after the cutoff exist in movies.csv

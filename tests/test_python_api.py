@@ -99,8 +99,8 @@ def test_a_score_breaking_the_file_contract_is_the_same_error_as_on_the_command_
 
 
 @pytest.fixture
-def prepared(home):
-    return harness.prepare("ml-latest-small", home=home)
+def prepared(home, embedded):
+    return harness.prepare(embedded, home=home)  # already prepared: the copy is found as it is
 
 
 def test_prepare_gives_the_training_part_and_never_the_truth(prepared):
