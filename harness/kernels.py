@@ -49,15 +49,16 @@ def list_blocks(users, key, descending, items, lo, seen):  # pragma: no cover - 
 
 
 @njit(cache=True, nogil=True)
-def repeated_in_blocks(items, starts, lo, seen):  # pragma: no cover - compiled
+def repeated_in_blocks(items, starts, lo, seen, tag):  # pragma: no cover - compiled
     """The first row whose item its block (``starts``) listed before, or -1 (``seen``: as in
-    :func:`list_blocks`)."""
+    :func:`list_blocks`). Block b marks its items with ``tag + b``: a block that goes on in
+    the next call (the next chunk of a column) keeps its tag there."""
     for b in range(len(starts) - 1):
         for r in range(starts[b], starts[b + 1]):
             cell = items[r] - lo
-            if seen[cell] == b + 1:
+            if seen[cell] == tag + b:
                 return r
-            seen[cell] = b + 1
+            seen[cell] = tag + b
     return -1
 
 

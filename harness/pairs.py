@@ -168,8 +168,16 @@ def run_starts(values: pl.Series) -> np.ndarray:
     without nulls compare in numpy: one byte a row of temporaries, where polars' shifted copy
     (four or eight bytes a row) would stay resident in its allocator for seconds."""
     if values.dtype.is_integer() and not values.null_count():
-        a = values.to_numpy()
-        return np.flatnonzero(np.append(True, a[1:] != a[:-1])) if len(a) else np.zeros(0, np.int64)
+        found, offset, last = [], 0, None
+        for chunk in values.get_chunks():  # numpy views, no copy of the column
+            a = chunk.to_numpy()
+            if len(a):
+                new = np.empty(len(a), dtype=bool)
+                new[0] = last is None or a[0] != last
+                np.not_equal(a[1:], a[:-1], out=new[1:])
+                found.append(np.flatnonzero(new) + offset)
+                offset, last = offset + len(a), a[-1]
+        return np.concatenate(found) if found else np.zeros(0, np.int64)
     return values.ne_missing(values.shift(1)).arg_true().to_numpy().astype(np.int64)
 
 
@@ -195,10 +203,20 @@ def distinct_in_blocks(items: pl.Series, starts: np.ndarray) -> bool:
         return _distinct_in_matrix(items, starts, lo, hi)
     from harness.kernels import repeated_in_blocks
 
-    bounds = np.append(starts, n).astype(np.int64)
-    return bool(
-        repeated_in_blocks(items.to_numpy(), bounds, lo, np.zeros(hi - lo + 1, np.int32)) < 0
-    )
+    starts = np.asarray(starts, dtype=np.int64)
+    seen = np.zeros(hi - lo + 1, np.int32)
+    offset = 0
+    # chunk by chunk (numpy views, no copy of the column): a block cut by a chunk's end goes on
+    # in the next chunk with its tag
+    for chunk in items.get_chunks():
+        end = offset + chunk.len()
+        inside = starts[(starts > offset) & (starts < end)]
+        block = int(np.searchsorted(starts, offset, side="right")) - 1  # block at the chunk start
+        local = np.concatenate(([offset], inside, [end])) - offset
+        if repeated_in_blocks(chunk.to_numpy(), local, lo, seen, block + 1) >= 0:
+            return False
+        offset = end
+    return True
 
 
 def _distinct_in_matrix(items: pl.Series, starts: np.ndarray, lo: int, hi: int) -> bool:

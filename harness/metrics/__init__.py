@@ -30,7 +30,7 @@ from harness.metrics import catalog, novelty, diversity  # noqa: F401
 
 # isort: on
 from harness.metrics.registry import REGISTRY, Context, Parts, PerUser, Totals, metric_id
-from harness.pairs import distinct_pairs, run_starts
+from harness.pairs import MAX_WIDTH, distinct_pairs, id_range, run_starts
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
 USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
@@ -224,10 +224,25 @@ class Scorer:
             self._outside.append(block_users)
         if self._unmatched_items is not None:
             items = recs.get_column(ITEM).unique()
-            if items.is_in(self.truth.get_column(ITEM).unique().implode()).any():
+            if self._any_truth_item(items):
                 self._unmatched_items = None
             else:
                 self._unmatched_items.append(items)
+
+    def _any_truth_item(self, items: pl.Series) -> bool:
+        """Whether one of ``items`` is a truth item. Integer ids over a narrow range: a table
+        of the truth's ids marked chunk by chunk of the column (a hash of 15M truth rows for
+        their distinct items stayed resident in polars' allocator, more with more users)."""
+        truth_items = self.truth.get_column(ITEM)
+        span = id_range(truth_items)
+        if not (items.dtype.is_integer() and span and span[1] - span[0] < MAX_WIDTH):
+            return bool(items.is_in(truth_items.unique().implode()).any())
+        lo, hi = span
+        table = np.zeros(hi - lo + 1, dtype=bool)
+        for chunk in truth_items.get_chunks():  # numpy views, no copy of the column
+            table[chunk.to_numpy().astype(np.int64) - lo] = True
+        listed = items.filter(items.is_between(lo, hi)).to_numpy().astype(np.int64) - lo
+        return bool(table[listed].any())
 
     def _check_overlap(self) -> None:
         """Lists of no truth user are an error; lists of no truth item get a notice."""
@@ -268,7 +283,10 @@ class Scorer:
         order = _metric_order(self.ks)
         if not self.values and not self.parts:  # no truth user has a list: the families still
             self._empty()  # report their values
-        columns = _Columns(order, self.values, self.parts, self.derive, self.users)
+        # the chunks' parts are joined into one array per part: the scorer lets go of them
+        parts, self.parts = self.parts, {}
+        columns = _Columns(order, self.values, parts, self.derive, self.users)
+        del parts
         segment = self.users.get_column("segment")
         metrics: dict[str, dict[str, float]] = {}
         for totals in self.totals.values():
@@ -333,14 +351,15 @@ def _in_user_order(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One family's :class:`Parts` of every chunk (each with the positions of its users) as
     counts for all truth users (0 without a list) and parts with the users in truth order."""
-    pos = np.concatenate([p for p, _ in chunks]).astype(np.int64)
-    counts = np.concatenate([part.counts for _, part in chunks]).astype(np.int64)
+    pos = np.concatenate([p for p, _ in chunks])
+    counts = np.concatenate([part.counts for _, part in chunks])
     names = list(chunks[0][1].parts)
     arrays = {name: np.concatenate([part.parts[name] for _, part in chunks]) for name in names}
-    all_counts = np.zeros(n_users, dtype=np.int64)
+    all_counts = np.zeros(n_users, dtype=np.int32)
     all_counts[pos] = counts
     if len(pos) and not np.all(pos[1:] > pos[:-1]):  # chunks out of truth order: move the runs
         order = np.argsort(pos, kind="stable")
+        counts = counts.astype(np.int64)
         begin = (np.cumsum(counts) - counts)[order]
         length = counts[order]
         rows = np.arange(int(length.sum())) + np.repeat(
@@ -362,6 +381,11 @@ class _Columns(Mapping):
         self.stored, self.derive = values, derive
         self.n = users.get_column("n").to_numpy()
         self.parts = {name: _in_user_order(chunks, len(self.n)) for name, chunks in parts.items()}
+        # where each user's entries end (int32 while they fit: 4 bytes a user)
+        self.ends = {
+            name: np.cumsum(counts, dtype=np.int32 if counts.sum() < 2**31 else np.int64)
+            for name, (counts, _) in self.parts.items()
+        }
         self.source: dict[str, str | None] = dict.fromkeys(values)
         ids = set(order)
         for name, (counts, arrays) in self.parts.items():  # which family derives which ids
@@ -375,7 +399,7 @@ class _Columns(Mapping):
         """Every derived column for the users u0..u1 (one call per family)."""
         out = {}
         for name, (counts, arrays) in self.parts.items():
-            ends = np.cumsum(counts)
+            ends = self.ends[name]
             r0, r1 = (int(ends[u0 - 1]) if u0 else 0), (int(ends[u1 - 1]) if u1 else 0)
             ids = [c for c in self.order if self.source[c] == name]
             out.update(
@@ -519,6 +543,11 @@ def align_catalogue(
     train: pl.DataFrame | None, item_categories: pl.DataFrame | None, truth: pl.DataFrame
 ) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
     """The catalogue and the item categories with the id types of the (aligned) truth."""
+    # Integer truth ids: the types chosen (harness.ids) depend on their range alone, so the
+    # catalogue is aligned to a frame of the truth's lowest and highest ids, not to a cast copy
+    # of the truth (124 MB at 1M users, that stayed resident through the scoring).
+    if all(truth.schema[c].is_integer() for c in (USER, ITEM)) and truth.height:
+        truth = pl.concat([truth.select(pl.all().min()), truth.select(pl.all().max())])
     if train is not None:
         train, _ = align_ids(train, truth, source="the catalogue")
     if item_categories is not None:
