@@ -20,7 +20,17 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+def _compiled(fn):
+    """``fn`` compiled without the GIL, its machine code cached on disk; where numba finds no
+    writable cache directory (a read-only install and no writable home) it would refuse to
+    define the function, so it is then compiled once per process instead."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
+
+@_compiled
 def list_blocks(users, key, descending, items, lo, seen):  # pragma: no cover - compiled
     """(starts, first row out of order, first repeated row) of lists in row order.
 
@@ -48,7 +58,7 @@ def list_blocks(users, key, descending, items, lo, seen):  # pragma: no cover - 
     return starts[: blocks + 1].copy(), out_of_order, repeated
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def repeated_in_blocks(items, starts, lo, seen, tag):  # pragma: no cover - compiled
     """The first row whose item its block (``starts``) listed before, or -1 (``seen``: as in
     :func:`list_blocks`). Block b marks its items with ``tag + b``: a block that goes on in
@@ -62,7 +72,7 @@ def repeated_in_blocks(items, starts, lo, seen, tag):  # pragma: no cover - comp
     return -1
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def block_hits(items, starts, truth_items, truth_starts, lo, mark):  # pragma: no cover - compiled
     """The rows whose item is among their block's relevant items, ascending (what
     :func:`harness.pairs.block_hits` returns).
@@ -84,7 +94,7 @@ def block_hits(items, starts, truth_items, truth_starts, lo, mark):  # pragma: n
     return rows[:found].copy()
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def exposure(items, ranks, starts, cold, first_k, lo, counts):  # pragma: no cover - compiled
     """counts[segment, j, item - lo] += 1 for each row, j = first_k[rank] (the smallest cut-off
     that includes the rank), segment 1 for the rows of a block that ``cold`` marks, else 0."""

@@ -307,3 +307,30 @@ def test_distinct_pairs_both_ways(way):
     with pytest.MonkeyPatch.context() as patch:
         _ways(patch, way)
         test_distinct_pairs()
+
+
+def test_kernels_work_where_numba_cannot_cache(monkeypatch):
+    """A read-only install without a writable home: numba refuses ``cache=True``; the kernels
+    are then compiled in each process and still run."""
+    import importlib.util
+
+    import numba
+
+    import harness.kernels
+
+    real = numba.njit
+
+    def refusing(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'f.py'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", refusing)
+    spec = importlib.util.spec_from_file_location("kernels_uncached", harness.kernels.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    items = np.array([3, 4, 3, 5], dtype=np.int32)
+    seen = np.zeros(3, np.int32)
+    assert module.repeated_in_blocks(items, np.array([0, 2, 4]), 3, seen, 1) == -1
+    assert module.repeated_in_blocks(items, np.array([0, 4]), 3, np.zeros(3, np.int32), 1) == 2
