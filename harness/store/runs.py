@@ -439,6 +439,9 @@ def leaderboard_rows(
     return runs
 
 
+SCAN_MEMORY = "256MB"  # DuckDB's buffer pool while user_values scans one run after another
+
+
 def user_values(
     home: Path, run_ids: list[str], metrics: list[str], segment: str = "all"
 ) -> tuple[pl.Series, dict[tuple[str, str], np.ndarray]]:
@@ -458,6 +461,10 @@ def user_values(
     ref_ids: pl.Series | None = None
     order = None
     with connect(home, read_only=True) as con:
+        # Each run is scanned once: DuckDB would keep every scanned block of the list column in
+        # its buffer pool (about 0.2 GiB per run of 957k users, 2.1 GiB peak at 11 runs, and
+        # slower for the fresh memory); a small pool evicts them (0.6 GiB and 45% less CPU there).
+        con.execute(f"SET memory_limit = '{SCAN_MEMORY}'")
         names = dict(
             con.sql(
                 "SELECT run_id, user_metric_names FROM runs WHERE list_contains(?, run_id)",
