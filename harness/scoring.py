@@ -13,6 +13,8 @@ value per truth user and metric, and one chunk, however long the list file is. O
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,6 +169,37 @@ def _write(writer, path: Path, chunk: pl.DataFrame):
     return writer
 
 
+PRELOAD_BYTES = 8 << 20  # list files from this size take the compiled passes (1M rows ~ 10 MB)
+
+
+def _preload_kernels(recs: Table) -> None:
+    """Load numba on a second thread while the truth is read, when the lists are large enough
+    for the compiled passes (:func:`harness.pairs.compiled`): its import and first call cost
+    about 1 s, which then overlaps the reading instead of following it."""
+    if isinstance(recs, pl.DataFrame) or "harness.kernels" in sys.modules:
+        return
+    path = Path(recs)
+    try:
+        size = path.stat().st_size if path.is_file() else 0
+        if path.is_dir():
+            size = sum(p.stat().st_size for p in path.rglob("*.parquet"))
+    except OSError:
+        return  # the reader names the problem
+    if size >= PRELOAD_BYTES:
+        threading.Thread(target=_load_kernels, name="harness-numba", daemon=True).start()
+
+
+def _load_kernels() -> None:
+    import numpy as np
+
+    from harness import kernels
+
+    # the first call of any kernel loads numba's code generator (about 0.7 s)
+    kernels.repeated_in_blocks(
+        np.zeros(1, np.int64), np.zeros(2, np.int64), 0, np.zeros(1, np.int32), 1
+    )
+
+
 def score_files(
     recs: Table,
     truth: Table,
@@ -191,6 +224,8 @@ def score_files(
         return module.score_files(
             recs, truth, ks=ks, catalog=catalog, categories=categories, dialect=dialect, **options
         )
+    if dialect == "harness":
+        _preload_kernels(recs)
     # a dialect that counts a repeated truth pair twice needs the rows as given
     recs_name, truth_name = _label(recs, "recs"), _label(truth, "truth")
     truth_frame = validate_truth(

@@ -334,3 +334,30 @@ def test_kernels_work_where_numba_cannot_cache(monkeypatch):
     seen = np.zeros(3, np.int32)
     assert module.repeated_in_blocks(items, np.array([0, 2, 4]), 3, seen, 1) == -1
     assert module.repeated_in_blocks(items, np.array([0, 4]), 3, np.zeros(3, np.int32), 1) == 2
+
+
+def test_numba_is_loaded_ahead_only_for_large_list_files(tmp_path, monkeypatch):
+    """score_files starts loading numba on a second thread while it reads the truth when the
+    list file is large enough for the compiled passes, and not for small files or frames."""
+    import sys
+    import types
+
+    import harness.scoring as scoring
+
+    started: list[str] = []
+    monkeypatch.setattr(
+        scoring.threading,
+        "Thread",
+        lambda **kw: types.SimpleNamespace(start=lambda: started.append(kw["name"])),
+    )
+    monkeypatch.delitem(sys.modules, "harness.kernels", raising=False)
+    recs, truth = _lists(1, 5, 3, 10)
+    path = tmp_path / "recs.parquet"
+    recs.write_parquet(path)
+    scoring._preload_kernels(path)
+    scoring._preload_kernels(recs)
+    assert started == []
+    monkeypatch.setattr(scoring, "PRELOAD_BYTES", path.stat().st_size)
+    scoring._preload_kernels(path)
+    scoring._preload_kernels(tmp_path)  # a directory of parquet files
+    assert started == ["harness-numba", "harness-numba"]
