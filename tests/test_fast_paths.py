@@ -361,3 +361,23 @@ def test_numba_is_loaded_ahead_only_for_large_list_files(tmp_path, monkeypatch):
     scoring._preload_kernels(path)
     scoring._preload_kernels(tmp_path)  # a directory of parquet files
     assert started == ["harness-numba", "harness-numba"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), lo=st.sampled_from([0, -50, 10**9]))
+def test_novelty_item_values_from_packed_keys_equal_the_pair_unique(seed, lo):
+    """Train popularity for novelty (distinct users per item, repeated pairs once): the packed
+    integer keys sorted in numpy give what polars' unique of the pairs gives (string ids)."""
+    from harness.metrics.novelty import _item_values
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    train = pl.DataFrame(
+        {"user_id": rng.integers(0, 30, n) * 3 + lo, "item_id": rng.integers(0, 25, n) + lo}
+    )
+    got_items, got = _item_values(train)
+    want_items, want = _item_values(train.cast(pl.Utf8))
+    assert dict(zip(got_items.cast(pl.Utf8).to_list(), got[:-1, 0])) == pytest.approx(
+        dict(zip(want_items.to_list(), want[:-1, 0])), rel=0, abs=0
+    )
+    assert got[-1, 0] == want[-1, 0]
