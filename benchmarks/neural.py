@@ -60,6 +60,19 @@ def per_user_ndcg(recs: pl.DataFrame, truth: pl.DataFrame, train: pl.DataFrame) 
     return per_user.select(pl.col("user_id").cast(pl.Utf8), pl.col(f"ndcg@{K}"))
 
 
+def paired(scores: pl.DataFrame, base: pl.DataFrame, rng: np.random.Generator) -> str:
+    """Mean per-user NDCG@K difference to ``base`` with a bootstrap 95% CI (2000 resamples)."""
+    d = (
+        scores.join(base, on="user_id", suffix="_0")
+        .select(pl.col(f"ndcg@{K}") - pl.col(f"ndcg@{K}_0"))
+        .to_series()
+        .to_numpy()
+    )
+    boot = d[rng.integers(0, len(d), (2000, len(d)))].mean(1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]"
+
+
 def parse(spec: str) -> tuple[str, dict[str, str]]:
     name, _, rest = spec.partition(":")
     # values that are lists themselves use ";" (generators=als;ease)
@@ -109,15 +122,7 @@ def main() -> None:
         if first is None:
             first = scores
         else:
-            d = (
-                scores.join(first, on="user_id", suffix="_0")
-                .select(pl.col(f"ndcg@{K}") - pl.col(f"ndcg@{K}_0"))
-                .to_series()
-                .to_numpy()
-            )
-            boot = d[rng.integers(0, len(d), (2000, len(d)))].mean(1)
-            lo, hi = np.quantile(boot, [0.025, 0.975])
-            extra = f" vs {args.settings[0]}: {d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]"
+            extra = f" vs {args.settings[0]}: {paired(scores, first, rng)}"
         best = getattr(model, "best_epoch_", None)
         epochs = f" best epoch {best}" if best else ""
         print(f"{spec:60} ndcg@{K} {mean:.4f}{extra}  fit {fit:.0f} s{epochs}", flush=True)

@@ -39,18 +39,6 @@ _spec.loader.exec_module(neural)
 K = 10
 
 
-def paired(scores: pl.DataFrame, base: pl.DataFrame, rng: np.random.Generator) -> str:
-    d = (
-        scores.join(base, on="user_id", suffix="_0")
-        .select(pl.col(f"ndcg@{K}") - pl.col(f"ndcg@{K}_0"))
-        .to_series()
-        .to_numpy()
-    )
-    boot = d[rng.integers(0, len(d), (2000, len(d)))].mean(1)
-    lo, hi = np.quantile(boot, [0.025, 0.975])
-    return f"{d.mean():+.4f} [{lo:+.4f}, {hi:+.4f}]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("settings", nargs="*", help="key=value,key=value (ranker settings)")
@@ -119,7 +107,7 @@ def main() -> None:
         mean = scores.get_column(f"ndcg@{K}").mean()
         print(
             f"{spec or 'defaults':60} ndcg@{K} {mean:.4f} vs ease: "
-            f"{paired(scores, base_scores, rng)}  ranker {fit:.0f} s{same}",
+            f"{neural.paired(scores, base_scores, rng)}  ranker {fit:.0f} s{same}",
             flush=True,
         )
 

@@ -133,8 +133,8 @@ def _normalise(
     # Models usually return each user's list contiguous and best first: then ranks, lengths and
     # the checks come from the block boundaries, without sorting 100M rows (32 s -> 6 s at 1M users).
     shown = frame
-    compiled = _compiled_blocks(frame, by)
-    blocks = compiled[:2] if compiled is not None else _ordered_blocks(frame, by)
+    checked = _compiled_blocks(frame, by)
+    blocks = checked[:2] if checked is not None else _ordered_blocks(frame, by)
     if blocks is None:  # "_order" keeps the input row of each sorted row, for the messages
         frame = frame.with_row_index("_order").sort(
             [USER, by, "_order"], descending=[False, by == SCORE, False]
@@ -144,7 +144,7 @@ def _normalise(
             raise RuntimeError(f"{source}: lists not in blocks after sorting")
     starts, list_users = blocks
     # the compiled pass found no repeated item: nothing to look for
-    dup = None if compiled is not None and not compiled[2] else _duplicates(frame, starts)
+    dup = None if checked is not None and not checked[2] else _duplicates(frame, starts)
     if dup is not None:
         raise ValidationError(
             f"{source}: item listed twice for one user at "

@@ -9,7 +9,7 @@ values once all chunks are in, so the numbers do not depend on how the lists are
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -142,7 +142,7 @@ class Scorer:
         self.notices: list[str] = []
         self.values: dict[str, np.ndarray] = {}
         self.parts: dict[str, list[tuple[np.ndarray, Parts]]] = {}  # family -> (users, Parts)
-        self.derive: dict[str, Callable] = {}  # family -> its Parts.values
+        self._truth_table: tuple[int, np.ndarray] | None = None  # see _any_truth_item
         self.totals: dict[str, Totals] = {}
         self.listed = 0  # truth users with a list
         # until a list user is a truth user and a listed item a truth item: what was seen instead
@@ -199,7 +199,6 @@ class Scorer:
                     self.values[col][at] = values
             elif isinstance(result, Parts):
                 self.parts.setdefault(name, []).append((pos, result))
-                self.derive[name] = result.values
             elif isinstance(result, Totals):
                 if name in self.totals:
                     self.totals[name].counts += result.counts
@@ -238,9 +237,12 @@ class Scorer:
         if not (items.dtype.is_integer() and span and span[1] - span[0] < MAX_WIDTH):
             return bool(items.is_in(truth_items.unique().implode()).any())
         lo, hi = span
-        table = np.zeros(hi - lo + 1, dtype=bool)
-        for chunk in truth_items.get_chunks():  # numpy views, no copy of the column
-            table[chunk.to_numpy().astype(np.int64) - lo] = True
+        if self._truth_table is None:  # marked once, read for every chunk until a match
+            table = np.zeros(hi - lo + 1, dtype=bool)
+            for chunk in truth_items.get_chunks():  # numpy views, no copy of the column
+                table[chunk.to_numpy().astype(np.int64) - lo] = True
+            self._truth_table = (lo, table)
+        table = self._truth_table[1]
         listed = items.filter(items.is_between(lo, hi)).to_numpy().astype(np.int64) - lo
         return bool(table[listed].any())
 
@@ -285,7 +287,7 @@ class Scorer:
             self._empty()  # report their values
         # the chunks' parts are joined into one array per part: the scorer lets go of them
         parts, self.parts = self.parts, {}
-        columns = _Columns(order, self.values, parts, self.derive, self.users)
+        columns = _Columns(order, self.values, parts, self.users)
         del parts
         segment = self.users.get_column("segment")
         metrics: dict[str, dict[str, float]] = {}
@@ -341,7 +343,6 @@ class Scorer:
                     self.values[col] = np.full(self.user_ids.len(), result.missing)
             elif isinstance(result, Parts):
                 self.parts[name] = [(np.zeros(0, np.int64), result)]
-                self.derive[name] = result.values
             elif isinstance(result, Totals):
                 self.totals[name] = result
 
@@ -377,8 +378,9 @@ class _Columns(Mapping):
 
     SLICE = 1 << 16  # users per slice of :meth:`means`
 
-    def __init__(self, order, values, parts, derive, users: pl.DataFrame) -> None:
-        self.stored, self.derive = values, derive
+    def __init__(self, order, values, parts, users: pl.DataFrame) -> None:
+        self.stored = values
+        self.derive = {name: chunks[0][1].values for name, chunks in parts.items()}
         self.n = users.get_column("n").to_numpy()
         self.parts = {name: _in_user_order(chunks, len(self.n)) for name, chunks in parts.items()}
         # where each user's entries end (int32 while they fit: 4 bytes a user)
@@ -390,7 +392,7 @@ class _Columns(Mapping):
         ids = set(order)
         for name, (counts, arrays) in self.parts.items():  # which family derives which ids
             probe = {p: v[:0] for p, v in arrays.items()}
-            for c in derive[name](counts[:0], probe, self.n[:0], ids):
+            for c in self.derive[name](counts[:0], probe, self.n[:0], ids):
                 self.source[c] = name
         self.order = [c for c in order if c in self.source]
         self._whole: dict[str, np.ndarray] = {}
