@@ -13,7 +13,7 @@ ranker setting then only trains LightGBM on that frame and reorders those candid
 ``num_leaves``, ``min_child_samples``, ``bagging``, ``rankers``) plus ``drop=REGEX`` to leave the
 matching features out (``;`` separates several regexes). Each row: mean NDCG@10 on the
 validation users, the paired difference to ``ease`` (the strongest generator on MovieLens) with
-a bootstrap 95% interval over users, and whether 1 and 2 LightGBM threads give identical scores
+a bootstrap 95% interval over users, the same to the first setting, and whether 1 and 2 LightGBM threads give identical scores
 (``--threads-check``).
 """
 
@@ -77,6 +77,7 @@ def main() -> None:
         flush=True,
     )
     defaults: dict[str, object] = {}
+    first_scores = None
     all_features = [c for c in frame.columns if c not in ("user_id", "item_id", "label", "rrf")]
     for spec in args.settings or [""]:
         _, setting = neural.parse("x:" + spec)
@@ -105,9 +106,13 @@ def main() -> None:
             two = two_model.ranker.predict(neural_matrix(cands, model.features), num_threads=2)
             same = f" threads 1 vs 2 identical: {bool(np.array_equal(one, two))}"
         mean = scores.get_column(f"ndcg@{K}").mean()
+        first = (
+            "" if first_scores is None else f" vs first: {neural.paired(scores, first_scores, rng)}"
+        )
+        first_scores = scores if first_scores is None else first_scores
         print(
             f"{spec or 'defaults':60} ndcg@{K} {mean:.4f} vs ease: "
-            f"{neural.paired(scores, base_scores, rng)}  ranker {fit:.0f} s{same}",
+            f"{neural.paired(scores, base_scores, rng)}{first}  ranker {fit:.0f} s{same}",
             flush=True,
         )
 

@@ -156,12 +156,13 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
     assert before.get_column("timestamp").max() < start <= window.get_column("timestamp").min()
     assert abs(window.height / data.interactions.height - 0.1) < 0.02
 
-    calls = []
+    calls, outputs = [], []
     real = model_module.add_features
 
     def spy(cands, inter, items, cutoff, recent_days, tables=None):
         calls.append((inter.get_column("timestamp").max(), cutoff, cands))
-        return real(cands, inter, items, cutoff, recent_days, tables)
+        outputs.append(real(cands, inter, items, cutoff, recent_days, tables))
+        return outputs[-1]
 
     monkeypatch.setattr(model_module, "add_features", spy)
     model.fit(data)
@@ -174,6 +175,18 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
     assert labelled.join(window, on=["user_id", "item_id"], how="anti").height == 0
     assert labelled.join(before, on=["user_id", "item_id"], how="semi").height == 0  # unseen then
     assert "ui_genre_mean" in model.features and "im_year" in model.features
+    # the recent-context features of window 0 are those of its past alone (the user's last items
+    # before the window, the item's interactions before the window)
+    context = [
+        c
+        for c in model.features
+        if c.startswith(("ui_sim_", "ui_pop_b", "ui_pop_a", "ui_genre_last"))
+    ]
+    assert len(context) == 8
+    alone = real(cands0, before, data.items, start, model.recent_days)
+    assert outputs[0].select(context).equals(alone.select(context))
+    with_window = real(cands0, data.interactions, data.items, start, model.recent_days)
+    assert not with_window.select(context).equals(alone.select(context))  # it reads `inter`
 
 
 def test_genre_affinity_by_hand():
@@ -197,6 +210,46 @@ def test_genre_affinity_by_hand():
     assert out.get_column("ui_genre_mean").item() == pytest.approx(0.5)
     assert out.get_column("ui_genre_max").item() == pytest.approx(0.75)
     assert out.get_column("u_days_since_last").item() == pytest.approx(2.0)
+
+
+def test_recent_context_features_by_hand():
+    """Cosine similarity with the user's last 3 / 10 items, the item's interactions around the
+    user's last one, genre shares among the last 10, recomputed here pair by pair."""
+    data = tiny_data()
+    inter = data.interactions
+    pairs = pl.DataFrame({"user_id": [1, 1, 2, 999], "item_id": [1000, 1001, 1002, 1003]})
+    out = add_features(pairs, inter, data.items, data.cutoff, 10)
+
+    def users_of(item):
+        return set(inter.filter(pl.col("item_id") == item).get_column("user_id").to_list())
+
+    for row in out.filter(pl.col("user_id") != 999).iter_rows(named=True):
+        mine = inter.filter(pl.col("user_id") == row["user_id"]).sort(
+            ["timestamp", "item_id"], descending=True
+        )
+        a = users_of(row["item_id"])
+        for n in (3, 10):
+            last = mine.head(n).get_column("item_id").to_list()
+            cos = [len(a & users_of(j)) / np.sqrt(len(a) * len(users_of(j))) for j in last]
+            assert row[f"ui_sim_last{n}"] == pytest.approx(np.mean(cos))
+        now = mine.get_column("timestamp").max()
+        times = inter.filter(pl.col("item_id") == row["item_id"]).get_column("timestamp")
+        assert (
+            row["ui_pop_before_30d"] == ((times >= now - timedelta(days=30)) & (times < now)).sum()
+        )
+        assert row["ui_pop_before"] == (times < now).sum()
+        assert (
+            row["ui_pop_after_365d"] == ((times >= now) & (times < now + timedelta(days=365))).sum()
+        )
+        genre = data.items.filter(pl.col("item_id") == row["item_id"])["categories"][0][0]
+        last10 = mine.head(10).join(data.items, on="item_id")
+        share = last10.filter(pl.col("categories").list.contains(genre)).height / 10
+        assert row["ui_genre_last_mean"] == pytest.approx(share)
+    cold = out.filter(pl.col("user_id") == 999).row(0, named=True)
+    assert cold["ui_sim_last3"] == 0 and cold["ui_pop_before"] == 0
+    # off above max_context_rows train interactions (its products grow with the data)
+    model = TwoStageRecommender(**{**SMALL, "max_context_rows": inter.height - 1}).fit(data)
+    assert not any(c.startswith("ui_sim") for c in model.features)
 
 
 def test_genre_affinity_is_exact_whatever_the_order_of_rows_and_categories():

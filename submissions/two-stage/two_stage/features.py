@@ -13,14 +13,21 @@ kind of information at the same distance from "now".
 - user x item: genre affinity (the share of the user's interactions in each of the item's
   categories: mean and max), item popularity relative to the user's mainstreamness, the item's
   first and last interaction relative to the user's last one (days), the item's numeric columns
-  minus the user's mean of them (e.g. release year against the years the user watches).
+  minus the user's mean of them (e.g. release year against the years the user watches);
+- the user's recent context (``context=True``, on data small enough, see :func:`context_tables`):
+  the candidate's mean cosine similarity (co-occurrence over users) with the user's last 3 and
+  last 10 items, its genre shares among those last 10 items, and the item's interactions in the
+  30 and 365 days before the user's last interaction, before it at all, and in the 365 days after
+  it (other users' later interactions that are in the part).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import polars as pl
+import scipy.sparse as sp
 
 from harness.api import Columns
 
@@ -199,15 +206,145 @@ def genre_affinity(
     )
 
 
+LAST_ITEMS = (3, 10)  # the user's last items the candidate's similarity is measured against
+GENRE_LAST = 10  # the user's last items the recent genre shares come from
+POP_DAYS = (30, 365)  # windows before the user's last interaction for the item's counts
+SIM_USERS = 1_000  # users whose similarity rows are computed at once
+EPOCH_OFFSET = 2**32  # item code x offset + seconds since 1970: one sortable int64 key
+
+
+def _seconds(expr: pl.Expr) -> pl.Expr:
+    return expr.cast(pl.Datetime("us")).dt.epoch("s").clip(0, EPOCH_OFFSET - 1)
+
+
+def context_tables(inter: pl.DataFrame, items: pl.DataFrame | None) -> dict:
+    """What the recent-context features need from one part: the user x item matrix with columns
+    scaled by 1/sqrt(item users) (for cosine similarities), each user's last ``max(LAST_ITEMS)``
+    items (by time, ties by item id), each user's last time, and every interaction as a sorted
+    (item code, seconds) key. Integer-exact or summed by scipy in index order: the values do not
+    depend on the thread count."""
+    item_ids = inter.get_column(I).unique().sort()
+    user_ids = inter.get_column(U).unique().sort()
+    codes = inter.select(
+        _u=_code(inter.get_column(U), user_ids),
+        _i=_code(inter.get_column(I), item_ids),
+        _t=_seconds(pl.col(T)).fill_null(0),
+    )
+    pairs = codes.select("_u", "_i").unique().sort("_u", "_i")
+    ucode, icode = pairs.get_column("_u").to_numpy(), pairs.get_column("_i").to_numpy()
+    deg = np.bincount(icode, minlength=item_ids.len()).astype(np.float64)
+    matrix = sp.csr_matrix(
+        (1.0 / np.sqrt(deg[icode]), (ucode, icode)), shape=(user_ids.len(), item_ids.len())
+    )
+    last = (
+        inter.select(U, I, T)
+        .sort([U, T, I], descending=[False, True, True], nulls_last=True)
+        .with_columns(_pos=pl.int_range(pl.len()).over(U))
+        .filter(pl.col("_pos") < max(max(LAST_ITEMS), GENRE_LAST))
+    )
+    keys = np.sort(
+        codes.get_column("_i").to_numpy() * EPOCH_OFFSET + codes.get_column("_t").to_numpy()
+    )
+    return {
+        "item_ids": item_ids,
+        "matrix": matrix,
+        "last": last,
+        "keys": keys,
+        "genre_last": category_shares(last.filter(pl.col("_pos") < GENRE_LAST), items),
+    }
+
+
+def _code(ids: pl.Series, index: pl.Series) -> pl.Series:
+    """Position of each id in the sorted, distinct ``index`` (-1 when absent)."""
+    if index.len() == 0:
+        return pl.Series(np.full(ids.len(), -1, dtype=np.int64))
+    pos = np.clip(index.search_sorted(ids).to_numpy().astype(np.int64), 0, index.len() - 1)
+    found = (index.gather(pos) == ids).fill_null(False).to_numpy()
+    return pl.Series(np.where(found, pos, -1).astype(np.int64))
+
+
+def context_features(ctx: dict, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The recent-context features of ``pairs`` (user_id, item_id; row order kept)."""
+    users = pairs.get_column(U).unique().sort()
+    item = _code(pairs.get_column(I), ctx["item_ids"]).to_numpy()
+    row = _code(pairs.get_column(U), users).to_numpy()  # the pair's user among ``users``
+    last = ctx["last"].join(users.to_frame(), on=U, how="semi")
+    lrow = _code(last.get_column(U), users).to_numpy()
+    lcode = _code(last.get_column(I), ctx["item_ids"]).to_numpy()
+    pos = last.get_column("_pos").to_numpy()
+    matrix = ctx["matrix"]
+    ok = item >= 0
+    out: dict[str, np.ndarray] = {}
+    for n in LAST_ITEMS:
+        keep = pos < n
+        # L (users x items): 1/sqrt(item users) on each of the user's last n items, so that
+        # (L X^T X)[u, i] / sqrt(users of i) sums the cosine similarity of i with them
+        keep &= lcode >= 0
+        lmat = sp.csr_matrix(
+            (np.ones(int(keep.sum())), (lrow[keep], lcode[keep])),
+            shape=(users.len(), matrix.shape[1]),
+        )
+        # (L Xs^T Xs)[u, i] with Xs = X / sqrt(item users): the sum over the user's last n items
+        # j of |users(i) & users(j)| / sqrt(|users(i)| |users(j)|), i.e. of cosine similarities;
+        # SIM_USERS users at a time bound the (users x items) product
+        n_last = np.bincount(lrow[keep], minlength=users.len()).astype(np.float64)
+        value = np.full(pairs.height, np.nan)
+        for lo in range(0, users.len(), SIM_USERS):
+            hi = min(lo + SIM_USERS, users.len())
+            part = keep & (lrow >= lo) & (lrow < hi)
+            lmat = sp.csr_matrix(
+                (np.ones(int(part.sum())), (lrow[part] - lo, lcode[part])),
+                shape=(hi - lo, matrix.shape[1]),
+            )
+            sims = ((lmat @ matrix.T) @ matrix).tocsr()
+            at = ok & (row >= lo) & (row < hi)
+            value[at] = np.asarray(sims[row[at] - lo, item[at]]).ravel() / np.maximum(
+                n_last[row[at]], 1
+            )
+        out[f"ui_sim_last{n}"] = value
+    # the item's interactions around the user's last one (on a per-user split: the user's "now")
+    t_user = ctx["last"].filter(pl.col("_pos") == 0).select(U, _t=_seconds(pl.col(T)))
+    t = (
+        pairs.select(U)
+        .join(t_user, on=U, how="left", maintain_order="left")
+        .get_column("_t")
+        .fill_null(0)
+        .to_numpy()
+        .astype(np.int64)
+    )
+    keys, base = ctx["keys"], np.where(ok, item, 0) * EPOCH_OFFSET
+
+    def count(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lo, hi = np.clip(lo, 0, EPOCH_OFFSET - 1), np.clip(hi, 0, EPOCH_OFFSET - 1)
+        n = np.searchsorted(keys, base + hi) - np.searchsorted(keys, base + lo)
+        return np.where(ok, n, 0).astype(np.float64)
+
+    for d in POP_DAYS:
+        out[f"ui_pop_before_{d}d"] = count(t - d * 86_400, t)
+    out["ui_pop_before"] = count(np.zeros_like(t), t)
+    out["ui_pop_after_365d"] = count(t, t + 365 * 86_400)
+    frame = pairs.select(U, I).with_columns(**{k: pl.Series(v) for k, v in out.items()})
+    if ctx["genre_last"] is not None:
+        affinity = genre_affinity(ctx["genre_last"], pairs).rename(
+            {"ui_genre_mean": "ui_genre_last_mean", "ui_genre_max": "ui_genre_last_max"}
+        )
+        frame = frame.join(affinity, on=[U, I], how="left", maintain_order="left").with_columns(
+            pl.col("ui_genre_last_mean", "ui_genre_last_max").fill_null(0.0)
+        )
+    return frame.drop(U, I)
+
+
 def feature_tables(
     inter: pl.DataFrame,
     items: pl.DataFrame | None,
     cutoff: datetime | None,
     recent_days: int,
     users: pl.DataFrame | None = None,
+    context: bool = True,
 ) -> dict:
     """Everything that does not depend on the candidate pairs: computed once per training part.
-    ``users``: the dataset's user feature table, if any."""
+    ``users``: the dataset's user feature table, if any; ``context``: the recent-context
+    features' tables too (see :func:`context_tables`)."""
     ref = end_time(inter, cutoff)
     ifeats = item_features(inter, items, ref, recent_days)
     ufeats = user_features(inter, ifeats, ref, recent_days)
@@ -217,7 +354,12 @@ def feature_tables(
     table = user_table_columns(users)
     if table is not None:
         ufeats = ufeats.join(table, on=U, how="full", coalesce=True)
-    return {"users": ufeats, "items": ifeats, "shares": category_shares(inter, items)}
+    return {
+        "users": ufeats,
+        "items": ifeats,
+        "shares": category_shares(inter, items),
+        "context": context_tables(inter, items) if context and inter.height else None,
+    }
 
 
 def add_features(
@@ -239,6 +381,8 @@ def add_features(
         out = out.join(affinity, on=[U, I], how="left", maintain_order="left").with_columns(
             pl.col("ui_genre_mean", "ui_genre_max").fill_null(0.0)
         )
+    if tables.get("context") is not None:
+        out = pl.concat([out, context_features(tables["context"], cands)], how="horizontal")
     # the item's first/last interaction relative to the user's last one (in days): on per-user
     # splits the user's "now" is their own last train interaction, not the split's end
     means = [c for c in out.columns if c.startswith("um_")]

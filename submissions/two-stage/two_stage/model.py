@@ -55,6 +55,7 @@ class TwoStageRecommender:
         rankers: Annotated[int, Bounds(ge=1)] = 5,
         max_ensemble_rows: Annotated[int, Bounds(ge=1)] = 1_000_000,
         objective: str = "lambdarank",
+        max_context_rows: Annotated[int, Bounds(ge=0)] = 1_000_000,
     ) -> None:
         if candidates <= 0:
             raise ValueError(f"candidates must be positive, got {candidates}")
@@ -95,6 +96,8 @@ class TwoStageRecommender:
         if objective not in ("lambdarank", "rank_xendcg"):
             raise ValueError(f"objective must be lambdarank or rank_xendcg, got {objective!r}")
         self.objective = objective
+        self.max_context_rows = max_context_rows
+        self._context = True
         self._per_user = inner == "user"
         self.generator_names = generators
         self._factories = default_generators(
@@ -114,6 +117,9 @@ class TwoStageRecommender:
         column numbers the window), features from before each window only."""
         self.data = data
         self._per_user = self._mode(data) == "user"
+        # the recent-context features (similarity to the user's last items, ...) on data of at
+        # most ``max_context_rows`` train interactions: decided once on all of train
+        self._context = data.interactions.height <= self.max_context_rows
         self.recent_days = _window_days(data, self._carve(data)[2])
         frames, self.candidate_recall_ = [], []
         for i in range(self._n_windows(data)):
@@ -147,7 +153,14 @@ class TwoStageRecommender:
         self.data = data
         self.generators = fit_generators(self._factories, data)
         self._tables = (
-            feature_tables(data.interactions, data.items, data.cutoff, self.recent_days, data.users)
+            feature_tables(
+                data.interactions,
+                data.items,
+                data.cutoff,
+                self.recent_days,
+                data.users,
+                context=self._context,
+            )
             if self.ranker is not None or features
             else None
         )
@@ -229,7 +242,12 @@ class TwoStageRecommender:
         if frame.height == 0:
             return frame
         tables = feature_tables(
-            past.interactions, past.items, past.cutoff, self.recent_days, past.users
+            past.interactions,
+            past.items,
+            past.cutoff,
+            self.recent_days,
+            past.users,
+            context=self._context,
         )
         return add_features(
             frame, past.interactions, past.items, past.cutoff, self.recent_days, tables
