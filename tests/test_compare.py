@@ -253,3 +253,37 @@ def test_data_info_gives_the_minimal_detectable_difference(cli, hand):
     assert info["value"] == pytest.approx(minimal_detectable_difference(hand["base"]))
     assert info["value"] == pytest.approx((1.959964 + 0.841621) * sd / np.sqrt(N), rel=1e-5)
     assert "detectable ndcg@10" in cli("data", "info", DATASET).stdout
+
+
+def _as_stored_before_files(home, run_id: str) -> None:
+    """Move a run's per-user values back into run_user_metrics, as homes stored them before the
+    per-user file (migration 6): a DOUBLE[] per user, NULL user_values_path."""
+    with store.connect(home) as con:
+        names, path = con.sql(
+            "SELECT user_metric_names, user_values_path FROM runs WHERE run_id = ?",
+            params=[run_id],
+        ).fetchall()[0]
+        rows = pl.read_parquet(home / path).select(
+            pl.lit(run_id).alias("run_id"),
+            "user_id",
+            "segment",
+            pl.concat_list(names).alias("metric_values"),
+        )
+        con.register("old_rows", rows)
+        con.execute("INSERT INTO run_user_metrics SELECT * FROM old_rows")
+        con.execute("UPDATE runs SET user_values_path = NULL WHERE run_id = ?", [run_id])
+    (home / path).unlink()
+
+
+def test_runs_stored_before_the_per_user_files_read_the_same(cli, home, hand):
+    board = json.loads(cli("leaderboard", "--dataset", DATASET, "--json").stdout)
+    compared = json.loads(cli("compare", "r-good", "r-mid", "--json").stdout)
+    per_user = store.user_metrics(home, "r-good")
+    assert per_user.columns == ["user_id", "segment", "ndcg@10", "hit_rate@10"]
+    for run_id in ("r-good", "r-mid"):  # one old run beside new ones, then two
+        _as_stored_before_files(home, run_id)
+        assert json.loads(cli("leaderboard", "--dataset", DATASET, "--json").stdout) == board
+        assert json.loads(cli("compare", "r-good", "r-mid", "--json").stdout) == compared
+    assert store.user_metrics(home, "r-good").equals(per_user)
+    store.delete_run(home, "r-poor")  # a new-style run: its file goes with it
+    assert not (home / "runs" / "r-poor.users.parquet").exists()

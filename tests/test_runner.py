@@ -121,9 +121,13 @@ def test_good_run_is_stored_with_metrics_lists_and_environment(home, dataset, re
     lists = pl.read_parquet(home / run.recs_path)
     assert lists.group_by("user_id").len()["len"].max() == 2  # n=2 reached the model
     counts = _counts(home)
-    assert counts["runs"] == 1 and counts["run_metrics"] > 0 and counts["run_user_metrics"] > 0
+    assert counts["runs"] == 1 and counts["run_metrics"] > 0
+    # per-user values: a parquet file per run beside its lists, not rows of the database
+    assert counts["run_user_metrics"] == 0 and run.user_values_path
+    stored = pl.read_parquet(home / run.user_values_path)
     per_user = store.user_metrics(home, run.run_id)
-    assert per_user.height == counts["run_user_metrics"] and "hit_rate@5" in per_user.columns
+    assert per_user.height == stored.height > 0 and "hit_rate@5" in per_user.columns
+    assert per_user["user_id"].is_sorted() and per_user.columns == stored.columns
     # the model lists the two most popular train items to everyone: hit rate by hand
     from harness.store.splits import load_split
 

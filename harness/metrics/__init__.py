@@ -427,11 +427,12 @@ class _Columns(Mapping):
                     where = None if mask is None else mask[u0:u1]
                     if nan is not None:
                         where = ~nan if where is None else where & ~nan
-                    n = len(v) if where is None else int(where.sum())
-                    if n:
-                        total = np.add.reduce(v) if where is None else np.add.reduce(v, where=where)
-                        totals[seg][c] += float(total)
-                        counts[seg][c] += n
+                    # the segment's values picked out, then summed: a reduce with where= takes
+                    # numpy's generic masked loop, 3x slower (0.5 s of 0.7 at 957k users)
+                    picked = v if where is None else v[where]
+                    if len(picked):
+                        totals[seg][c] += float(np.add.reduce(picked))
+                        counts[seg][c] += len(picked)
         return {
             seg: {c: totals[seg][c] / counts[seg][c] for c in self.order if counts[seg][c]}
             for seg in masks

@@ -99,8 +99,8 @@ def _owner_gone(path: Path) -> bool:
 def sweep(home: Path) -> list[str]:
     """Remove the jobs of this host's dead submitting processes; return their run ids.
 
-    A killed run's lists in ``runs/`` are removed too unless the run was stored as ok (the parent
-    died between moving them into place and storing the run).
+    A killed run's lists and per-user values in ``runs/`` are removed too unless the run was
+    stored as ok (the parent died between moving them into place and storing the run).
     """
     root = jobs_dir(home)
     if not root.is_dir():
@@ -109,11 +109,12 @@ def sweep(home: Path) -> list[str]:
     if not gone:
         return []
     from harness.config import runs_dir
-    from harness.store.runs import run_status
+    from harness.store.runs import run_status, user_values_file
 
     for path in gone:
         shutil.rmtree(path, ignore_errors=True)
-        lists = runs_dir(home) / f"{path.name}.parquet"
-        if lists.exists() and run_status(home, path.name) != "ok":
-            lists.unlink(missing_ok=True)
+        files = [runs_dir(home) / f"{path.name}.parquet", user_values_file(home, path.name)]
+        if any(f.exists() for f in files) and run_status(home, path.name) != "ok":
+            for f in files:
+                f.unlink(missing_ok=True)
     return [p.name for p in gone]

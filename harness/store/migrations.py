@@ -104,6 +104,16 @@ ALTER TABLE runs ADD COLUMN tags VARCHAR[];   -- --tag, validated by harness.lab
 ALTER TABLE runs ADD COLUMN note VARCHAR;     -- --note: one line of text
 """,
     ),
+    (
+        6,
+        "per-user values in a file per run",
+        """
+-- the per-user values of a run stored from now on: a parquet file (relative to the home) with
+-- user_id, segment and one column per runs.user_metric_names entry; NULL: the run's values are
+-- rows of run_user_metrics (runs stored before; still read from there)
+ALTER TABLE runs ADD COLUMN user_values_path VARCHAR;
+""",
+    ),
 ]
 LATEST = MIGRATIONS[-1][0]
 
