@@ -98,10 +98,11 @@ def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[in
 
     ks = list(blocks.counts)
     n_blocks, width = len(blocks.starts) - 1, values.shape[1]
-    out = {k: np.empty((n_blocks, width)) for k in ks}
     # chunks of whole blocks (a Python loop over a few chunks, not over users)
     cuts = np.searchsorted(blocks.starts, np.arange(0, blocks.starts[-1], CHUNK_ROWS), "right") - 1
     bounds = np.unique(np.append(np.clip(cuts, 0, n_blocks), n_blocks))
+    # one product (a scorer's chunk is smaller than CHUNK_ROWS): its sums are returned as views
+    out = {} if len(bounds) <= 2 else {k: np.empty((n_blocks, width)) for k in ks}
     for b0, b1 in zip(bounds[:-1], bounds[1:]):
         r0, r1 = blocks.starts[b0], blocks.starts[b1]
         local = blocks.starts[b0:b1] - r0
@@ -115,7 +116,16 @@ def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[in
             (np.ones(r1 - r0), codes(r0, r1), indptr), shape=(len(indptr) - 1, values.shape[0])
         )
         segment_sums = (matrix @ values).reshape(b1 - b0, len(ks) + 1, width)
-        np.cumsum(segment_sums, axis=1, out=segment_sums)
+        # the running sum over a block's segments, one whole-array add per k (np.cumsum along
+        # the middle axis costs more than the product here; the same additions in the same
+        # order); the last segment, past the largest k, is not needed
+        for j in range(1, len(ks)):
+            segment_sums[:, j] += segment_sums[:, j - 1]
         for j, k in enumerate(ks):
-            out[k][b0:b1] = segment_sums[:, j]
+            if k in out:
+                out[k][b0:b1] = segment_sums[:, j]
+            else:
+                out[k] = segment_sums[:, j]
+    for k in ks:  # no rows: no product
+        out.setdefault(k, np.empty((n_blocks, width)))
     return out
