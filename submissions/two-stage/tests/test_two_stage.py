@@ -178,11 +178,9 @@ def test_ranker_features_come_from_before_the_window(monkeypatch):
     # the recent-context features of window 0 are those of its past alone (the user's last items
     # before the window, the item's interactions before the window)
     context = [
-        c
-        for c in model.features
-        if c.startswith(("ui_sim_", "ui_pop_b", "ui_pop_a", "ui_genre_last"))
+        c for c in model.features if c.startswith(("ui_sim_", "ui_pop_before", "ui_genre_last"))
     ]
-    assert len(context) == 8
+    assert len(context) == 7
     alone = real(cands0, before, data.items, start, model.recent_days)
     assert outputs[0].select(context).equals(alone.select(context))
     with_window = real(cands0, data.interactions, data.items, start, model.recent_days)
@@ -213,7 +211,7 @@ def test_genre_affinity_by_hand():
 
 
 def test_recent_context_features_by_hand():
-    """Cosine similarity with the user's last 3 / 10 items, the item's interactions around the
+    """Cosine similarity with the user's last 3 / 10 items, the item's interactions before the
     user's last one, genre shares among the last 10, recomputed here pair by pair."""
     data = tiny_data()
     inter = data.interactions
@@ -238,9 +236,6 @@ def test_recent_context_features_by_hand():
             row["ui_pop_before_30d"] == ((times >= now - timedelta(days=30)) & (times < now)).sum()
         )
         assert row["ui_pop_before"] == (times < now).sum()
-        assert (
-            row["ui_pop_after_365d"] == ((times >= now) & (times < now + timedelta(days=365))).sum()
-        )
         genre = data.items.filter(pl.col("item_id") == row["item_id"])["categories"][0][0]
         last10 = mine.head(10).join(data.items, on="item_id")
         share = last10.filter(pl.col("categories").list.contains(genre)).height / 10
@@ -250,6 +245,39 @@ def test_recent_context_features_by_hand():
     # off above max_context_rows train interactions (its products grow with the data)
     model = TwoStageRecommender(**{**SMALL, "max_context_rows": inter.height - 1}).fit(data)
     assert not any(c.startswith("ui_sim") for c in model.features)
+
+
+def test_item_counts_do_not_look_past_the_users_last_interaction():
+    """On a per-user split other users' later interactions are in train; the item counts relative
+    to the user's "now" must not see them (no deployed recommender could): other users'
+    interactions with the candidate after user 1's last one change none of user 1's counts."""
+    data = tiny_data()
+    inter = data.interactions
+    now = inter.filter(pl.col("user_id") == 1).get_column("timestamp").max()
+    later = pl.DataFrame(
+        {
+            "user_id": np.arange(2, 42, dtype=np.int64),
+            "item_id": np.full(40, 1000, dtype=np.int64),
+            "timestamp": pl.Series(
+                [now + timedelta(hours=h) for h in range(40)], dtype=pl.Datetime("us")
+            ),
+            "weight": pl.Series(np.ones(40), dtype=pl.Float32),
+        }
+    )
+    more = pl.concat([inter, later]).unique(["user_id", "item_id"], keep="first")
+    pairs = pl.DataFrame({"user_id": [1], "item_id": [1000]})
+    before = add_features(pairs, inter, data.items, None, 10)
+    after = add_features(pairs, more, data.items, None, 10)
+    # the counts and the genre shares of the user's last items (the similarities read the whole
+    # co-occurrence matrix, as the itemknn generator does, and do change)
+    own = [
+        c
+        for c in before.columns
+        if c.startswith(("ui_pop", "ui_genre_last")) and c != "ui_pop_ratio"
+    ]
+    assert len(own) == 5  # ui_pop_before_30d, _365d, ui_pop_before, ui_genre_last_mean, _max
+    assert before.select(own).equals(after.select(own))
+    assert (before.get_column("i_users") < after.get_column("i_users")).all()  # they are in it
 
 
 def test_genre_affinity_is_exact_whatever_the_order_of_rows_and_categories():

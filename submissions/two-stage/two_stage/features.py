@@ -17,8 +17,10 @@ kind of information at the same distance from "now".
 - the user's recent context (``context=True``, on data small enough, see :func:`context_tables`):
   the candidate's mean cosine similarity (co-occurrence over users) with the user's last 3 and
   last 10 items, its genre shares among those last 10 items, and the item's interactions in the
-  30 and 365 days before the user's last interaction, before it at all, and in the 365 days after
-  it (other users' later interactions that are in the part).
+  30 and 365 days before the user's last interaction and before it at all. Nothing is counted
+  after the user's last interaction: on a per-user split other users' later interactions are in
+  the part, but no deployed recommender could see them (an earlier "365 days after" count was
+  removed for that reason).
 """
 
 from __future__ import annotations
@@ -302,7 +304,7 @@ def context_features(ctx: dict, pairs: pl.DataFrame) -> pl.DataFrame:
                 n_last[row[at]], 1
             )
         out[f"ui_sim_last{n}"] = value
-    # the item's interactions around the user's last one (on a per-user split: the user's "now")
+    # the item's interactions before the user's last one (on a per-user split: the user's "now")
     t_user = ctx["last"].filter(pl.col("_pos") == 0).select(U, _t=_seconds(pl.col(T)))
     t = (
         pairs.select(U)
@@ -322,7 +324,8 @@ def context_features(ctx: dict, pairs: pl.DataFrame) -> pl.DataFrame:
     for d in POP_DAYS:
         out[f"ui_pop_before_{d}d"] = count(t - d * 86_400, t)
     out["ui_pop_before"] = count(np.zeros_like(t), t)
-    out["ui_pop_after_365d"] = count(t, t + 365 * 86_400)
+    # nothing at or after t: the item's later interactions (other users', in the part on a
+    # per-user split) are the user's future, which no deployed recommender sees
     frame = pairs.select(U, I).with_columns(**{k: pl.Series(v) for k, v in out.items()})
     if ctx["genre_last"] is not None:
         affinity = genre_affinity(ctx["genre_last"], pairs).rename(
