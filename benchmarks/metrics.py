@@ -305,27 +305,41 @@ def _venv_python(tool: str) -> str:
 
 def _tree_peak(cmd: list[str], env: dict) -> tuple[float, float, str, str]:
     """Run ``cmd``; wall seconds of the whole process, peak resident GiB of its process tree
-    (sampled every 20 ms, and the kernel's own peak of the largest process), stdout, stderr."""
+    (sampled every 20 ms, and the kernel's own peak of the command, from its own rusage), stdout,
+    stderr. The child is reaped with ``os.wait4``: its rusage is that command's alone, where
+    ``RUSAGE_CHILDREN`` is the largest of every child this driver ever waited for (the data
+    generator's 2 GiB, when the data was written in the same run)."""
     import psutil
 
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
     out: list[str] = []
-    reader = __import__("threading").Thread(target=lambda: out.append(proc.stdout.read()))
-    reader.start()
+    err: list[str] = []
+    threading = __import__("threading")
+    readers = [
+        threading.Thread(target=lambda: out.append(proc.stdout.read())),
+        threading.Thread(target=lambda: err.append(proc.stderr.read())),
+    ]
+    for reader in readers:
+        reader.start()
     root = psutil.Process(proc.pid)
-    while proc.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
         try:
             rss = root.memory_info().rss + sum(c.memory_info().rss for c in root.children(True))
             peak = max(peak, rss)
         except psutil.Error:
             pass
         time.sleep(0.02)
-    reader.join()
     seconds = time.perf_counter() - t
-    own = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return seconds, max(peak, own) / 2**30, "".join(out), proc.stderr.read()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    own = usage.ru_maxrss * 1024
+    return seconds, max(peak, own) / 2**30, "".join(out), "".join(err)
 
 
 def cli_command(data: Path) -> list[str]:

@@ -6,8 +6,9 @@ and ``harness submit`` (the runner) all call :func:`score_lists`, and the two th
 :mod:`harness.store`; commands only parse and print.
 
 The local engine reads, validates and scores the lists a chunk of whole users at a time
-(:class:`harness.recs.ListReader`, :class:`harness.metrics.Scorer`), so memory holds the truth, one
-value per truth user and metric, and one chunk, however long the list file is. Other engines
+(:class:`harness.recs.ListReader`, :class:`harness.metrics.Scorer`), so memory holds the truth (in
+the compact form of :class:`harness.metrics.Truth`), a few values per truth user, and one chunk,
+however long the list file is. Other engines
 (``engine="spark"``) live in :mod:`harness.engines` and take the same arguments."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import polars as pl
 
 from harness.api import Columns
 from harness.errors import ConfigError
-from harness.metrics import DEFAULT_KS, Evaluation, Scorer, align_catalogue
+from harness.metrics import DEFAULT_KS, Evaluation, Scorer, Truth, align_catalogue
 from harness.recs import CHUNK_ROWS, ListReader, NotGrouped, read_table, validate_truth
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def read_categories(path: Table) -> pl.DataFrame:
 
 def score_lists(
     lists,
-    truth: pl.DataFrame,
+    truth: pl.DataFrame | Truth,
     *,
     ks=DEFAULT_KS,
     train: pl.DataFrame | None = None,
@@ -99,8 +100,15 @@ def score_lists(
     local engine. ``users``: the users a list may name; ``k``: the longest list allowed;
     ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
     score]``), chunk by chunk; ``truth_distinct``: no pair of ``truth`` repeats (checked by
-    :func:`harness.recs.validate_truth`). Raises ValidationError naming ``name`` and the offending rows."""
+    :func:`harness.recs.validate_truth`). ``truth`` may be a :class:`~harness.metrics.Truth`:
+    a caller that lets go of its frame keeps only that compact form resident.
+    Raises ValidationError naming ``name`` and the offending rows."""
     name = name or ("recommendations" if isinstance(lists, pl.DataFrame) else str(lists))
+    if not isinstance(truth, Truth):
+        truth = Truth.of(truth, distinct=truth_distinct)
+    # The reader aligns the lists' ids to the truth's (harness.ids). For integer ids that
+    # depends on the types alone, so it gets no pairs; other ids need every value.
+    for_reader = truth.empty() if truth.packable else truth.frame()
 
     def run(reader: ListReader) -> Scored:
         scorer = writer = None
@@ -112,8 +120,11 @@ def score_lists(
         try:
             for chunk, starts in reader:
                 if scorer is None:  # the truth has the lists' id types once the first batch is in
-                    aligned = reader.truth if reader.truth is not None else truth
-                    catalogue, cats = align_catalogue(train, item_categories, aligned)
+                    # the alignment casts the truth's columns: the compact truth is cast alike
+                    aligned = truth.cast(
+                        (reader.truth if reader.truth is not None else for_reader).schema
+                    )
+                    catalogue, cats = align_catalogue(train, item_categories, aligned.bounds())
                     scorer = Scorer(
                         aligned,
                         ks=ks,
@@ -121,8 +132,6 @@ def score_lists(
                         cold_users=cold_users,
                         item_categories=cats,
                         source=name,
-                        # ids aligned to other types may meet: then the pairs are checked again
-                        distinct=truth_distinct and aligned is truth,
                     )
                 if scoring is not None:
                     scoring.result()
@@ -139,7 +148,7 @@ def score_lists(
             raise RuntimeError(f"{name}: no chunk read")
         return Scored(scorer.finish(), reader.report)
 
-    reader = partial(ListReader, name=name, k=k, users=users, truth=truth, against=against)
+    reader = partial(ListReader, name=name, k=k, users=users, truth=for_reader, against=against)
     try:
         return run(reader(lists, chunk_rows=chunk_rows))
     except NotGrouped:
@@ -255,16 +264,18 @@ def score_files(
             recs_name=recs_name,
             truth_name=truth_name,
         )
+    # the compact truth only: the frame (a user id per pair) is let go before the scoring
+    truth_pairs = Truth.of(truth_frame, distinct=True)  # validate_truth collapsed repeats
+    del truth_frame
     return score_lists(
         recs,
-        truth_frame,
+        truth_pairs,
         ks=ks,
         train=train,
         cold_users=cold,
         item_categories=cats,
         name=recs_name,
         against=truth_name,
-        truth_distinct=True,  # validate_truth collapsed repeated pairs
         **options,
     )
 

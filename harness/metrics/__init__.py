@@ -30,13 +30,15 @@ from harness.metrics import catalog, novelty, diversity  # noqa: F401
 
 # isort: on
 from harness.metrics.registry import REGISTRY, Context, Parts, PerUser, Totals, metric_id
-from harness.pairs import MAX_WIDTH, distinct_pairs, id_range, run_starts
+from harness.metrics.truth import Truth
+from harness.metrics.truth import consecutive as _consecutive
+from harness.pairs import MAX_WIDTH, id_range, run_starts
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
 USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
 CHUNK_ROWS = 2_000_000  # list rows per chunk: about 100 MB of working memory whatever the total
 
-__all__ = ["DEFAULT_KS", "REGISTRY", "Evaluation", "Scorer", "evaluate", "metric_id"]
+__all__ = ["DEFAULT_KS", "REGISTRY", "Evaluation", "Scorer", "Truth", "evaluate", "metric_id"]
 
 
 class Evaluation:
@@ -94,7 +96,9 @@ def _ks(ks) -> tuple[int, ...]:
 
 
 class Scorer:
-    """Scores lists chunk by chunk against ``truth`` (``user_id, item_id``; a pair may repeat).
+    """Scores lists chunk by chunk against ``truth`` (``user_id, item_id``; a pair may repeat), or
+    a :class:`Truth` made of it (then the caller may let go of the frame: the scorer keeps the
+    compact form only).
 
     :meth:`add` takes normalised lists (``user_id, item_id, rank``) whose users are whole (a user's
     rows all in one call, contiguous, in rank order); :meth:`finish` returns the
@@ -104,7 +108,7 @@ class Scorer:
 
     def __init__(
         self,
-        truth: pl.DataFrame,
+        truth: pl.DataFrame | Truth,
         *,
         ks=DEFAULT_KS,
         train: pl.DataFrame | None = None,
@@ -115,28 +119,17 @@ class Scorer:
     ) -> None:
         self.ks = _ks(ks)
         self.source = source
-        truth = truth.select(USER, ITEM)
-        if not truth.get_column(USER).is_sorted():
-            truth = truth.sort(USER, maintain_order=True)
-        # A repeated pair counts once (n_u counts distinct items): most truths have none, and
-        # then the run lengths of the sorted users are n_u (a group-by n_unique costs seconds).
-        # ``distinct``: the caller has checked already (validate_truth), the check is skipped.
-        if not distinct and not distinct_pairs(truth):
-            truth = truth.unique(maintain_order=True)
+        # A repeated pair counts once (n_u counts distinct items). ``distinct``: the caller has
+        # checked already (validate_truth), the check is skipped.
+        if not isinstance(truth, Truth):
+            truth = Truth.of(truth, distinct=distinct)
         self.truth = truth
-        starts = block_starts(truth)
-        users = pl.DataFrame(
-            {
-                USER: truth.get_column(USER).gather(starts[:-1]),
-                "n": np.diff(starts).astype(np.int32),
-            }
-        )
+        users = pl.DataFrame({USER: truth.users, "n": np.diff(truth.starts).astype(np.int32)})
         # an enum, 4 bytes a user instead of a 16-byte string view (the per-user frame gets text)
         self.users = _segments(users, train, cold_users).with_columns(
             pl.col("segment").cast(pl.Enum(["warm", "cold"]))
         )
         self.user_ids = self.users.get_column(USER)
-        self.truth_starts = starts
         self.train, self.item_categories = train, item_categories
         self.shared: dict = {}
         self.notices: list[str] = []
@@ -179,7 +172,7 @@ class Scorer:
         self.listed += len(pos)
         ctx = Context(
             recs=recs,
-            truth=self._truth_of(pos),
+            truth=self.truth.rows(pos),
             users=self.users[pos],
             ks=self.ks,
             train=self.train,
@@ -205,17 +198,6 @@ class Scorer:
                 else:
                     self.totals[name] = result
 
-    def _truth_of(self, pos: np.ndarray) -> pl.DataFrame:
-        """The truth rows of the users at ``pos``, grouped in that order (``n`` rows each)."""
-        if _consecutive(pos):  # one slice
-            lo, hi = self.truth_starts[pos[0]], self.truth_starts[pos[-1] + 1]
-            return self.truth.slice(lo, hi - lo)
-        begin = self.truth_starts[pos]
-        lengths = self.truth_starts[pos + 1] - begin
-        offsets = np.cumsum(lengths) - lengths  # first position of each user's rows in the result
-        rows = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(begin - offsets, lengths)
-        return self.truth[rows]
-
     def _overlap(self, recs: pl.DataFrame, block_users: pl.Series, found: np.ndarray) -> None:
         """Keep what :func:`harness.ids.check_overlap` needs, until lists and truth are seen to
         share a user and an item (usually in the first chunk)."""
@@ -232,10 +214,11 @@ class Scorer:
         """Whether one of ``items`` is a truth item. Integer ids over a narrow range: a table
         of the truth's ids marked chunk by chunk of the column (a hash of 15M truth rows for
         their distinct items stayed resident in polars' allocator, more with more users)."""
-        truth_items = self.truth.get_column(ITEM)
+        truth_items = self.truth.items  # in the narrowest integer type that holds them
         span = id_range(truth_items)
         if not (items.dtype.is_integer() and span and span[1] - span[0] < MAX_WIDTH):
-            return bool(items.is_in(truth_items.unique().implode()).any())
+            distinct = truth_items.unique().cast(self.truth.item_dtype)
+            return bool(items.is_in(distinct.implode()).any())
         lo, hi = span
         if self._truth_table is None:  # marked once, read for every chunk until a match
             table = np.zeros(hi - lo + 1, dtype=bool)
@@ -249,17 +232,16 @@ class Scorer:
     def _check_overlap(self) -> None:
         """Lists of no truth user are an error; lists of no truth item get a notice."""
         if not self.listed and self._outside:
+            truth = self.truth.frame()  # every pair: this is an error path
             users = pl.concat(self._outside)
             check_overlap(
                 pl.DataFrame(
                     {
                         USER: users,
-                        ITEM: self.truth.get_column(ITEM)
-                        .head(1)
-                        .extend_constant(None, users.len() - 1),
+                        ITEM: truth.get_column(ITEM).head(1).extend_constant(None, users.len() - 1),
                     }
                 ),
-                self.truth,
+                truth,
                 source=self.source,
             )
         if self._unmatched_items:
@@ -274,7 +256,7 @@ class Scorer:
                             ITEM: items,
                         }
                     ),
-                    self.truth,
+                    self.truth.frame(),
                     source=self.source,
                 )
             )
@@ -323,11 +305,11 @@ class Scorer:
             recs=pl.DataFrame(
                 {
                     USER: self.user_ids.head(0),
-                    ITEM: self.truth.get_column(ITEM).head(0),
+                    ITEM: self.truth.empty().get_column(ITEM),
                     RANK: pl.Series([], dtype=pl.Int32),
                 }
             ),
-            truth=self.truth.head(0),
+            truth=self.truth.empty(),
             users=self.users.head(0),
             ks=self.ks,
             train=self.train,
@@ -450,12 +432,6 @@ class _Columns(Mapping):
 
     def __len__(self) -> int:
         return len(self.order)
-
-
-def _consecutive(pos: np.ndarray) -> bool:
-    """Whether ``pos`` is ``pos[0], pos[0] + 1, ..., pos[-1]``."""
-    # Python ints: positions may be unsigned, and pos[-1] < pos[0] must not wrap around
-    return bool(int(pos[-1]) - int(pos[0]) + 1 == len(pos) and np.all(pos[1:] > pos[:-1]))
 
 
 def block_starts(recs: pl.DataFrame) -> np.ndarray:

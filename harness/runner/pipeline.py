@@ -38,6 +38,7 @@ from harness.errors import (
     UsageError,
     ValidationError,
 )
+from harness.metrics import Truth
 from harness.runner import jobs
 from harness.runner.process import allowed_cores, run_worker
 from harness.store import runs as store
@@ -248,7 +249,8 @@ def submit(
             # validated and scored a chunk of users at a time, straight from the worker's file;
             # the normalised lists go to job.recs as they pass (the store stage moves them)
             stages.start("score")
-            truth = pl.read_parquet(job.truth)  # the truth of the version this run started on
+            # the truth of the version this run started on, held compact (harness.metrics.Truth)
+            truth = Truth.of(pl.read_parquet(job.truth))
             try:
                 lists = _lists_file(job.box / "recs.parquet")
                 scored = scoring.score_lists(
