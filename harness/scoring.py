@@ -239,45 +239,46 @@ def score_files(
         )
     if dialect == "harness":
         _preload_kernels(recs)
-    # a dialect that counts a repeated truth pair twice needs the rows as given
     recs_name, truth_name = _label(recs, "recs"), _label(truth, "truth")
-    truth_frame = validate_truth(
-        _table(truth), source=truth_name, keep_repeats=dialect != "harness"
-    )
-    train = read_catalog(catalog) if catalog else None
-    cats = read_categories(categories) if categories else None
-    # a catalogue of items only says nothing about who is cold: every truth user is warm
-    cold = (
-        pl.Series([], dtype=truth_frame.schema[USER])
-        if train is not None and USER not in train.columns
-        else None
-    )
     if dialect != "harness":
+        # a dialect that counts a repeated truth pair twice needs the rows as given
+        truth_frame = validate_truth(_table(truth), source=truth_name, keep_repeats=True)
+        train = read_catalog(catalog) if catalog else None
         return _score_dialect(
             recs,
             truth_frame,
             ks=ks,
             train=train,
-            cold=cold,
-            cats=cats,
+            cold=_no_cold(train, truth_frame.schema[USER]),
+            cats=read_categories(categories) if categories else None,
             dialect=dialect,
             recs_name=recs_name,
             truth_name=truth_name,
         )
-    # the compact truth only: the frame (a user id per pair) is let go before the scoring
-    truth_pairs = Truth.of(truth_frame, distinct=True)  # validate_truth collapsed repeats
-    del truth_frame
+    # the compact truth only (harness.metrics.Truth): read in batches where the file allows,
+    # else validated whole and the frame (a user id per pair) let go before the scoring
+    truth_pairs = None if isinstance(truth, pl.DataFrame) else Truth.read(truth)
+    if truth_pairs is None:
+        truth_frame = validate_truth(_table(truth), source=truth_name)
+        truth_pairs = Truth.of(truth_frame, distinct=True)  # validate_truth collapsed repeats
+        del truth_frame
+    train = read_catalog(catalog) if catalog else None
     return score_lists(
         recs,
         truth_pairs,
         ks=ks,
         train=train,
-        cold_users=cold,
-        item_categories=cats,
+        cold_users=_no_cold(train, truth_pairs.users.dtype),
+        item_categories=read_categories(categories) if categories else None,
         name=recs_name,
         against=truth_name,
         **options,
     )
+
+
+def _no_cold(train: pl.DataFrame | None, dtype) -> pl.Series | None:
+    """A catalogue of items only says nothing about who is cold: every truth user is warm."""
+    return pl.Series([], dtype=dtype) if train is not None and USER not in train.columns else None
 
 
 def _score_dialect(

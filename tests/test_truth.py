@@ -76,3 +76,50 @@ def test_scoring_with_the_compact_truth_equals_scoring_with_the_frame(as_str):
     by_truth = score_lists(recs, Truth.of(truth), **options).evaluation
     assert by_truth.metrics == by_frame.metrics
     assert by_truth.per_user.equals(by_frame.per_user)
+
+
+def _same(a: Truth, b: Truth) -> None:
+    assert a.users.equals(b.users) and a.users.dtype == b.users.dtype
+    assert a.starts.tolist() == b.starts.tolist()
+    assert a.items.equals(b.items) and a.items.dtype == b.items.dtype
+    assert a.item_dtype == b.item_dtype
+
+
+@pytest.mark.parametrize("batch", [1, 3, 1000])
+@pytest.mark.parametrize("dtype", [pl.Int32, pl.Int64, pl.UInt16])
+def test_read_in_batches_equals_the_frame(tmp_path, monkeypatch, batch, dtype):
+    """A user's run cut by a batch boundary stays one user; the types are those of the file."""
+    import harness.metrics.truth as truth_module
+
+    monkeypatch.setattr(truth_module, "READ_ROWS", batch)
+    frame = _frame([1, 1, 1, 4, 4, 9, 12, 12, 12, 12], [5, 3, 9, 1, 300, 2, 7, 6, 5, 4], dtype)
+    frame.write_parquet(tmp_path / "t.parquet")
+    read = Truth.read(tmp_path / "t.parquet")
+    assert read is not None
+    _same(read, Truth.of(frame))
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        _frame([2, 1], [1, 1]),  # not grouped by ascending user
+        _frame([1, 2, 1], [1, 1, 2]),  # a user in two places
+        _frame([1, 1], [3, 3]),  # a repeated pair
+        _frame([1, None], [3, 4]),  # a null id
+        _frame([], []),  # no rows
+        pl.DataFrame({"user_id": ["a"], "item_id": ["b"]}),  # not integers
+        pl.DataFrame({"user_id": [1], "item": [2]}),  # no item_id
+    ],
+)
+def test_read_leaves_other_files_to_the_validation(tmp_path, frame):
+    """None: validate_truth then reads the file whole and names the offending rows."""
+    frame.write_parquet(tmp_path / "t.parquet")
+    assert Truth.read(tmp_path / "t.parquet") is None
+
+
+def test_read_takes_parquet_files_only(tmp_path):
+    _frame([1], [2]).write_csv(tmp_path / "t.csv")
+    assert Truth.read(tmp_path / "t.csv") is None
+    assert Truth.read(tmp_path / "missing.parquet") is None
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    assert Truth.read(tmp_path / "bad.parquet") is None

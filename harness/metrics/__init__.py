@@ -37,6 +37,7 @@ from harness.pairs import MAX_WIDTH, id_range, run_starts
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)
 USER, ITEM, RANK = Columns.USER, Columns.ITEM, "rank"
 CHUNK_ROWS = 2_000_000  # list rows per chunk: about 100 MB of working memory whatever the total
+MARK_SLICE = 1 << 20  # truth items marked at a time in the table of _any_truth_item
 
 __all__ = ["DEFAULT_KS", "REGISTRY", "Evaluation", "Scorer", "Truth", "evaluate", "metric_id"]
 
@@ -134,7 +135,8 @@ class Scorer:
         self.shared: dict = {}
         self.notices: list[str] = []
         self.values: dict[str, np.ndarray] = {}
-        self.parts: dict[str, list[tuple[np.ndarray, Parts]]] = {}  # family -> (users, Parts)
+        # family -> (positions of the users: an array or a slice, Parts)
+        self.parts: dict[str, list[tuple[np.ndarray | slice, Parts]]] = {}
         self._truth_table: tuple[int, np.ndarray] | None = None  # see _any_truth_item
         self.totals: dict[str, Totals] = {}
         self.listed = 0  # truth users with a list
@@ -191,7 +193,8 @@ class Scorer:
                         self.values[col] = np.full(self.user_ids.len(), result.missing)
                     self.values[col][at] = values
             elif isinstance(result, Parts):
-                self.parts.setdefault(name, []).append((pos, result))
+                # the users' positions as a slice where they run on: nothing per user is kept
+                self.parts.setdefault(name, []).append((at, result))
             elif isinstance(result, Totals):
                 if name in self.totals:
                     self.totals[name].counts += result.counts
@@ -222,8 +225,10 @@ class Scorer:
         lo, hi = span
         if self._truth_table is None:  # marked once, read for every chunk until a match
             table = np.zeros(hi - lo + 1, dtype=bool)
-            for chunk in truth_items.get_chunks():  # numpy views, no copy of the column
-                table[chunk.to_numpy().astype(np.int64) - lo] = True
+            # a slice at a time: the int64 positions of the whole column would be 8 bytes a pair
+            for start in range(0, truth_items.len(), MARK_SLICE):
+                part = truth_items.slice(start, MARK_SLICE).to_numpy()
+                table[part.astype(np.int64) - lo] = True
             self._truth_table = (lo, table)
         table = self._truth_table[1]
         listed = items.filter(items.is_between(lo, hi)).to_numpy().astype(np.int64) - lo
@@ -330,11 +335,13 @@ class Scorer:
 
 
 def _in_user_order(
-    chunks: list[tuple[np.ndarray, Parts]], n_users: int
+    chunks: list[tuple[np.ndarray | slice, Parts]], n_users: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One family's :class:`Parts` of every chunk (each with the positions of its users) as
     counts for all truth users (0 without a list) and parts with the users in truth order."""
-    pos = np.concatenate([p for p, _ in chunks])
+    pos = np.concatenate(
+        [np.arange(p.start, p.stop) if isinstance(p, slice) else p for p, _ in chunks]
+    )
     counts = np.concatenate([part.counts for _, part in chunks])
     names = list(chunks[0][1].parts)
     arrays = {name: np.concatenate([part.parts[name] for _, part in chunks]) for name in names}
