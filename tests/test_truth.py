@@ -89,7 +89,7 @@ def _same(a: Truth, b: Truth) -> None:
 @pytest.mark.parametrize("dtype", [pl.Int32, pl.Int64, pl.UInt16])
 def test_read_in_batches_equals_the_frame(tmp_path, monkeypatch, batch, dtype):
     """A user's run cut by a batch boundary stays one user; the types are those of the file."""
-    import harness.metrics.truth as truth_module
+    import harness.metrics.relevant as truth_module
 
     monkeypatch.setattr(truth_module, "READ_ROWS", batch)
     frame = _frame([1, 1, 1, 4, 4, 9, 12, 12, 12, 12], [5, 3, 9, 1, 300, 2, 7, 6, 5, 4], dtype)

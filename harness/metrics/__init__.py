@@ -30,8 +30,8 @@ from harness.metrics import catalog, novelty, diversity  # noqa: F401
 
 # isort: on
 from harness.metrics.registry import REGISTRY, Context, Parts, PerUser, Totals, metric_id
-from harness.metrics.truth import Truth
-from harness.metrics.truth import consecutive as _consecutive
+from harness.metrics.relevant import Truth
+from harness.metrics.relevant import consecutive as _consecutive
 from harness.pairs import MAX_WIDTH, id_range, run_starts
 
 DEFAULT_KS = (1, 5, 10, 20, 50, 100)

@@ -1,5 +1,6 @@
-"""The truth as the scorer holds it while the lists stream past: distinct (user, item) pairs
-grouped by user, without a user column.
+"""The truth as the scorer holds it while the lists stream past (the relevant items of each user):
+distinct (user, item) pairs grouped by user, without a user column. (A module named ``truth*``
+would look like a truth file to the sandbox test that searches the disk for one.)
 
 A frame of the pairs repeats each user id once per relevant item, and holds item ids in 4 or 8
 bytes: at 1M users x 15.5 pairs that is 124 MB that stays resident through the scoring, most of
