@@ -248,35 +248,57 @@ def test_recent_context_features_by_hand():
 
 
 def test_item_counts_do_not_look_past_the_users_last_interaction():
-    """On a per-user split other users' later interactions are in train; the item counts relative
+    """On a per-user split other users' later interactions are in train; the features relative
     to the user's "now" must not see them (no deployed recommender could): other users'
-    interactions with the candidate after user 1's last one change none of user 1's counts."""
+    interactions with the candidate after user 1's last one change none of user 1's features
+    (``add_features`` builds the ranker's training rows and the serving rows alike), except the
+    co-occurrence similarities and the item features measured over all of train from its end
+    (documented in the README)."""
     data = tiny_data()
-    inter = data.interactions
-    now = inter.filter(pl.col("user_id") == 1).get_column("timestamp").max()
+    mine = data.interactions.filter(pl.col("user_id") == 1)
+    now = mine.get_column("timestamp").max()
+    # a candidate is an item the user has not seen: the most popular such one
+    item = (
+        data.interactions.filter(~pl.col("item_id").is_in(mine.get_column("item_id").implode()))
+        .group_by("item_id")
+        .len()
+        .sort(["len", "item_id"], descending=[True, False])
+        .item(0, "item_id")
+    )
+    # an unrelated interaction well after them fixes the end of train in both frames
+    last = pl.DataFrame(
+        {
+            "user_id": [999],
+            "item_id": [1049],
+            "timestamp": pl.Series([now + timedelta(days=30)], dtype=pl.Datetime("us")),
+            "weight": pl.Series([1.0], dtype=pl.Float32),
+        }
+    )
+    inter = pl.concat([data.interactions, last])
     later = pl.DataFrame(
         {
             "user_id": np.arange(2, 42, dtype=np.int64),
-            "item_id": np.full(40, 1000, dtype=np.int64),
+            "item_id": np.full(40, item, dtype=np.int64),
             "timestamp": pl.Series(
-                [now + timedelta(hours=h) for h in range(40)], dtype=pl.Datetime("us")
+                [now + timedelta(hours=h) for h in range(1, 41)], dtype=pl.Datetime("us")
             ),
             "weight": pl.Series(np.ones(40), dtype=pl.Float32),
         }
     )
     more = pl.concat([inter, later]).unique(["user_id", "item_id"], keep="first")
-    pairs = pl.DataFrame({"user_id": [1], "item_id": [1000]})
+    assert more.height > inter.height
+    pairs = pl.DataFrame({"user_id": [1], "item_id": [item]})
     before = add_features(pairs, inter, data.items, None, 10)
     after = add_features(pairs, more, data.items, None, 10)
-    # the counts and the genre shares of the user's last items (the similarities read the whole
-    # co-occurrence matrix, as the itemknn generator does, and do change)
-    own = [
-        c
-        for c in before.columns
-        if c.startswith(("ui_pop", "ui_genre_last")) and c != "ui_pop_ratio"
-    ]
-    assert len(own) == 5  # ui_pop_before_30d, _365d, ui_pop_before, ui_genre_last_mean, _max
-    assert before.select(own).equals(after.select(own))
+    assert before.columns == after.columns
+    global_ = {"ui_sim_last3", "ui_sim_last10", "ui_pop_ratio"}  # co-occurrence, i_users
+    own = [c for c in before.columns if not c.startswith("i_") and c not in global_]
+    assert {"ui_pop_before_30d", "ui_pop_before_365d", "ui_pop_before"} <= set(own)
+    assert {"ui_genre_last_mean", "u_days_since_last", "ui_genre_mean"} <= set(own)
+    assert before.get_column("ui_pop_before").item() > 0
+    assert not [c for c in before.columns if "after" in c]
+    changed = [c for c in own if not before.get_column(c).equals(after.get_column(c))]
+    assert changed == []
     assert (before.get_column("i_users") < after.get_column("i_users")).all()  # they are in it
 
 

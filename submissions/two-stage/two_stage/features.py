@@ -53,11 +53,6 @@ def _days_before(ref: datetime | None, expr: pl.Expr) -> pl.Expr:
     ).dt.total_seconds() / DAY
 
 
-def _epoch_days(expr: pl.Expr) -> pl.Expr:
-    """Days since 1970 of a timestamp (null stays null): to compare a user's and an item's times."""
-    return expr.cast(pl.Datetime("us")).dt.epoch("s").cast(pl.Float64) / DAY
-
-
 def _recent(ref: datetime | None, recent_days: int) -> pl.Expr:
     if ref is None:
         return pl.lit(False)
@@ -78,8 +73,6 @@ def item_features(
             i_days_since_first=_days_before(ref, pl.col(T).min()),
             i_days_since_last=_days_before(ref, pl.col(T).max()),
             i_mean_weight=pl.col(W).cast(pl.Float64).mean(),
-            _i_first=_epoch_days(pl.col(T).min()),
-            _i_last=_epoch_days(pl.col(T).max()),
         )
         .with_columns(i_recent_share=pl.col("i_recent_users") / pl.col("i_users"))
     )
@@ -126,7 +119,6 @@ def user_features(
         u_days_since_last=_days_before(ref, pl.col(T).max()),
         u_recent=_recent(ref, recent_days).sum().cast(pl.Float64),
         u_mean_item_pop=pl.col("i_users").mean(),
-        _u_last=_epoch_days(pl.col(T).max()),
     )
 
 
@@ -386,12 +378,11 @@ def add_features(
         )
     if tables.get("context") is not None:
         out = pl.concat([out, context_features(tables["context"], cands)], how="horizontal")
-    # the item's first/last interaction relative to the user's last one (in days): on per-user
-    # splits the user's "now" is their own last train interaction, not the split's end
+    # no feature compares the item's train times with the user's last one: on a per-user split
+    # the item's interactions after the user's "now" are other users' activity in this user's
+    # test period (``ui_first_after_user``/``ui_last_after_user`` did, and were removed)
     means = [c for c in out.columns if c.startswith("um_")]
     return out.with_columns(
         *((pl.col("im_" + c[3:]) - pl.col(c)).alias("ui_" + c[3:] + "_gap") for c in means),
         ui_pop_ratio=pl.col("i_users") / pl.col("u_mean_item_pop"),
-        ui_first_after_user=pl.col("_i_first") - pl.col("_u_last"),
-        ui_last_after_user=pl.col("_i_last") - pl.col("_u_last"),
-    ).drop("_i_first", "_i_last", "_u_last")
+    )
