@@ -363,6 +363,30 @@ def test_numba_is_loaded_ahead_only_for_large_list_files(tmp_path, monkeypatch):
     assert started == ["harness-numba", "harness-numba"]
 
 
+def test_submit_warms_up_only_for_lists_that_take_the_compiled_passes(monkeypatch):
+    """The runner calls scoring.warm_up with the rows it asked for: a thread loads numba from
+    COMPILED_FROM_ROWS rows on, never below it nor when the compiled passes are off."""
+    import types
+
+    import harness.pairs as pairs
+    import harness.scoring as scoring
+
+    started: list[str] = []
+    monkeypatch.setattr(
+        scoring.threading,
+        "Thread",
+        lambda **kw: types.SimpleNamespace(start=lambda: started.append(kw["name"])),
+    )
+    monkeypatch.setattr(pairs, "COMPILED_FROM_ROWS", 1000)
+    scoring.warm_up(999)
+    assert started == []
+    scoring.warm_up(1000)
+    assert started == ["harness-warm-up"]
+    monkeypatch.setattr(pairs, "COMPILED_FROM_ROWS", None)
+    scoring.warm_up(10**9)
+    assert started == ["harness-warm-up"]
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), lo=st.sampled_from([0, -50, 10**9]))
 def test_novelty_item_values_from_packed_keys_equal_the_pair_unique(seed, lo):

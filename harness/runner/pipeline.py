@@ -209,8 +209,7 @@ def submit(
             stages.start("spawn")  # worker start-up, imports and reading the handed-over files
             # this process waits while the model runs: what the score stage of long lists loads
             # on first use (numba and its kernels' code generator, about 1.5 CPU-s) loads meanwhile
-            if _compiled_scoring(test_users.len() * k):
-                threading.Thread(target=_warm_up, name="harness-warm-up", daemon=True).start()
+            scoring.warm_up(test_users.len() * k)
             follow = _follower(stages)
 
             def on_event(event: dict) -> None:
@@ -320,21 +319,6 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _compiled_scoring(rows: int) -> bool:
-    """Whether lists of about ``rows`` rows take the compiled passes (harness.pairs.compiled)."""
-    from harness.pairs import COMPILED_FROM_ROWS
-
-    return COMPILED_FROM_ROWS is not None and rows >= COMPILED_FROM_ROWS
-
-
-def _warm_up() -> None:
-    """Import the modules the score stage needs and load numba's code generator."""
-    import pyarrow.parquet  # noqa: F401
-    import scipy.sparse  # noqa: F401
-
-    scoring._load_kernels()
 
 
 def _embedded_data() -> Path:
