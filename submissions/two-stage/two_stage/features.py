@@ -270,16 +270,10 @@ def context_features(ctx: dict, pairs: pl.DataFrame) -> pl.DataFrame:
     ok = item >= 0
     out: dict[str, np.ndarray] = {}
     for n in LAST_ITEMS:
-        keep = pos < n
-        # L (users x items): 1/sqrt(item users) on each of the user's last n items, so that
-        # (L X^T X)[u, i] / sqrt(users of i) sums the cosine similarity of i with them
-        keep &= lcode >= 0
-        lmat = sp.csr_matrix(
-            (np.ones(int(keep.sum())), (lrow[keep], lcode[keep])),
-            shape=(users.len(), matrix.shape[1]),
-        )
-        # (L Xs^T Xs)[u, i] with Xs = X / sqrt(item users): the sum over the user's last n items
-        # j of |users(i) & users(j)| / sqrt(|users(i)| |users(j)|), i.e. of cosine similarities;
+        keep = (pos < n) & (lcode >= 0)
+        # L (users x items): 1 on each of the user's last n items. (L Xs^T Xs)[u, i] with
+        # Xs = X / sqrt(item users): the sum over the user's last n items j of
+        # |users(i) & users(j)| / sqrt(|users(i)| |users(j)|), i.e. of cosine similarities;
         # SIM_USERS users at a time bound the (users x items) product
         n_last = np.bincount(lrow[keep], minlength=users.len()).astype(np.float64)
         value = np.full(pairs.height, np.nan)
