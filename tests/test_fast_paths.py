@@ -232,26 +232,57 @@ def test_compiled_kernels_score_as_numpy_does(seed, n_users, n_items, lo, gaps, 
     (harness.kernels) or the numpy code they replace run: hits, sums and first hits at ranks
     with gaps and cut-offs between them, exposure counts, and list validation."""
     recs, truth, cold = _random_lists(seed, n_users, n_items, lo, gaps)
-    train = pl.DataFrame({"item_id": np.arange(n_items // 2) + lo})
+    rng = np.random.default_rng(seed)
+    # train users and items (novelty), items with 0-3 of 4 categories (diversity)
+    train = pl.DataFrame(
+        {
+            "user_id": rng.integers(0, 30, 3 * n_items),
+            "item_id": rng.integers(0, n_items // 2, 3 * n_items) + lo,
+        }
+    )
+    categories = pl.DataFrame(
+        {
+            "item_id": np.arange(n_items) + lo,
+            "categories": [
+                list(rng.choice(4, rng.integers(0, 4), replace=False)) for _ in range(n_items)
+            ],
+        }
+    )
     import harness.kernels as kernels
 
     results, calls = {}, {}
+    names = ("list_blocks", "block_hits", "exposure", "list_sums", "category_sums")
     for way in ("compiled", "numpy"):
         with pytest.MonkeyPatch.context() as patch:
             _ways(patch, way)
-            calls[way] = _spy(patch, kernels, ("list_blocks", "block_hits", "exposure"))
+            calls[way] = _spy(patch, kernels, names)
             results[way] = score_lists(
-                recs, truth, ks=(1, 2, 5, 20), train=train, cold_users=cold, chunk_rows=chunk
+                recs,
+                truth,
+                ks=(1, 2, 5, 20),
+                train=train,
+                cold_users=cold,
+                item_categories=categories,
+                chunk_rows=chunk,
             ).evaluation
     assert min(calls["compiled"].values()) > 0 and max(calls["numpy"].values()) == 0
     compiled, numpy_ = results["compiled"], results["numpy"]
     assert compiled.metrics.keys() == numpy_.metrics.keys()
+    assert "novelty@5" in numpy_.metrics["all"]
+    # sums of novelty and diversity are added in another order: equal to rounding
     for segment, values in numpy_.metrics.items():
-        assert compiled.metrics[segment] == pytest.approx(values, rel=1e-12, abs=1e-15)
+        assert compiled.metrics[segment] == pytest.approx(values, rel=1e-12, abs=1e-14)
     a, b = compiled.per_user, numpy_.per_user
     assert a.columns == b.columns and a.height == b.height == truth["user_id"].n_unique()
     for column in a.columns[2:]:
-        assert np.allclose(a[column].to_numpy(), b[column].to_numpy(), rtol=1e-12, atol=0)
+        exact = not column.startswith(("novelty", "diversity"))
+        assert np.allclose(
+            a[column].to_numpy(),
+            b[column].to_numpy(),
+            rtol=1e-12,
+            atol=0 if exact else 1e-14,
+            equal_nan=True,
+        ), column
 
 
 @pytest.mark.parametrize("way", ["compiled", "numpy"])

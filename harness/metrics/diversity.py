@@ -7,7 +7,7 @@ import polars as pl
 
 from harness.api import Columns
 from harness.frames import as_int
-from harness.metrics.lists import ItemCodes, blocks_of, prefix_sums
+from harness.metrics.lists import ItemCodes, blocks_of, compiled_rows, prefix_sums
 from harness.metrics.registry import Context, PerUser, family, metric_id
 
 USER, ITEM = Columns.USER, Columns.ITEM
@@ -27,16 +27,48 @@ def diversity(ctx: Context) -> PerUser | None:
         return None
     items, values, n_cats = ctx.prepared("diversity", lambda: _category_vectors(cats))
     blocks = blocks_of(ctx)
-    sums = prefix_sums(blocks, ItemCodes(blocks.recs.get_column(ITEM), items), values)
+    codes = ItemCodes(blocks.recs.get_column(ITEM), items)
     columns = {}
-    for k, total in sums.items():
-        m = total[:, n_cats]
-        squared = np.einsum("ij,ij->i", total[:, :n_cats], total[:, :n_cats])
+    for k, (squared, m) in _squared_and_listed(blocks, codes, values, n_cats, ctx).items():
         with np.errstate(divide="ignore", invalid="ignore"):
             columns[metric_id("diversity", k)] = np.where(
                 m >= 2, 1.0 - (squared - m) / (m * (m - 1)), np.nan
             )
     return PerUser(columns, missing=np.nan)
+
+
+def _squared_and_listed(blocks, codes, values, n_cats, ctx) -> dict[int, tuple]:
+    """k -> (|sum of the unit category vectors of the first k items|^2, how many of them have
+    categories), per block: a compiled pass over the rows where it applies, else prefix sums."""
+    rows = compiled_rows(blocks, codes)
+    if rows is None:
+        out = {}
+        for k, total in prefix_sums(blocks, codes, values).items():
+            vectors = total[:, :n_cats]
+            out[k] = (np.einsum("ij,ij->i", vectors, vectors), total[:, n_cats])
+        return out
+    from harness.kernels import category_sums
+
+    categories, weights = ctx.prepared("diversity-rows", lambda: _category_rows(values, n_cats))
+    n_blocks, ks = len(blocks.starts) - 1, rows[2]
+    squared, listed = np.empty((n_blocks, len(ks))), np.empty((n_blocks, len(ks)))
+    acc = np.zeros(n_cats)
+    category_sums(
+        *rows[:2], blocks.starts, ks, codes.lo, codes.lut, categories, weights, acc, squared, listed
+    )
+    return {int(k): (squared[:, j], listed[:, j]) for j, k in enumerate(ks)}
+
+
+def _category_rows(values: np.ndarray, n_cats: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per item code (rows of ``values``): its categories, padded with -1 to the most any item
+    has, and the weight of each (1 / sqrt(its categories); 0: none)."""
+    vectors = values[:, :n_cats]
+    has = vectors > 0
+    width = max(int(has.sum(axis=1).max(initial=0)), 1)
+    # each row's category codes first, in order, then -1s
+    order = np.argsort(~has, axis=1, kind="stable")[:, :width]
+    categories = np.where(np.take_along_axis(has, order, axis=1), order, -1).astype(np.int32)
+    return categories, vectors.max(axis=1, initial=0.0)
 
 
 def _category_vectors(cats: pl.DataFrame) -> tuple[pl.Series, np.ndarray, int]:
