@@ -19,6 +19,9 @@ from harness.pairs import PACKABLE, compiled, distinct_in_blocks, distinct_pairs
 USER, ITEM, RANK, SCORE = Columns.USER, Columns.ITEM, "rank", Columns.SCORE
 _SHOW = 3  # offending rows named in a message
 CHUNK_ROWS = 2_000_000  # list rows read and validated at a time
+# lists with scores, rows in rank order: the normalised lists but for the rank, which is then
+# each row's place in its list (a worker's file the submit path keeps as the run's lists)
+IN_RANK_ORDER = [USER, ITEM, SCORE]
 
 
 def read_table(path: Path) -> pl.DataFrame:
@@ -85,7 +88,7 @@ def validate_recommendations(
     if users is not None:
         recs, users = align_ids(recs, users, source=source, against="the users asked for")
     asked = _Asked(users) if users is not None else None
-    out, lengths = _normalise(recs, source=source, k=k, asked=asked)
+    out, lengths, _ = _normalise(recs, source=source, k=k, asked=asked)
     report = {"rows": out.height, "users_with_lists": lengths.height}
     if asked is not None:
         report["users_missing"] = asked.count - lengths.height
@@ -116,9 +119,10 @@ class _Asked:
 
 def _normalise(
     recs: pl.DataFrame, *, source: str, k: int | None, asked: _Asked | None, offset: int = 0
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
     """Validate ``recs`` (whole users; ``offset`` input rows before it, for messages) and return
-    the normalised lists and ``user_id, len`` per list, in list order."""
+    the normalised lists, ``user_id, len`` per list, in list order, and whether the rows had to
+    be sorted (they were not in lists, best first)."""
     _check_ids(recs, source, offset)
     by = SCORE if SCORE in recs.columns else RANK
     frame = _columns(recs, USER, ITEM, by)
@@ -168,7 +172,7 @@ def _normalise(
         RANK,
         *([SCORE] if by == SCORE else []),
     )
-    return out, lengths
+    return out, lengths, "_order" in frame.columns
 
 
 class NotGrouped(Exception):
@@ -203,6 +207,11 @@ class ListReader:
         self.asked: _Asked | None = None
         self.truth, self.against = truth, against
         self.report: dict = {}
+        # the input is a parquet file of the normalised lists but for their ranks (columns
+        # IN_RANK_ORDER, and every chunk came out of validation in its own order and types):
+        # then the file can be kept instead of written again (harness.scoring.score_lists)
+        self.verbatim = False
+        self._stored_schema: pl.Schema | None = None
 
     def _align(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Ids in the truth's and the asked users' comparison types (:mod:`harness.ids`); the
@@ -267,6 +276,10 @@ class ListReader:
             streamed = all(schema[c] in PACKABLE for c in (USER, ITEM)) and Path(
                 self.source
             ).suffix.lower() not in (".csv", ".tsv")
+            self.verbatim = (
+                streamed and schema.names() == IN_RANK_ORDER and Path(self.source).is_file()
+            )
+            self._stored_schema = schema
             scan = scan.select(self.columns)
             if not streamed:
                 whole = ListReader(
@@ -332,7 +345,12 @@ class ListReader:
             self.report["short_lists"] = short
 
     def _chunk(self, frame: pl.DataFrame, offset: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-        return _normalise(frame, source=self.name, k=self.k, asked=self.asked, offset=offset)
+        out, lengths, reordered = _normalise(
+            frame, source=self.name, k=self.k, asked=self.asked, offset=offset
+        )
+        if self.verbatim:  # rows in their order (so ranks are places in a list), types kept
+            self.verbatim = not reordered and out.drop(RANK).schema == self._stored_schema
+        return out, lengths
 
 
 def _repeats(users: pl.Series) -> bool:
@@ -486,6 +504,26 @@ def _duplicates(frame: pl.DataFrame, starts: pl.Series) -> pl.Series | None:
         dup = frame.select(pl.struct(USER, ITEM).is_duplicated()).to_series()
         return dup if dup.any() else None  # a hash collision, not a duplicate
     return None
+
+
+def read_stored_lists(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """A run's stored lists (``HOME/runs/RUN_ID.parquet``): ``user_id, item_id, rank[, score]``,
+    each user's rows in rank order. A worker's file kept as it was (:data:`IN_RANK_ORDER`) has
+    no rank column: each row's place in its list is its rank, added here."""
+    if RANK in pl.read_parquet_schema(path):
+        return pl.read_parquet(path, columns=columns)
+    lists = pl.read_parquet(path, columns=[c for c in columns if c != RANK] if columns else None)
+    lists = lists.with_columns(_positions(lists).alias(RANK))
+    return lists.select(columns or [USER, ITEM, RANK, *lists.columns[2:-1]])
+
+
+def _positions(lists: pl.DataFrame) -> pl.Series:
+    """1, 2, ... within each run of one user's rows."""
+    user = lists.get_column(USER)
+    starts = np.flatnonzero(user.ne_missing(user.shift(1)).to_numpy())
+    starts = np.append(0, starts[starts > 0]) if lists.height else starts
+    lengths = np.diff(np.append(starts, lists.height))
+    return _ranks(pl.Series(starts), pl.Series(lengths), lists.height)
 
 
 def validate_truth(truth: pl.DataFrame, *, source: str, keep_repeats: bool = False) -> pl.DataFrame:

@@ -14,6 +14,7 @@ however long the list file is. Other engines
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from harness.api import Columns
-from harness.errors import ConfigError
+from harness.errors import ConfigError, DataError
 from harness.metrics import DEFAULT_KS, Evaluation, Scorer, Truth, align_catalogue
 from harness.recs import CHUNK_ROWS, ListReader, NotGrouped, read_table, validate_truth
 
@@ -93,13 +94,16 @@ def score_lists(
     name: str | None = None,
     against: str = "the truth",
     write_to: Path | None = None,
+    adopt: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     truth_distinct: bool = False,
 ) -> Scored:
     """Validate and score ``lists`` (a list file, a directory of parquet files or a frame) with the
     local engine. ``users``: the users a list may name; ``k``: the longest list allowed;
     ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
-    score]``), chunk by chunk; ``truth_distinct``: no pair of ``truth`` repeats (checked by
+    score]``), chunk by chunk; ``adopt``: ``lists`` is a file the caller gives up: when every row
+    of it comes out of validation unchanged (a worker's lists with their ranks), it is moved to
+    ``write_to`` instead of written again; ``truth_distinct``: no pair of ``truth`` repeats (checked by
     :func:`harness.recs.validate_truth`). ``truth`` may be a :class:`~harness.metrics.Truth`:
     a caller that lets go of its frame keeps only that compact form resident.
     Raises ValidationError naming ``name`` and the offending rows."""
@@ -110,8 +114,12 @@ def score_lists(
     # depends on the types alone, so it gets no pairs; other ids need every value.
     for_reader = truth.empty() if truth.packable else truth.frame()
 
-    def run(reader: ListReader) -> Scored:
+    # a file given up is moved only if nothing changed it while it was read
+    before = _identity(lists) if adopt and write_to is not None else None
+
+    def run(reader: ListReader, keep: bool) -> Scored:
         scorer = writer = None
+        kept = 0  # rows not written: the list file holds them as they are
         # A chunk is scored on a second thread while this one reads and validates the next (the
         # heavy numpy and polars steps release the GIL): one chunk in flight, so memory stays
         # bounded, and chunks are scored one after another, in order, as before.
@@ -136,7 +144,11 @@ def score_lists(
                 if scoring is not None:
                     scoring.result()
                 scoring = pool.submit(scorer.add, chunk, starts)
-                if write_to is not None:
+                if keep and reader.verbatim:
+                    kept += chunk.height
+                elif kept:  # the file stopped being the lists after some chunks: start again
+                    raise _WriteAfterAll
+                elif write_to is not None:
                     writer = _write(writer, write_to, chunk)
             if scoring is not None:
                 scoring.result()
@@ -146,15 +158,28 @@ def score_lists(
                 writer.close()
         if scorer is None:  # a reader yields at least one chunk, empty or not
             raise RuntimeError(f"{name}: no chunk read")
-        return Scored(scorer.finish(), reader.report)
+        scored = Scored(scorer.finish(), reader.report)
+        if kept and write_to is not None:
+            if _identity(lists) != before:
+                raise DataError(f"{name}: changed while it was read")
+            os.replace(lists, write_to)
+        return scored
 
     reader = partial(ListReader, name=name, k=k, users=users, truth=for_reader, against=against)
     try:
-        return run(reader(lists, chunk_rows=chunk_rows))
+        try:
+            return run(reader(lists, chunk_rows=chunk_rows), keep=before is not None)
+        except _WriteAfterAll:  # (rare: lists in order up to a point) read and write them all
+            return run(reader(lists, chunk_rows=chunk_rows), keep=False)
     except NotGrouped:
         # a user's rows in two places: read the lists whole (memory grows with the file)
         whole = lists if isinstance(lists, pl.DataFrame) else reader(lists).read()
-        return run(reader(whole, chunk_rows=max(whole.height, 1)))
+        return run(reader(whole, chunk_rows=max(whole.height, 1)), keep=False)
+
+
+class _WriteAfterAll(Exception):
+    """A list file kept so far (:attr:`harness.recs.ListReader.verbatim`) has a chunk that
+    validation changes: the normalised lists are written instead, from the first row."""
 
 
 def _write(writer, path: Path, chunk: pl.DataFrame):
@@ -180,6 +205,11 @@ def _write(writer, path: Path, chunk: pl.DataFrame):
         )
     writer.write_table(table)
     return writer
+
+
+def _identity(path) -> tuple[int, int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 PRELOAD_BYTES = 8 << 20  # list files from this size take the compiled passes (1M rows ~ 10 MB)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from harness.errors import ValidationError
 from harness.metrics import evaluate
-from harness.recs import ListReader, validate_recommendations
+from harness.recs import ListReader, read_stored_lists, validate_recommendations
 from harness.scoring import score_lists
 
 KS = (1, 2, 3, 5)
@@ -186,3 +186,103 @@ def test_worker_asks_for_lists_in_batches_and_appends_them(tmp_path, monkeypatch
 
     with pytest.raises(TypeError, match="one batch of users"):
         worker._recommend_in_batches(Drifting(), pl.Series("user_id", list(range(7))), 2, path)
+
+
+def _worker_file(path, recs: pl.DataFrame, batch_users: int = 7):
+    """``recs`` as the worker writes a model's lists (in batches of users)."""
+    from harness.runner import worker
+
+    by_user = recs.partition_by("user_id", as_dict=True, maintain_order=True)
+
+    class Model:
+        def recommend(self, users, k):
+            return pl.concat([by_user[(u,)] for u in users.to_list()])
+
+    users = recs.get_column("user_id").unique(maintain_order=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(worker, "RECOMMEND_USERS", batch_users)
+        worker._recommend_in_batches(Model(), users, 10, path)
+
+
+def _scored_both_ways(tmp_path, lists, truth, chunk_rows=9):
+    """score_lists with ``adopt`` and without, each writing to its own file; the stored lists
+    of each as ``read_stored_lists`` gives them."""
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(lists.read_bytes())
+    mine, theirs = tmp_path / "adopted.parquet", tmp_path / "written.parquet"
+    adopted = score_lists(lists, truth, ks=KS, write_to=mine, adopt=True, chunk_rows=chunk_rows)
+    written = score_lists(copy, truth, ks=KS, write_to=theirs, chunk_rows=chunk_rows)
+    assert adopted.evaluation.metrics == written.evaluation.metrics
+    assert adopted.report == written.report
+    return read_stored_lists(mine), read_stored_lists(theirs), pl.read_parquet(theirs)
+
+
+def test_a_workers_lists_in_order_are_kept_as_the_stored_lists(tmp_path):
+    """Lists best first, as models return them: the worker's file is the normalised lists but
+    for the ranks (each row's place in its list), so it becomes the stored lists (moved, not
+    written again); read back, it has the rows and ranks validation gives."""
+    recs, truth, _, _ = _random_case(3)
+    lists = tmp_path / "recs.parquet"
+    _worker_file(lists, recs)
+    kept, written, raw = _scored_both_ways(tmp_path, lists, truth)
+    assert not lists.exists()  # moved
+    assert "rank" not in pl.read_parquet_schema(tmp_path / "adopted.parquet")
+    assert kept.equals(written) and written.equals(raw)
+    assert kept.equals(validate_recommendations(recs, source="r")[0])
+
+
+@pytest.mark.parametrize("spoil", ["order", "ranks", "extra"])
+def test_lists_that_validation_changes_are_written_not_kept(tmp_path, spoil):
+    """A list file whose second half has lists worst first (so the chunks before it were kept
+    and the lists are read again and written), one with ranks of its own, or one with another
+    column: the stored lists are validation's, written out, and the file stays where it was."""
+    recs, truth, _, _ = _random_case(4)
+    lists = tmp_path / "recs.parquet"
+    _worker_file(lists, recs)
+    frame = pl.read_parquet(lists)
+    if spoil == "order":
+        late = pl.col("user_id") >= frame.get_column("user_id")[frame.height // 2]
+        frame = pl.concat(
+            [frame.filter(~late), frame.filter(late).sort("user_id", "score", maintain_order=True)]
+        )
+    elif spoil == "ranks":  # ranks that disagree with the scores (the scores decide)
+        frame = frame.with_columns(pl.int_range(pl.len(), 0, -1).over("user_id").alias("rank"))
+    else:
+        frame = frame.with_columns(pl.lit("x").alias("note"))
+    frame.write_parquet(lists)
+    kept, written, raw = _scored_both_ways(tmp_path, lists, truth)
+    assert lists.exists()
+    assert kept.equals(written) and written.equals(raw)
+    assert kept.equals(validate_recommendations(recs, source="r")[0])
+
+
+def test_a_list_file_is_kept_only_when_the_caller_gives_it_up(tmp_path):
+    """Without ``adopt`` (``harness score --dataset`` on a user's own file) the file stays."""
+    recs, truth, _, _ = _random_case(5)
+    lists = tmp_path / "recs.parquet"
+    _worker_file(lists, recs)
+    score_lists(lists, truth, ks=KS, write_to=tmp_path / "out.parquet")
+    assert lists.exists() and (tmp_path / "out.parquet").exists()
+
+
+def test_a_list_file_changed_while_read_is_refused(tmp_path, monkeypatch):
+    """Something that rewrites the file between validation and the move (a process of the
+    plugin that outlived it): the run fails instead of storing lists nobody validated."""
+    import os
+
+    from harness.errors import DataError
+    from harness.metrics import Scorer
+
+    recs, truth, _, _ = _random_case(6)
+    lists = tmp_path / "recs.parquet"
+    _worker_file(lists, recs)
+    original = Scorer.add
+
+    def add_and_touch(self, *args):
+        info = os.stat(lists)
+        os.utime(lists, ns=(info.st_atime_ns, info.st_mtime_ns + 1))
+        return original(self, *args)
+
+    monkeypatch.setattr(Scorer, "add", add_and_touch)
+    with pytest.raises(DataError, match="changed while it was read"):
+        score_lists(lists, truth, ks=KS, write_to=tmp_path / "out.parquet", adopt=True)

@@ -131,6 +131,7 @@ def compare(
 
 def _overlap(home: Path, a, b, users: pl.Series, k: int) -> dict[str, float | None]:
     from harness import stats
+    from harness.recs import read_stored_lists
 
     lists = []
     for run in (a, b):
@@ -138,7 +139,7 @@ def _overlap(home: Path, a, b, users: pl.Series, k: int) -> dict[str, float | No
         if path is None or not path.exists():
             return {f"jaccard@{k}": None, "rbo": None}
         lists.append(
-            pl.read_parquet(path, columns=["user_id", "item_id", "rank"])
+            read_stored_lists(path, columns=["user_id", "item_id", "rank"])
             .with_columns(pl.col("user_id").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
             .filter(pl.col("user_id").is_in(users.implode()))
         )

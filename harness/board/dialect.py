@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from harness.api import Columns
+from harness.recs import read_stored_lists
 
 
 def rescore(
@@ -51,7 +52,7 @@ def rescore(
             continue
         run_ks = [x for x in ks if x <= k] or [k]
         evaluation = evaluate(
-            pl.read_parquet(path),
+            read_stored_lists(path),
             prepared.part("truth"),
             ks=run_ks,
             train=train,

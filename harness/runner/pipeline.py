@@ -263,6 +263,7 @@ def submit(
                     k=k,
                     name=f"{name} (run {run_id})",
                     write_to=job.recs,
+                    adopt=True,
                 )
             except (ValidationError, DataError) as exc:
                 store.mark_run(
