@@ -169,3 +169,30 @@ def category_sums(
                 if cat < 0:
                     break
                 acc[cat] = 0.0
+
+
+@_compiled
+def bit_sums(data, values, out):  # pragma: no cover - compiled
+    """out[r] += the sum of ``values[j]`` over the users j whose bit is set in row r of ``data``
+    (bytes; user j is bit 7 - j % 8 of byte j // 8, the order of ``np.unpackbits``), in float64.
+
+    ``values``: (8 x bytes per row, columns), zero rows for padding. Byte by byte, the sums of
+    all 256 subsets of its 8 users are tabled (256 additions per column, a table that stays in
+    the first-level cache), then every row adds the entry of its byte: an eighth of the
+    additions of adding user by user, and no weight matrix of resamples x users."""
+    rows, n_bytes = data.shape
+    cols = values.shape[1]
+    table = np.zeros((256, cols))
+    offset = np.zeros(256, np.int64)  # a lowest set bit -> its user within the byte
+    for b in range(8):
+        offset[1 << b] = 7 - b
+    for g in range(n_bytes):
+        for v in range(1, 256):
+            low = v & -v
+            user = 8 * g + offset[low]
+            for c in range(cols):
+                table[v, c] = table[v ^ low, c] + values[user, c]
+        for r in range(rows):
+            v = data[r, g]
+            for c in range(cols):
+                out[r, c] += table[v, c]

@@ -28,7 +28,9 @@ run (or per run and metric), all on the same users; nothing here reads the store
 
 The bits are drawn and used a chunk of users at a time (B x chunk float32, 64 MiB), on a thread
 per core: memory does not grow with the number of users, and results depend on the seed and the
-number of resamples only (chunk c draws from the generator seeded (seed, c)).
+number of resamples only (chunk c draws from the generator seeded (seed, c)). On large boards a
+compiled kernel (:func:`harness.kernels.bit_sums`) sums the same bits from per-byte tables in
+float64 instead of the float32 product, about 3 times faster.
 """
 
 from __future__ import annotations
@@ -56,12 +58,31 @@ class Resampled:
     users: int
 
 
-def _chunk_pass(values: np.ndarray, resamples: int, seed: int, start: int, stop: int, index: int):
-    """(bits @ values[start:stop], bits per resample) for chunk ``index`` of the users."""
+def _chunk_pass(
+    values: np.ndarray,
+    resamples: int,
+    seed: int,
+    start: int,
+    stop: int,
+    index: int,
+    compiled: bool = False,
+):
+    """(bits @ values[start:stop], bits per resample) for chunk ``index`` of the users;
+    ``compiled``: summed by a compiled kernel, in float64 (the product is float32)."""
     width = stop - start
     padded = -(-width // 64) * 64
     raw = np.random.default_rng([seed, index]).bit_generator.random_raw(resamples * padded // 64)
     raw = raw.reshape(resamples, padded // 64)
+    if compiled:  # the same bits, summed from tables of bytes (harness.kernels.bit_sums)
+        from harness.kernels import bit_sums
+
+        # a column of ones for the real users counts each resample's kept users
+        table = np.zeros((padded, values.shape[1] + 1), dtype=np.float32)
+        table[:width, :-1] = values[start:stop]
+        table[:width, -1] = 1.0
+        sums = np.zeros((resamples, table.shape[1]))
+        bit_sums(raw.view(np.uint8), table, sums)
+        return sums[:, :-1], sums[:, -1].astype(np.int64)
     bits = np.unpackbits(raw.view(np.uint8), axis=1, count=width)
     weights = np.empty((resamples, width), dtype=np.float32)
     np.copyto(weights, bits)
@@ -91,7 +112,10 @@ def resample(
     threads = min(threads or os.cpu_count() or 1, len(bounds), 8)
     bx = np.zeros((resamples, cols))
     kept = np.zeros(resamples)
-    job = lambda i: _chunk_pass(values, resamples, seed, *bounds[i], i)  # noqa: E731
+    # numba for large boards (1000 resamples x 957k users x 3 runs: 2.3-2.5 -> 0.7 CPU-s), or
+    # where it is loaded already
+    compiled = _compiled(n * resamples)
+    job = lambda i: _chunk_pass(values, resamples, seed, *bounds[i], i, compiled)  # noqa: E731
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             parts = list(pool.map(job, range(len(bounds))))
@@ -107,6 +131,19 @@ def resample(
     means[kept == 0] = total / n
     flips = 2.0 * bx - total[None, :]  # sum(s x) with s = 2 b - 1
     return Resampled(means=means, flips=flips, observed=total / n, users=n)
+
+
+COMPILED_FROM_CELLS: int | None = 100_000_000  # resamples x users; None: never
+
+
+def _compiled(cells: int) -> bool:
+    """Whether the compiled kernel sums the resamples: for enough cells to pay for loading numba
+    (about 1 s), or when it is loaded already."""
+    import sys
+
+    if COMPILED_FROM_CELLS is None:
+        return False
+    return cells >= COMPILED_FROM_CELLS or "harness.kernels" in sys.modules
 
 
 def percentile_ci(samples: np.ndarray, level: float = 0.95) -> np.ndarray:

@@ -105,6 +105,29 @@ def test_seeded_and_independent_of_threads():
     assert not np.array_equal(one.means, other.means)
 
 
+@pytest.mark.parametrize("users", [1, 7, 64, 5000, 20_001])
+def test_the_compiled_sums_draw_the_same_resamples(monkeypatch, users):
+    """The compiled kernel (harness.kernels.bit_sums, large boards) sums the same bits as the
+    float32 product: the same users kept in every resample (so the same counts), sums equal to
+    float32 rounding, whatever the padding of the last chunk; and each sum checked by hand
+    against the bits for a small board."""
+    x = np.random.default_rng(8).random((users, 3))
+    ways = {}
+    for way, cells in (("numpy", None), ("compiled", 0)):
+        monkeypatch.setattr(stats, "COMPILED_FROM_CELLS", cells)
+        ways[way] = stats.resample(x, 300, seed=2)
+    assert np.allclose(ways["compiled"].means, ways["numpy"].means, rtol=1e-5, atol=1e-6)
+    # sums over all users (the float32 product rounds at about 1e-7 of them)
+    assert np.allclose(ways["compiled"].flips, ways["numpy"].flips, rtol=0, atol=1e-6 * users)
+    if users <= 64:  # bits by hand: user j is bit 7 - j % 8 of byte j // 8 of the raw words
+        raw = np.random.default_rng([2, 0]).bit_generator.random_raw(300)
+        bits = np.unpackbits(raw.reshape(300, 1).view(np.uint8), axis=1)[:, :users]
+        sums = bits @ x
+        kept = bits.sum(axis=1)
+        expected = np.where(kept[:, None] > 0, sums / np.maximum(kept, 1)[:, None], x.mean(axis=0))
+        assert np.allclose(ways["compiled"].means, expected, rtol=1e-6)
+
+
 def test_holm_by_hand():
     # sorted 0.01, 0.03, 0.04 times 3, 2, 1 = 0.03, 0.06, 0.04 -> running max 0.03, 0.06, 0.06
     assert stats.holm(np.array([0.01, 0.04, 0.03])).tolist() == pytest.approx([0.03, 0.06, 0.06])
