@@ -105,8 +105,8 @@ def exposure(items, ranks, starts, cold, first_k, lo, counts):  # pragma: no cov
 
 
 @_compiled
-def list_sums(items, ranks, starts, ks, lo, codes, values, out):  # pragma: no cover - compiled
-    """out[b, j] = the sum of ``values[codes[item - lo]]`` over block b's rows with rank <= ks[j]
+def list_sums(items, ranks, starts, ks, lo, values, out):  # pragma: no cover - compiled
+    """out[b, j] = the sum of ``values[item - lo]`` over block b's rows with rank <= ks[j]
     (ranks ascend within a block; ``ks`` ascending): what :func:`harness.metrics.lists.prefix_sums`
     gives for one value per item, summed row after row."""
     nk = len(ks)
@@ -118,7 +118,7 @@ def list_sums(items, ranks, starts, ks, lo, codes, values, out):  # pragma: no c
                 j += 1
             if j == nk:
                 break
-            total += values[codes[items[r] - lo]]
+            total += values[items[r] - lo]
         while j < nk:
             out[b, j] = total
             j += 1
@@ -126,16 +126,16 @@ def list_sums(items, ranks, starts, ks, lo, codes, values, out):  # pragma: no c
 
 @_compiled
 def category_sums(
-    items, ranks, starts, ks, lo, codes, categories, weights, acc, squared, listed
+    items, ranks, starts, ks, lo, categories, weights, acc, squared, listed
 ):  # pragma: no cover - compiled
     """For block b and cut-off ks[j], over the rows with rank <= ks[j]: ``squared[b, j]``, the
     squared length of the sum of their items' unit category vectors, and ``listed[b, j]``, how
     many of those items have categories (what diversity takes from the prefix sums).
 
-    Item code c (``codes[item - lo]``) has the categories ``categories[c]`` up to the first -1,
-    each of weight ``weights[c]`` (0: no categories); ``acc``: zeros, one per category (the
-    running sum, cleared after each block). Adding w to a sum s of one category adds
-    w * (2 s + w) to the squared length: no pass over every category."""
+    Item ``lo + i`` has the categories ``categories[i]`` up to the first -1, each of weight
+    ``weights[i]`` (0: no categories); ``acc``: zeros, one per category (the running sum,
+    cleared after each block). Adding w to a sum s of one category adds w * (2 s + w) to the
+    squared length: no pass over every category."""
     nk, width = len(ks), categories.shape[1]
     for b in range(len(starts) - 1):
         sq, m, j, end = 0.0, 0.0, 0, starts[b + 1]
@@ -147,12 +147,12 @@ def category_sums(
             if j == nk:
                 end = r
                 break
-            c = codes[items[r] - lo]
-            w = weights[c]
+            i = items[r] - lo
+            w = weights[i]
             if w > 0.0:
                 m += 1.0
                 for q in range(width):
-                    cat = categories[c, q]
+                    cat = categories[i, q]
                     if cat < 0:
                         break
                     s = acc[cat]
@@ -163,9 +163,9 @@ def category_sums(
             listed[b, j] = m
             j += 1
         for r in range(starts[b], end):
-            c = codes[items[r] - lo]
+            i = items[r] - lo
             for q in range(width):
-                cat = categories[c, q]
+                cat = categories[i, q]
                 if cat < 0:
                     break
                 acc[cat] = 0.0

@@ -8,8 +8,8 @@ listed item's code, times a per-item value table, gives every segment's sum in o
 and a cumulative sum over a block's segments gives the sums at each k. No group-by or join over
 the 100M rows and no Python loop over users: at 1M users x 100 this replaces 54 s and 20 GiB of
 explode + group-by for diversity. Where the compiled kernels apply (:func:`compiled_rows`), one
-pass over the rows adds the values instead, without building the matrix (novelty: 1.8 -> 0.3
-CPU-s at 957k users x 100; diversity, :func:`harness.kernels.category_sums`: 2.2 -> 1.7).
+pass over the rows adds the values instead, without building the matrix (novelty: 1.8 -> 0.2
+CPU-s at 957k users x 100; diversity, :func:`harness.kernels.category_sums`: 2.2 -> 1.0).
 """
 
 from __future__ import annotations
@@ -95,9 +95,11 @@ def compiled_rows(blocks: Blocks, codes: ItemCodes) -> tuple[np.ndarray, ...] | 
     """(items, ranks, ks) of the rows for a compiled pass over them (:mod:`harness.kernels`),
     when the items index ``codes``' lookup array and the rows are many enough
     (:func:`harness.pairs.compiled`); else None (the sparse product runs)."""
-    from harness.pairs import compiled
+    from harness.pairs import MAX_WIDTH, compiled
 
     if codes.lut is None or not compiled(blocks.recs.height, codes.lo, codes.lo):
+        return None
+    if len(codes.lut) > MAX_WIDTH:  # the kernels take a table by item id: at most 16M ids
         return None
     return (
         codes.items.to_numpy(),
@@ -118,7 +120,8 @@ def prefix_sums(blocks: Blocks, codes: ItemCodes, values: np.ndarray) -> dict[in
         from harness.kernels import list_sums
 
         sums = np.empty((n_blocks, len(ks)))
-        list_sums(*rows[:2], blocks.starts, rows[2], codes.lo, codes.lut, values[:, 0], sums)
+        # by item id, not by code: one lookup less per row
+        list_sums(*rows[:2], blocks.starts, rows[2], codes.lo, values[codes.lut, 0], sums)
         return {k: sums[:, j : j + 1] for j, k in enumerate(ks)}
     import scipy.sparse  # here: only novelty and diversity need it (0.15 s to import)
 
