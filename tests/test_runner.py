@@ -197,49 +197,6 @@ def test_interrupt_marks_run_aborted(home, dataset, register_plugins, monkeypatc
     assert _counts(home)["run_metrics"] == 0 and not list((home / "runs").glob("*"))
 
 
-def test_a_failed_handoff_ends_the_worker_that_was_starting(
-    home, dataset, register_plugins, monkeypatch
-):
-    """The worker starts while its files are written; when writing them fails (the split was
-    prepared again meanwhile), the worker waiting for job.json is killed, nothing is stored and
-    no job directory is left behind."""
-    import psutil
-
-    from harness.errors import ConfigError
-    from harness.runner import submit
-    from harness.store import splits
-
-    started = []
-
-    def prepared_again(home_, prepared, directory):
-        # fails once the worker's interpreter runs (it then waits for job.json)
-        deadline = time.monotonic() + 30
-        while not any(_is_worker(p) for p in psutil.Process().children(recursive=True)):
-            assert time.monotonic() < deadline, "the worker did not start during the handoff"
-            time.sleep(0.01)
-        started.extend(p.pid for p in psutil.Process().children(recursive=True))
-        raise ConfigError("synthetic-small was prepared again while this submission started")
-
-    monkeypatch.setattr(splits, "export_split", prepared_again)
-    register_plugins({"good": GOOD})
-    with pytest.raises(ConfigError, match="prepared again"):
-        submit(home, "good", dataset=dataset)
-    assert started, "no worker was starting during the handoff"
-    # the sandbox's processes end with it (a moment after bwrap itself is killed)
-    procs = [psutil.Process(p) for p in started if psutil.pid_exists(p)]
-    _, alive = psutil.wait_procs(procs, timeout=10)
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
-    assert store.list_runs(home) == [] and not any((home / "jobs").iterdir())
-
-
-def _is_worker(proc) -> bool:
-    try:
-        line = " ".join(proc.cmdline())
-    except Exception:  # noqa: BLE001 - it may have exited
-        return False
-    return "harness.runner.worker" in line and "bwrap" not in line
-
-
 def test_unknown_recommender_stores_nothing(home, dataset):
     from harness.runner import submit
 

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from typing import TypedDict
 
@@ -123,7 +122,7 @@ def submit(
     from harness import labels, plugin_source, plugins
     from harness.config import MAX_K
     from harness.runner import sandbox as sb
-    from harness.store.splits import load_split
+    from harness.store.splits import export_split, load_split
 
     if k > MAX_K:
         raise HarnessError(f"--k must be at most {MAX_K}, got {k}")
@@ -195,16 +194,19 @@ def submit(
 
     try:
         with jobs.job(home, run_id) as job, _sigterm_as_interrupt():
+            stages.start("handoff")
+            export_split(home, prepared, job.box)
+            _write_job(job.box, prepared, model=model, params=params, k=k, seed=seed)
+            if pickled is not None:
+                (job.box / model["pickle"]).write_bytes(pickled)
+            prepared.part("truth").write_parquet(job.truth)
             test_users = prepared.part("test_users").get_column(Columns.USER)
             cold = prepared.part("test_users").filter(pl.col("cold")).get_column(Columns.USER)
             train_pairs = prepared.part("train")
             categories = _categories(prepared.items)
-            # the worker's files, written while it starts (job.json last: it waits for it)
-            handoff = partial(
-                _hand_off, home, prepared, job, stages, model, params, k, seed, pickled
-            )
-            # spawn: worker start-up and imports (during the handoff), reading the files
-            stages.start("spawn")
+            del prepared
+            stages.done("handoff")
+            stages.start("spawn")  # worker start-up, imports and reading the handed-over files
             # this process waits while the model runs: what the score stage of long lists loads
             # on first use (numba and its kernels' code generator, about 1.5 CPU-s) loads meanwhile
             scoring.warm_up(test_users.len() * k)
@@ -224,9 +226,7 @@ def submit(
                 hidden=[home],
                 masked=[_embedded_data()],
                 readable=readable,
-                handoff=handoff,
             )
-            del prepared, handoff  # the split's frames: what scoring needs is kept above
             if not outcome.ok:
                 if not created and outcome.kind == "config":
                     raise ConfigError(outcome.reason)
@@ -341,20 +341,6 @@ def _lists_file(path: Path) -> Path:
     return path
 
 
-def _hand_off(home: Path, prepared, job, stages: _Stages, model, params, k, seed, pickled) -> None:
-    """Write the worker's files (:func:`harness.store.splits.export_split`, the pickled model)
-    and the truth beside them; the job description last."""
-    from harness.store.splits import export_split
-
-    stages.start("handoff")
-    export_split(home, prepared, job.box)
-    if pickled is not None:
-        (job.box / model["pickle"]).write_bytes(pickled)
-    prepared.part("truth").write_parquet(job.truth)
-    _write_job(job.box, prepared, model=model, params=params, k=k, seed=seed)
-    stages.done("handoff")
-
-
 def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, seed: int) -> None:
     """The job description of the worker, beside the split's files that
     :func:`harness.store.splits.export_split` wrote into ``workdir``. ``model``: ``{"entry_point",
@@ -364,8 +350,7 @@ def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, se
     its existence) and the users of train or of the test list (cold users are asked for, so their
     features are fair game)."""
     cutoff = prepared.cutoff.isoformat() if prepared.cutoff is not None else None
-    written = workdir / "job.json.tmp"  # moved into place whole: the worker waits for job.json
-    written.write_text(
+    (workdir / "job.json").write_text(
         json.dumps(
             {
                 "model": model,
@@ -377,7 +362,6 @@ def _write_job(workdir: Path, prepared, *, model: dict, params: dict, k: int, se
             }
         )
     )
-    written.replace(workdir / "job.json")
 
 
 def _categories(items: pl.DataFrame | None) -> pl.DataFrame | None:

@@ -87,13 +87,8 @@ def run_worker(
     hidden: Sequence[Path] = (),
     masked: Sequence[Path] = (),
     readable: Sequence[Path] = (),
-    handoff: Callable[[], None] | None = None,
 ) -> WorkerOutcome:
     """Run the worker on the job in ``job_dir`` under the limits; report how it ended.
-
-    ``handoff``: writes the job's files while the worker starts (its interpreter and imports
-    overlap the writing; it waits for ``job.json``, which must come last). What it raises
-    kills the worker and propagates.
 
     ``sandbox``: "bwrap" runs it in the sandbox (:mod:`harness.runner.sandbox`: ``hidden`` paths
     never mounted, ``masked`` ones covered, ``readable`` ones added read-only), "none" as a plain
@@ -141,8 +136,6 @@ def run_worker(
         t.start()
     seen_events = False
     try:
-        if handoff is not None:
-            handoff()
         limit = None
         deadline = None if timeout is None else time.monotonic() + timeout
         step = POLL_SECONDS if memory is not None else 1.0

@@ -82,17 +82,11 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-JOB_POLL_SECONDS = 0.005  # how often the starting worker looks for job.json
-
-
 def run(workdir: Path) -> None:
     import polars as pl
 
     from harness.api import Columns, TrainData
 
-    # imported while the parent writes the files: job.json comes last (moved into place whole)
-    while not (workdir / "job.json").exists():
-        time.sleep(JOB_POLL_SECONDS)
     job = json.loads((workdir / "job.json").read_text())
     _say(stage="load")
     train = pl.read_parquet(workdir / "train.parquet")
