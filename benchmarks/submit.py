@@ -9,6 +9,9 @@ is every user (about a million), so the benchmark adds a split ``users-last1`` (
 interaction is the truth: 957k test users, 96M listed items at k=100) through a registry file in
 the home, and prepares it once (not timed).
 
+``--warm`` runs (default 1) go first and are not counted: the first run after an install or an
+upgrade compiles the numba kernels into the cache (several CPU-seconds, once).
+
 Each run is the command as a user types it, in a fresh process:
 ``harness --home H --datasets REG submit popular --dataset D --split S --k 100 --json`` (sandboxed,
 as by default), timed from start to exit. A thread samples every 10 ms the resident memory of
@@ -126,6 +129,9 @@ def run_command(args, registry: Path | None) -> dict:
 
 
 def command_table(args, registry: Path | None) -> None:
+    for i in range(args.warm):  # compiled kernels cached on disk, files in the page cache
+        r = run_command(args, registry)
+        print(f"warm-up run {i + 1} (not counted): {r['seconds']:.1f} s", flush=True)
     runs = []
     for i in range(args.repeat):
         runs.append(run_command(args, registry))
@@ -228,6 +234,12 @@ def main() -> None:
     ap.add_argument("--recommender", default="popular")
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--warm",
+        type=int,
+        default=1,
+        help="untimed runs first (the first run after an install compiles numba's kernels)",
+    )
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument(
         "--stages",
