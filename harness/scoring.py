@@ -143,7 +143,8 @@ def score_lists(
                     )
                 if scoring is not None:
                     scoring.result()
-                scoring = pool.submit(scorer.add, chunk, starts)
+                # the reader's ranks are places in a list: not checked again
+                scoring = pool.submit(partial(scorer.add, placed=True), chunk, starts)
                 if keep and reader.verbatim:
                     kept += chunk.height
                 elif kept:  # the file stopped being the lists after some chunks: start again

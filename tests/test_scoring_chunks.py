@@ -278,10 +278,10 @@ def test_a_list_file_changed_while_read_is_refused(tmp_path, monkeypatch):
     _worker_file(lists, recs)
     original = Scorer.add
 
-    def add_and_touch(self, *args):
+    def add_and_touch(self, *args, **kwargs):
         info = os.stat(lists)
         os.utime(lists, ns=(info.st_atime_ns, info.st_mtime_ns + 1))
-        return original(self, *args)
+        return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Scorer, "add", add_and_touch)
     with pytest.raises(DataError, match="changed while it was read"):

@@ -144,9 +144,12 @@ class Scorer:
         self._outside: list[pl.Series] = []
         self._unmatched_items: list[pl.Series] | None = []
 
-    def add(self, recs: pl.DataFrame, starts: np.ndarray | None = None) -> None:
+    def add(
+        self, recs: pl.DataFrame, starts: np.ndarray | None = None, *, placed: bool = False
+    ) -> None:
         """Score one chunk: ``recs`` as above; ``starts``: the first row of each user's block and
-        the row count at the end, when the caller knows them."""
+        the row count at the end, when the caller knows them; ``placed``: each rank is its row's
+        place in its block (lists as :mod:`harness.recs` normalises them), so it is not checked."""
         recs = recs.select(USER, ITEM, RANK)
         # ids come aligned to the truth's comparison types (harness.ids); integer ids of two
         # widths are left as they are (the pair keys widen them)
@@ -182,6 +185,7 @@ class Scorer:
             notices=self.notices,
             starts=starts,
             shared=self.shared,
+            placed=placed,
         )
         # users in truth order, one after another: a slice, not a scatter
         at = slice(pos[0], pos[-1] + 1) if _consecutive(pos) else pos

@@ -40,19 +40,24 @@ def blocks_of(ctx) -> Blocks:
     """The per-user blocks of ``ctx.recs`` (computed once per chunk)."""
     cached = ctx.__dict__.get("_blocks")
     if cached is None:
-        cached = ctx.__dict__["_blocks"] = _blocks(ctx.recs, ctx.starts, sorted(ctx.ks))
+        cached = ctx.__dict__["_blocks"] = _blocks(
+            ctx.recs, ctx.starts, sorted(ctx.ks), placed=ctx.placed
+        )
     return cached
 
 
-def _blocks(recs: pl.DataFrame, starts: np.ndarray, ks: list[int]) -> Blocks:
+def _blocks(recs: pl.DataFrame, starts: np.ndarray, ks: list[int], placed: bool) -> Blocks:
     new_user = pl.col(USER).ne_missing(pl.col(USER).shift(1))
     # ranks 1, 2, 3, ... within each block: then rank <= k is the first k rows
-    consecutive = recs.select(
-        pl.when(new_user)
-        .then(pl.col("rank") == 1)
-        .otherwise(pl.col("rank") == pl.col("rank").shift(1) + 1)
-        .all()
-    ).item()
+    consecutive = (
+        placed
+        or recs.select(
+            pl.when(new_user)
+            .then(pl.col("rank") == 1)
+            .otherwise(pl.col("rank") == pl.col("rank").shift(1) + 1)
+            .all()
+        ).item()
+    )
     lengths = np.diff(starts)
     if consecutive or recs.height == 0:
         counts = {k: np.minimum(lengths, k) for k in ks}

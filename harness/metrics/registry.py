@@ -29,7 +29,8 @@ class Context:
     users' truth rows (``user_id``, ``n`` distinct relevant items, ``segment``), one per block, in
     block order; ``truth``: the truth pairs of those users, distinct, grouped by user in block
     order (``n`` rows each); optional
-    train/categories; ``shared``: state a family prepares once and reuses for every chunk."""
+    train/categories; ``shared``: state a family prepares once and reuses for every chunk;
+    ``placed``: each rank is its row's place in its block (1, 2, ...), known by the caller."""
 
     recs: pl.DataFrame
     truth: pl.DataFrame
@@ -40,6 +41,7 @@ class Context:
     item_categories: pl.DataFrame | None = None
     notices: list[str] = field(default_factory=list)
     shared: dict = field(default_factory=dict)
+    placed: bool = False
 
     def note(self, message: str) -> None:
         """A notice for the report, once per evaluation however many chunks there are."""
