@@ -89,5 +89,22 @@ def test_export_split_writes_the_worker_files_from_the_store(home, tmp_path):
     )
     assert exported_items["item_id"].to_list() == base.items["item_id"].reverse().to_list()
 
+    # a split prepared before the feature rows were kept filtered: filtered at the handoff
+    from harness.store import connect
+    from harness.store.splits import KNOWN, _find
+
+    with connect(home) as con:
+        prefix = _find(con, "mine", base.split)["prefix"]
+        for part in KNOWN:
+            con.execute(f"DROP TABLE {prefix}_{part}")
+    older = tmp_path / "older"
+    older.mkdir()
+    export_split(home, split, older)
+    for name in ("users", "items"):
+        assert_frame_equal(
+            pl.read_parquet(older / f"{name}.parquet"),
+            pl.read_parquet(tmp_path / f"{name}.parquet"),
+        )
+
     with pytest.raises(ConfigError, match="prepared again"):
         export_split(home, dataclasses.replace(split, fingerprint="another version"), tmp_path)

@@ -22,6 +22,7 @@ from harness.errors import NotFoundError
 from harness.store import connect, transaction
 
 PARTS = ("train", "truth", "test_users", "users", "items")
+KNOWN = ("known_users", "known_items")  # the worker's feature rows (export_split)
 
 
 @dataclass
@@ -59,13 +60,18 @@ def save_split(home: Path, split: PreparedSplit) -> None:
     info = dict(split.info)
     info.setdefault("created_at", datetime.now().isoformat(timespec="seconds"))
     with connect(home) as con, transaction(con):
-        for part in PARTS:
+        for part in PARTS + KNOWN:
             con.execute(f"DROP TABLE IF EXISTS {prefix}_{part}")
+        for part in PARTS:
             frame = getattr(split, part)
             if frame is not None:
                 con.register("_frame", frame)
                 con.execute(f"CREATE TABLE {prefix}_{part} AS SELECT * FROM _frame")
                 con.unregister("_frame")
+        # the feature rows a submission's worker gets, filtered once here rather than at
+        # every submission (0.37 s of the handoff at KION scale)
+        for part, query in _known_rows(prefix, _tables(con)).items():
+            con.execute(f"CREATE TABLE {prefix}_{part} AS {query}")
         if info.get("is_default"):
             con.execute("UPDATE splits SET is_default = false WHERE dataset = ?", [split.dataset])
         con.execute(
@@ -183,6 +189,24 @@ def _tables(con) -> set[str]:
     return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
 
 
+def _known_rows(prefix: str, tables: set[str]) -> dict[str, str]:
+    """The queries of the feature rows a worker may see, for the feature tables the split has:
+    users in train or in the test list, items in train, each in stored order."""
+    train, test_users = f"{prefix}_train", f"{prefix}_test_users"
+    queries = {}
+    if f"{prefix}_users" in tables:
+        queries["known_users"] = (
+            f"SELECT * FROM {prefix}_users WHERE user_id IN (SELECT user_id FROM {train} "
+            f"UNION SELECT user_id FROM {test_users}) ORDER BY rowid"
+        )
+    if f"{prefix}_items" in tables:
+        queries["known_items"] = (
+            f"SELECT * FROM {prefix}_items WHERE item_id IN (SELECT item_id FROM {train}) "
+            "ORDER BY rowid"
+        )
+    return queries
+
+
 def export_split(home: Path, split: PreparedSplit, directory: Path) -> None:
     """Write what a submission's worker reads into ``directory``, as parquet straight from the
     store (no frame in this process): ``train.parquet`` (every column), ``test_users.parquet``
@@ -202,20 +226,15 @@ def export_split(home: Path, split: PreparedSplit, directory: Path) -> None:
                 "started: submit again"
             )
         prefix, tables = meta["prefix"], _tables(con)
-        train, test_users = f"{prefix}_train", f"{prefix}_test_users"
         queries = {
-            "train": f"SELECT * FROM {train}",
-            "test_users": f"SELECT user_id FROM {test_users}",
+            "train": f"SELECT * FROM {prefix}_train",
+            "test_users": f"SELECT user_id FROM {prefix}_test_users",
         }
-        if f"{prefix}_users" in tables:
-            queries["users"] = (
-                f"SELECT * FROM {prefix}_users WHERE user_id IN (SELECT user_id FROM {train} "
-                f"UNION SELECT user_id FROM {test_users}) ORDER BY rowid"
-            )
-        if f"{prefix}_items" in tables:
-            queries["items"] = (
-                f"SELECT * FROM {prefix}_items WHERE item_id IN (SELECT item_id FROM {train}) "
-                "ORDER BY rowid"
+        # stored when the split was prepared; splits prepared before that filter here
+        for part, query in _known_rows(prefix, tables).items():
+            stored = f"{prefix}_{part}"
+            queries[part.removeprefix("known_")] = (
+                f"SELECT * FROM {stored}" if stored in tables else query
             )
         for name, query in queries.items():
             target = str(directory / f"{name}.parquet").replace("'", "''")
