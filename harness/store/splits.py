@@ -238,4 +238,7 @@ def export_split(home: Path, split: PreparedSplit, directory: Path) -> None:
             )
         for name, query in queries.items():
             target = str(directory / f"{name}.parquet").replace("'", "''")
-            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION lz4)")
+            # train uncompressed: written and read once, 0.24 of 0.71 s less at 4.5M rows for a
+            # file about 60% larger that lives as long as the run
+            codec = "uncompressed" if name == "train" else "lz4"
+            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION {codec})")
