@@ -4,8 +4,10 @@ whole-column temporaries.
 At 1M users x top-100 every numpy step over the 100M list rows allocates and fills a fresh
 column (about 2 s per fresh GiB on the reference machine), and finding each user's hits took a
 packed key per row, a table and several gathers. One loop over the rows does the same reading
-each row once and writing one value per user. Each kernel is the exact equivalent of the numpy
-code it replaces (the callers keep that code for ids these kernels do not take: strings, or
+each row once and writing one value per user. Each kernel is the equivalent of the numpy
+code it replaces, exact for counts and hits; the sums of novelty, diversity and the bootstrap add
+in another order (or in float64 where the product was float32), equal to rounding (the callers
+keep that code for ids these kernels do not take: strings, or
 integer ids over a range wider than :data:`harness.pairs.MAX_WIDTH`, and inputs too small to pay
 for loading numba: :func:`harness.pairs.compiled` decides). Compiled code is cached on disk
 (``cache=True``), so only the first run of a new numba pays for compilation; loading it costs
