@@ -73,6 +73,23 @@ def test_chunked_equals_unchunked_exactly(seed, chunk, as_str):
     )
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), group=st.integers(1, 40), chunk=st.integers(1, 60))
+def test_list_files_score_alike_whatever_their_row_groups(tmp_path_factory, seed, group, chunk):
+    """A list file is read a row group or a few at a time where its groups are of about a chunk,
+    else cut every chunk: either way users split across groups stay whole and every number is
+    the one of the lists scored whole."""
+    recs, truth, train, cats = _random_case(seed)
+    path = tmp_path_factory.mktemp("groups") / "recs.parquet"
+    recs.write_parquet(path, row_group_size=group)
+    options = dict(ks=KS, train=train, item_categories=cats)
+    whole = score_lists(recs, truth, chunk_rows=10**9, **options)
+    parts = score_lists(path, truth, chunk_rows=chunk, **options)
+    assert parts.evaluation.metrics == whole.evaluation.metrics
+    assert parts.evaluation.per_user.equals(whole.evaluation.per_user)
+    assert parts.report == whole.report
+
+
 def test_users_split_across_batches_stay_whole(tmp_path):
     recs, truth, train, _ = _random_case(1)
     path = tmp_path / "recs.parquet"
@@ -171,6 +188,7 @@ def test_worker_asks_for_lists_in_batches_and_appends_them(tmp_path, monkeypatch
             )
 
     monkeypatch.setattr(worker, "RECOMMEND_USERS", 3)
+    monkeypatch.setattr("harness.recs.CHUNK_ROWS", 3)
     path = tmp_path / "recs.parquet"
     worker._recommend_in_batches(Model(), pl.Series("user_id", list(range(7))), 2, path)
     assert calls == [[0, 1, 2], [3, 4, 5], [6]]
@@ -178,6 +196,13 @@ def test_worker_asks_for_lists_in_batches_and_appends_them(tmp_path, monkeypatch
     assert written.height == 14 and written.get_column("user_id").to_list() == [
         u for u in range(7) for _ in range(2)
     ]
+    # row groups of about 3 rows that end with a user's rows: 2 users (4 rows) each, and the
+    # batch of users 0-2 (6 rows) in two groups
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [4, 2, 4, 2, 2]
 
     class Drifting(Model):
         def recommend(self, users, k):

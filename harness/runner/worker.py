@@ -136,7 +136,8 @@ def _recommend_in_batches(model, users, k: int, path: Path) -> None:
     import polars as pl
     import pyarrow.parquet as pq
 
-    from harness.api import batches
+    from harness.api import Columns, batches
+    from harness.recs import CHUNK_ROWS
 
     writer = schema = None
     try:
@@ -159,11 +160,31 @@ def _recommend_in_batches(model, users, k: int, path: Path) -> None:
             table = recs.to_arrow()
             if writer is None:
                 writer = pq.ParquetWriter(path, table.schema, compression="lz4")
-            writer.write_table(table.cast(writer.schema))
+            table = table.cast(writer.schema)
+            # row groups of whole users, about as many rows as the parent reads at a time: it
+            # then reads a group as one buffer per column (harness.recs.ListReader)
+            for start, end in _user_groups(recs.get_column(Columns.USER), CHUNK_ROWS):
+                writer.write_table(table.slice(start, end - start), row_group_size=end - start)
             del recs, table
     finally:
         if writer is not None:
             writer.close()
+
+
+def _user_groups(users, size: int) -> list[tuple[int, int]]:
+    """(start, end) rows of consecutive parts of about ``size`` rows each, cut only where the
+    user id changes (one part where it never does)."""
+    import numpy as np
+
+    n = users.len()
+    if n == 0:
+        return []
+    changes = np.flatnonzero(users.ne_missing(users.shift(1)).to_numpy()[1:]) + 1
+    # the first change at or after each multiple of size
+    at = np.searchsorted(changes, np.arange(size, n, size))
+    cuts = np.unique(changes[at[at < len(changes)]])
+    bounds = [0, *cuts.tolist(), n]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _exit(code: int) -> None:
