@@ -308,11 +308,17 @@ class ListReader:
 
     def _read_batches(self, scan: pl.LazyFrame) -> Iterator[pl.DataFrame]:
         """``scan`` in batches of about ``chunk_rows`` rows. A parquet file whose row groups are
-        of about that size (the worker writes its lists so, each group ending with a user's
-        rows) is read a group or a few at a time: one buffer per column that needs no copy, and
-        no user in two batches. Other inputs are cut every ``chunk_rows`` rows."""
+        of about that size (half of it or more on average; the worker writes its lists so, each
+        group ending with a user's rows) is read a group at a time (small ones joined): one
+        buffer per column that needs no copy, and no user in two batches. Other inputs are cut
+        every ``chunk_rows`` rows."""
         sizes = _row_group_sizes(self.source)
-        if not sizes or max(sizes) > 2 * self.chunk_rows:  # no groups, or too large to hold
+        # groups too large to hold, or small ones (each read of a slice parses the footer)
+        if (
+            not sizes
+            or max(sizes) > 2 * self.chunk_rows
+            or sum(sizes) < len(sizes) * (self.chunk_rows // 2)
+        ):
             yield from scan.collect_batches(chunk_size=self.chunk_rows)
             return
         start = taken = 0

@@ -217,9 +217,10 @@ PRELOAD_BYTES = 8 << 20  # list files from this size take the compiled passes (1
 
 
 def _preload_kernels(recs: Table) -> None:
-    """Load numba on a second thread while the truth is read, when the lists are large enough
-    for the compiled passes (:func:`harness.pairs.compiled`): its import and first call cost
-    about 1 s, which then overlaps the reading instead of following it."""
+    """Load numba (and pyarrow's parquet module) on a second thread while the truth is read,
+    when the lists are large enough for the compiled passes (:func:`harness.pairs.compiled`):
+    the import and first call cost about 1 s, which then overlaps the reading instead of
+    following it."""
     if isinstance(recs, pl.DataFrame) or "harness.kernels" in sys.modules:
         return
     path = Path(recs)
@@ -230,7 +231,7 @@ def _preload_kernels(recs: Table) -> None:
     except OSError:
         return  # the reader names the problem
     if size >= PRELOAD_BYTES:
-        threading.Thread(target=_load_kernels, name="harness-numba", daemon=True).start()
+        threading.Thread(target=_load_reading, name="harness-numba", daemon=True).start()
 
 
 def warm_up(rows: int) -> None:
@@ -247,6 +248,12 @@ def warm_up(rows: int) -> None:
 def _load_scoring() -> None:
     import pyarrow.parquet  # noqa: F401
     import scipy.sparse  # noqa: F401
+
+    _load_kernels()
+
+
+def _load_reading() -> None:
+    import pyarrow.parquet  # noqa: F401 - the list reader reads the file's row groups (0.1 s)
 
     _load_kernels()
 
