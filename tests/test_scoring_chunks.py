@@ -73,7 +73,7 @@ def test_chunked_equals_unchunked_exactly(seed, chunk, as_str):
     )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10_000), group=st.integers(1, 40), chunk=st.integers(1, 60))
 def test_list_files_score_alike_whatever_their_row_groups(tmp_path_factory, seed, group, chunk):
     """A list file is read a row group or a few at a time where its groups are of about a chunk,
