@@ -102,8 +102,8 @@ def score_lists(
     local engine. ``users``: the users a list may name; ``k``: the longest list allowed;
     ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
     score]``), chunk by chunk; ``adopt``: ``lists`` is a file the caller gives up: when every row
-    of it comes out of validation unchanged (a worker's lists with their ranks), it is moved to
-    ``write_to`` instead of written again; ``truth_distinct``: no pair of ``truth`` repeats (checked by
+    of it comes out of validation unchanged (a worker's ``user_id, item_id, score``, each list
+    best first), it is moved to ``write_to`` instead of written again; ``truth_distinct``: no pair of ``truth`` repeats (checked by
     :func:`harness.recs.validate_truth`). ``truth`` may be a :class:`~harness.metrics.Truth`:
     a caller that lets go of its frame keeps only that compact form resident.
     Raises ValidationError naming ``name`` and the offending rows."""
@@ -115,7 +115,8 @@ def score_lists(
     for_reader = truth.empty() if truth.packable else truth.frame()
 
     # a file given up is moved only if nothing changed it while it was read
-    before = _identity(lists) if adopt and write_to is not None else None
+    given_up = adopt and write_to is not None and not isinstance(lists, pl.DataFrame)
+    before = _identity(lists) if given_up else None
 
     def run(reader: ListReader, keep: bool) -> Scored:
         scorer = writer = None
