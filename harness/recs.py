@@ -14,7 +14,14 @@ from harness.api import Columns
 from harness.errors import DataError, HarnessError, ValidationError, found_columns, without_content
 from harness.frames import as_int
 from harness.ids import CSV_ID_SCHEMA, align_ids, normalise_ids, require_rows
-from harness.pairs import PACKABLE, compiled, distinct_in_blocks, distinct_pairs, packed_pairs
+from harness.pairs import (
+    PACKABLE,
+    compiled,
+    distinct_in_blocks,
+    distinct_pairs,
+    packed_pairs,
+    run_starts,
+)
 
 USER, ITEM, RANK, SCORE = Columns.USER, Columns.ITEM, "rank", Columns.SCORE
 _SHOW = 3  # offending rows named in a message
@@ -567,8 +574,7 @@ def read_stored_lists(path: Path, columns: list[str] | None = None) -> pl.DataFr
 
 def _positions(lists: pl.DataFrame) -> pl.Series:
     """1, 2, ... within each run of one user's rows."""
-    user = lists.get_column(USER)
-    starts = np.flatnonzero(user.ne_missing(user.shift(1)).to_numpy())
+    starts = run_starts(lists.get_column(USER))
     starts = np.append(0, starts[starts > 0]) if lists.height else starts
     lengths = np.diff(np.append(starts, lists.height))
     return _ranks(pl.Series(starts), pl.Series(lengths), lists.height)

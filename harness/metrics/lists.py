@@ -100,11 +100,12 @@ def compiled_rows(blocks: Blocks, codes: ItemCodes) -> tuple[np.ndarray, ...] | 
     """(items, ranks, ks) of the rows for a compiled pass over them (:mod:`harness.kernels`),
     when the items index ``codes``' lookup array and the rows are many enough
     (:func:`harness.pairs.compiled`); else None (the sparse product runs)."""
-    from harness.pairs import MAX_WIDTH, compiled
+    from harness.pairs import compiled
 
-    if codes.lut is None or not compiled(blocks.recs.height, codes.lo, codes.lo):
+    # the kernels take tables by item id: the ids' range as compiled() allows it
+    if codes.lut is None:
         return None
-    if len(codes.lut) > MAX_WIDTH:  # the kernels take a table by item id: at most 16M ids
+    if not compiled(blocks.recs.height, codes.lo, codes.lo + len(codes.lut) - 1):
         return None
     return (
         codes.items.to_numpy(),

@@ -176,10 +176,13 @@ def _user_groups(users, size: int) -> list[tuple[int, int]]:
     user id changes (one part where it never does)."""
     import numpy as np
 
+    from harness.pairs import run_starts
+
     n = users.len()
     if n == 0:
         return []
-    changes = np.flatnonzero(users.ne_missing(users.shift(1)).to_numpy()[1:]) + 1
+    changes = run_starts(users)
+    changes = changes[changes > 0]
     # the first change at or after each multiple of size
     at = np.searchsorted(changes, np.arange(size, n, size))
     cuts = np.unique(changes[at[at < len(changes)]])
