@@ -17,6 +17,13 @@ from click.testing import CliRunner
 from harness.config import ENV_DATASETS, ENV_HOME, db_path
 from harness.store import runs
 
+# Bytecode caches on for this run and the processes it starts (an environment may set
+# PYTHONDONTWRITEBYTECODE): the suite starts some hundred Python processes (workers, command
+# lines, a notebook kernel) that would each compile harness from source, and pytest would rewrite
+# every test module again on each worker; about 35 CPU-s of a run on this 2-core host.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture(autouse=True)
 def home(tmp_path_factory, monkeypatch) -> Path:

@@ -42,7 +42,12 @@ def _score_files(recs, truth, ks, catalog, categories):
 
 # Tiny data and a JVM that lives a minute: tuned for the tests, not for production (these settings
 # change how Spark plans and runs a query, never what it computes).
-_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"  # C1 only: C2 compiles cost more than they save
+# C1 only (C2 compiles cost more than they save); no bytecode verification of the classes Spark
+# loads from its own jars (some thousands: about 3 CPU-s)
+_JVM = (
+    "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC "
+    "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote"
+)
 _STATIC = {"spark.ui.enabled": "false"}  # no web UI (Jetty) to start
 _SQL = {
     "spark.sql.shuffle.partitions": "1",  # one task per shuffle
