@@ -87,7 +87,7 @@ def _lists(seed: int, n_users: int, length: int | None, n_items: int, lo: int = 
     return recs, pl.DataFrame(truth, schema=["user_id", "item_id"], orient="row")
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10_000), chunk=st.integers(1, 200), uniform=st.booleans())
 def test_exposure_by_item_id_equals_exposure_by_code(seed, chunk, uniform):
     """Coverage and gini per segment, with cold users and listed items outside the catalogue:
@@ -218,7 +218,7 @@ def _random_lists(seed: int, n_users: int, n_items: int, lo: int, gaps: bool):
     return recs, truth, truth.get_column("user_id").unique().head(n_users // 3)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)  # each example scores twice, in chunks of 7 rows too
 @given(
     seed=st.integers(0, 10_000),
     n_users=st.integers(1, 120),

@@ -306,9 +306,8 @@ def attack(self):
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("0.0.0.0", self.port + 1))
     server.listen()
-    open(os.path.join(os.path.dirname(__file__), "..", "listening"), "a").close() if False else None
     found["listen"] = "ok"
-    time.sleep(3)
+    time.sleep(1)  # the host side tries its port + 1 every 0.3 s meanwhile
     return found
 """)
 
@@ -387,8 +386,23 @@ def test_a_double_forked_daemon_dies_with_the_run(home, dataset, register_plugin
 def test_a_daemon_dies_with_a_timed_out_run_too(home, dataset, register_plugins):
     marker = f"{5000 + os.getpid() % 1000}.{time.time_ns() % 997}"
     source = _daemon(marker).replace("    time.sleep(0.5)\n    return None", "    time.sleep(60)")
-    run, _ = run_attack(home, register_plugins, source, timeout=6)
+    seen, running = [], threading.Event()
+
+    def watch():  # the daemon did start before the timeout: else this test would prove nothing
+        while running.is_set() and not seen:
+            seen.extend(_markers(f"sleep {marker}"))
+            time.sleep(0.1)
+
+    running.set()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run, _ = run_attack(home, register_plugins, source, timeout=4)
+    finally:
+        running.clear()
+        watcher.join()
     assert run.status == "failed" and "timeout" in run.error
+    assert seen
     assert _survivors(f"sleep {marker}") == []
 
 

@@ -49,7 +49,7 @@ def _random_case(seed: int, n_users: int = 40, n_items: int = 30, as_str: bool =
     return recs, tf, train, cats
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10_000), chunk=st.integers(1, 60), as_str=st.booleans())
 def test_chunked_equals_unchunked_exactly(seed, chunk, as_str):
     """Every metric, every segment and every per-user value is bit-for-bit the same whatever
