@@ -18,9 +18,9 @@ from harness.config import ENV_DATASETS, ENV_HOME, db_path
 from harness.store import runs
 
 # Bytecode caches on for this run and the processes it starts (an environment may set
-# PYTHONDONTWRITEBYTECODE): the suite starts some hundred Python processes (workers, command
-# lines, a notebook kernel) that would each compile harness from source, and pytest would rewrite
-# every test module again on each worker; about 35 CPU-s of a run on this 2-core host.
+# PYTHONDONTWRITEBYTECODE): the suite starts some eighty Python processes (workers, command lines,
+# a notebook kernel) that would each compile the harness modules they import from source (about
+# 0.1 CPU-s each), and each pytest worker would rewrite every test module again.
 sys.dont_write_bytecode = False
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 

@@ -181,6 +181,34 @@ def test_the_store_the_home_and_the_truth_are_out_of_reach(
     assert store.list_runs(home)[0].status == "failed"  # nothing deleted
 
 
+def test_every_copy_of_the_shipped_data_the_worker_could_read_is_covered(tmp_path, monkeypatch):
+    """Run from a source checkout, this process imports the checkout's harness while the worker
+    imports the installed one (the attack above, run from a git worktree, listed the installed
+    copy's ratings): the copies on the worker's import path are covered as well as this one."""
+    from harness.datasets.registry import EMBEDDED
+    from harness.runner import pipeline
+    from harness.runner import sandbox as sb
+
+    site = tmp_path / "site"
+    copy = site / "harness" / "datasets" / "embedded"
+    copy.mkdir(parents=True)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    masked = pipeline._embedded_data()
+    assert copy in masked and EMBEDDED in masked
+    cmd = sb.command(
+        "bwrap",
+        tmp_path / "job",
+        ["true"],
+        sb.environment(1, ()),
+        hidden=[],
+        masked=masked,
+        tmpfs_bytes=1 << 20,
+    )
+    pairs = list(zip(cmd, cmd[1:]))
+    mounted = pairs.index(("--ro-bind", str(site)))
+    assert pairs.index(("--tmpfs", str(copy))) > mounted  # covered after it is mounted
+
+
 def test_without_the_sandbox_the_same_attack_reads_the_store(home, dataset, register_plugins):
     """The control: the findings above are the sandbox's doing, not a broken attack. (Without the
     search of the machine's files for databases and truths: outside the sandbox it would walk

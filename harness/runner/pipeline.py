@@ -224,7 +224,7 @@ def submit(
                 memory=memory,
                 on_event=on_event,
                 hidden=[home],
-                masked=[_embedded_data()],
+                masked=_embedded_data(),
                 readable=readable,
             )
             if not outcome.ok:
@@ -322,12 +322,16 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _embedded_data() -> Path:
+def _embedded_data() -> list[Path]:
     """The dataset files shipped inside the package: covered in the sandbox (a model has no use
-    for them, and the truth of the embedded dataset is computed from them)."""
-    from harness import datasets
+    for them, and the truth of the embedded dataset is computed from them). This process's copy
+    and every copy on the worker's import path: run from a source checkout, this process imports
+    the checkout's harness while the worker imports the installed one."""
+    from harness.datasets.registry import EMBEDDED
+    from harness.runner import sandbox as sb
 
-    return Path(datasets.__file__).parent / "embedded"
+    copies = [EMBEDDED, *sb.on_import_path("harness/datasets/embedded")]
+    return list({os.path.realpath(p): p for p in copies}.values())
 
 
 def _lists_file(path: Path) -> Path:

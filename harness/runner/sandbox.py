@@ -124,6 +124,16 @@ def _editable_roots() -> list[str]:
     return [str(p) for p in out if isinstance(p, str)]
 
 
+def on_import_path(relative: str) -> list[Path]:
+    """The directories ``relative`` (``package/sub/dir``) names under each entry of the worker's
+    import path (its site directories and PYTHONPATH) and in editable installs of ``package``."""
+    package, _, inside = relative.partition("/")
+    entries = [*_import_path(), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    found = [Path(e) / relative for e in entries if e and os.path.isabs(e)]
+    found += [Path(r) / inside for r in _editable_roots() if Path(r).name == package]
+    return [p for p in found if p.is_dir()]
+
+
 def _import_path() -> list[str]:
     """The worker's import path: this interpreter's, from the standard library on (site
     directories, what .pth files and ``site.addsitedir`` added), without what this program put in
