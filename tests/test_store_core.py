@@ -26,6 +26,34 @@ def test_read_only_open_of_a_new_home_creates_the_schema(home):
         assert con.sql("SELECT count(*) FROM schema_version").fetchall()[0][0] == len(MIGRATIONS)
 
 
+def test_a_read_only_open_migrates_a_schema_behind_and_reads_a_current_one_in_one_open(
+    home, monkeypatch
+):
+    """A file written by an older harness (one migration missing) is migrated before it is read;
+    a current file another process made is checked on the reading connection itself."""
+    import duckdb
+
+    from harness.store import db
+
+    path = home / "harness.duckdb"
+    con = duckdb.connect(str(path))
+    monkeypatch.setattr("harness.store.migrations.MIGRATIONS", MIGRATIONS[:-1])
+    store.migrations.migrate(con)
+    con.close()
+    monkeypatch.undo()
+    opens = []
+    real_open = db._open_with_retry
+    monkeypatch.setattr(db, "_open_with_retry", lambda *a: opens.append(a[1]) or real_open(*a))
+    with store.connect(home, read_only=True) as con:
+        versions = con.sql("SELECT count(*) FROM schema_version").fetchall()[0][0]
+    assert versions == len(MIGRATIONS) and opens == [True, False, True]  # read, migrate, read
+    monkeypatch.setattr(store, "_migrated", set())  # as in a process that has not opened it
+    opens.clear()
+    with store.connect(home, read_only=True) as con:
+        assert con.sql("SELECT count(*) FROM runs").fetchall() == [(0,)]
+    assert opens == [True]
+
+
 def test_transaction_rolls_back_on_error(home):
     with store.connect(home) as con:
         con.execute("CREATE TABLE t (x INTEGER)")

@@ -40,8 +40,16 @@ def connect(home: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
     it first (with a write connection), so readers never see a missing table.
     """
     path = db_path(home)
-    if read_only and not _schema_current(path):
-        with connect(home):
+    if read_only and path.exists() and _identity(path) not in _migrated:
+        # the schema is checked on the reading connection itself (an open costs about 20 ms)
+        with connection(path, True) as con:
+            if _schema_current(con):
+                with _migrate_lock:
+                    _migrated.add(_identity(path))
+                yield con
+                return
+    if read_only and (not path.exists() or _identity(path) not in _migrated):
+        with connect(home):  # missing or behind: create or migrate it, then read
             pass
     with connection(path, read_only) as con:
         if not read_only:
@@ -52,22 +60,12 @@ def connect(home: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyC
         yield con
 
 
-def _schema_current(path: Path) -> bool:
-    """Whether the file exists with every migration applied (checked once per process)."""
-    if not path.exists():
+def _schema_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every migration is applied to the database of ``con``."""
+    try:
+        return con.sql("SELECT max(version) FROM schema_version").fetchall()[0][0] == LATEST
+    except duckdb.CatalogException:  # created a moment ago, not migrated yet
         return False
-    if _identity(path) in _migrated:
-        return True
-    with connection(path, True) as con:
-        try:
-            version = con.sql("SELECT max(version) FROM schema_version").fetchall()[0][0]
-        except duckdb.CatalogException:  # created a moment ago, not migrated yet
-            return False
-    if version != LATEST:
-        return False
-    with _migrate_lock:
-        _migrated.add(_identity(path))
-    return True
 
 
 def _identity(path: Path) -> tuple[str, int]:
