@@ -9,12 +9,15 @@ run (user, nice, system, irq and softirq of ``/proc/stat``), because the resourc
 pytest process misses most of it: Spark's JVM and the sandboxed workers are not its waited-for
 children. So run it on an otherwise idle machine; ``steal`` shows time the hypervisor gave to
 others. Several ``--checkout`` directories (``git worktree add /tmp/wt-base COMMIT``) are run in
-turn within each repeat, so that a host whose speed drifts compares them in the same minutes;
-their tests import the installed ``harness`` (an editable install: the one checkout's code).
+turn within each repeat, so that a host whose speed drifts compares them in the same minutes. A
+checkout's test processes import its own ``harness`` (the current directory comes first on their
+path); the workers they start import the installed one, so compare checkouts whose differences
+the workers do not run.
 
-``--fresh`` deletes the bytecode and numba caches of the checkouts (and of the installed harness)
-before each run: a fresh clone, as CI runs it. ``--files`` runs each test file alone instead
-(one pytest process per file, so each pays pytest's start, about 2 CPU-s) and lists them by CPU.
+``--fresh`` deletes the bytecode and numba caches of the checkouts (their virtual environments
+excepted) and of the installed ``harness`` package before each run: a fresh clone, as CI runs it.
+``--files`` runs each test file alone instead (one pytest process per file, so each pays pytest's
+start, about 2 CPU-s) and lists them by CPU.
 
 Target (issue 13): the whole suite <= 60 s of pytest on 2 cores.
 """
@@ -48,7 +51,7 @@ def clear_caches(dirs: list[Path]) -> None:
     for d in dirs:
         for pattern in CACHES:
             for path in d.rglob(pattern):
-                if ".venv" not in path.parts and ".ci-venv" not in path.parts:
+                if not any(part.startswith((".venv", ".ci-venv")) for part in path.parts):
                     path.unlink(missing_ok=True)
 
 
@@ -99,7 +102,7 @@ def main() -> None:
         return
     import harness
 
-    installed = Path(harness.__file__).resolve().parents[1]
+    installed = Path(harness.__file__).resolve().parent  # the package only, never site-packages
     results: dict[Path, list[dict]] = {c: [] for c in checkouts}
     for i in range(opts.repeat):
         for checkout in checkouts:
