@@ -103,8 +103,8 @@ def score_lists(
     ``write_to``: also write the normalised lists there (parquet, ``user_id, item_id, rank[,
     score]``), chunk by chunk; ``adopt``: ``lists`` is a file the caller gives up: when every row
     of it comes out of validation unchanged (a worker's ``user_id, item_id, score``, each list
-    best first), it is moved to ``write_to`` instead of written again; ``truth_distinct``: no pair of ``truth`` repeats (checked by
-    :func:`harness.recs.validate_truth`). ``truth`` may be a :class:`~harness.metrics.Truth`:
+    best first), it is moved to ``write_to`` instead of written again; ``truth_distinct``: no
+    pair of ``truth`` repeats (checked by :func:`harness.recs.validate_truth`). ``truth`` may be a :class:`~harness.metrics.Truth`:
     a caller that lets go of its frame keeps only that compact form resident.
     Raises ValidationError naming ``name`` and the offending rows."""
     name = name or ("recommendations" if isinstance(lists, pl.DataFrame) else str(lists))
@@ -247,10 +247,9 @@ def warm_up(rows: int) -> None:
 
 
 def _load_scoring() -> None:
-    import pyarrow.parquet  # noqa: F401
     import scipy.sparse  # noqa: F401
 
-    _load_kernels()
+    _load_reading()
 
 
 def _load_reading() -> None:

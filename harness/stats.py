@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -139,8 +140,6 @@ COMPILED_FROM_CELLS: int | None = 100_000_000  # resamples x users; None: never
 def _compiled(cells: int) -> bool:
     """Whether the compiled kernel sums the resamples: for enough cells to pay for loading numba
     (about 1 s), or when it is loaded already."""
-    import sys
-
     if COMPILED_FROM_CELLS is None:
         return False
     return cells >= COMPILED_FROM_CELLS or "harness.kernels" in sys.modules
